@@ -1,0 +1,248 @@
+"""The `wsis` command: a thin shell over the stage modules (argument parsing, logging, summaries)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import config
+from pipeline.errors import InputError
+
+app = typer.Typer(
+    help="wsis-themes: consultation submissions -> themes, WSIS Action Line and SDG tags, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+ParamsOpt = typer.Option(None, "--params", help="Parameters file (default: params.yaml).")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
+
+
+def _setup(params_file: Path | None, verbose: bool) -> dict[str, Any]:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("sentence_transformers", "transformers", "urllib3", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return config.load_params(params_file)
+
+
+def _summary(title: str, summary: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    for key, value in summary.items():
+        if isinstance(value, dict | list):
+            continue
+        table.add_row(str(key), str(value))
+    console.print(table)
+
+
+def _batch_dir(inputs: list[Path], out: Path | None) -> Path:
+    if out is not None:
+        return out
+    first = inputs[0] if inputs else config.SAMPLE_BATCH_DIR
+    name = first.stem if first.is_file() else first.resolve().name
+    return config.PROCESSED_DIR / name
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def ingest(
+    inputs: list[Path] = typer.Argument(None, help="Files or folders of submissions."),
+    out: Path | None = typer.Option(None, "--out", help="Batch output folder."),
+    questionnaire: Path | None = typer.Option(None, help="Questionnaire definition (YAML)."),
+    mapping: str | None = typer.Option(
+        None, help="Column mapping of a known corpus or a YAML mapping file (see README)."
+    ),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Read submissions (ITU text exports, CSV/XLSX, long tables, documents) into answers.parquet."""
+    params = _setup(params_file, verbose)
+    from pipeline.ingest import stage
+
+    inputs = inputs or [config.SAMPLE_BATCH_DIR]
+    try:
+        summary = stage.run(inputs, _batch_dir(inputs, out), params, questionnaire, mapping)
+    except InputError as exc:
+        _fail(exc)
+    _summary("ingest", summary)
+    if not summary.get("answers"):
+        console.print("[red]nothing could be read[/red]; see quarantine.csv")
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def clean(
+    out: Path = typer.Option(None, "--out", help="Batch folder holding answers.parquet."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Normalise text, flag non-answers and duplicates, detect language, segment, find mentions, redact."""
+    params = _setup(params_file, verbose)
+    from pipeline.clean import stage
+
+    _summary("clean", stage.run(_batch_dir([], out), params))
+
+
+@app.command()
+def embed(
+    out: Path = typer.Option(None, "--out", help="Batch folder holding answers_clean.parquet."),
+    backend: str | None = typer.Option(None, help="torch | onnx | multilingual (overrides params)."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Embed answers and segments offline, reusing the content-addressed cache."""
+    params = _setup(params_file, verbose)
+    if backend:
+        params = config.deep_merge(params, {"embed": {"backend": backend}})
+    from pipeline.embed import stage
+
+    _summary("embed", stage.run(_batch_dir([], out), params, config.cache_dir()))
+
+
+@app.command()
+def themes(
+    input: Path | None = typer.Option(
+        None, "--input", help="Any canonical long file (CSV/XLSX/Parquet); runs ingest+clean+embed first."
+    ),
+    out: Path = typer.Option(None, "--out", help="Output folder (batch folder when --input is absent)."),
+    framework: Path | None = typer.Option(
+        None, "--framework", help="Analyst theme framework (YAML or CSV: id, label, description)."
+    ),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Discover themes per question (or map answers to a given framework)."""
+    params = _setup(params_file, verbose)
+    from pipeline.themes import stage
+
+    if input is not None:
+        summary = stage.run_on_file(input, out or _batch_dir([input], None), params, framework)
+    else:
+        summary = stage.run(_batch_dir([], out), params, framework)
+    _summary("themes", summary)
+
+
+@app.command()
+def tag(
+    input: Path | None = typer.Option(None, "--input", help="Ad-hoc file with columns id,text."),
+    output: Path | None = typer.Option(None, "--output", help="Ad-hoc output file (CSV/XLSX/Parquet)."),
+    out: Path | None = typer.Option(None, "--out", help="Batch folder (pipeline mode)."),
+    model: Path | None = typer.Option(None, "--model", help="Model version folder (default: current)."),
+    explain: bool = typer.Option(False, "--explain", help="Show labels, scores and evidence per text."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Tag answers with WSIS Action Lines and SDGs (pipeline stage or ad-hoc on an id,text file)."""
+    params = _setup(params_file, verbose)
+    from pipeline.tagger import stage
+
+    if input is not None:
+        if output is None:
+            _fail(ValueError("--output is required with --input"))
+        summary = stage.run_adhoc(input, output, params, model, explain)  # type: ignore[arg-type]
+    else:
+        summary = stage.run(_batch_dir([], out), params, model)
+    _summary("tag", summary)
+
+
+@app.command("train-tagger")
+def train_tagger(
+    labels: list[Path] = typer.Option(None, "--labels", help="Analyst label files (XLSX/CSV)."),
+    force: bool = typer.Option(False, "--force", help="Replace the current model even if it scores worse."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Train the Action Line / SDG tagger and save a new model version with its card."""
+    params = _setup(params_file, verbose)
+    from pipeline.tagger import train
+
+    _summary("train-tagger", train.run(list(labels or []), params, None, force))
+
+
+@app.command("label-sheet")
+def label_sheet(
+    out: Path | None = typer.Option(None, "--out", help="Batch folder with tags.parquet."),
+    output: Path = typer.Option(Path("label_sheet.xlsx"), "--output", help="XLSX to write."),
+    n: int = typer.Option(100, "--n", help="How many uncertain answers to include."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Write an XLSX of the answers the tagger is least sure about, for analysts to correct."""
+    params = _setup(params_file, verbose)
+    from pipeline.tagger import labelsheet
+
+    _summary("label-sheet", labelsheet.run(_batch_dir([], out), output, params, n))
+
+
+@app.command()
+def report(
+    out: Path | None = typer.Option(None, "--out", help="Batch folder."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Write theme tables (CSV, XLSX), report.md, report.html and run_manifest.json."""
+    params = _setup(params_file, verbose)
+    from pipeline.report import stage
+
+    _summary("report", stage.run(_batch_dir([], out), params))
+
+
+@app.command()
+def evaluate(
+    pred: Path = typer.Option(..., "--pred", help="Predictions (tags or theme assignments)."),
+    gold: Path = typer.Option(..., "--gold", help="Gold file (format in README)."),
+    kind: str = typer.Option("tags", "--kind", help="tags | themes | discovery"),
+    output: Path | None = typer.Option(None, "--output", help="Write metrics JSON here."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Compare predictions with a gold file: per-label P/R/F1, micro/macro/samples F1 with 95% CIs."""
+    params = _setup(params_file, verbose)
+    from pipeline import evaluate as evaluation
+
+    _summary("evaluate", evaluation.run(pred, gold, kind, output, params))
+
+
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(None, help="Files or folders (default: the sample batch)."),
+    out: Path | None = typer.Option(None, "--out", help="Batch output folder."),
+    force: bool = typer.Option(False, "--force", help="Re-run every stage."),
+    questionnaire: Path | None = typer.Option(None, help="Questionnaire definition (YAML)."),
+    mapping: str | None = typer.Option(None, help="Column mapping (see `wsis ingest`)."),
+    framework: Path | None = typer.Option(None, "--framework", help="Analyst theme framework."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Run every stage in order, skipping those whose inputs, parameters and code are unchanged."""
+    params = _setup(params_file, verbose)
+    from pipeline import runner
+
+    inputs = inputs or [config.SAMPLE_BATCH_DIR]
+    try:
+        result = runner.run_all(
+            inputs, _batch_dir(inputs, out), params, force=force, questionnaire=questionnaire,
+            mapping=mapping, framework=framework, console=console,
+        )
+    except InputError as exc:
+        _fail(exc)
+    runner.print_summary(result, console)
+
+
+if __name__ == "__main__":
+    app()
