@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import __version__, config
 from pipeline.io import sha256_file, sha256_obj, write_json
+from pipeline.schemas import check_artefact
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ def run_stage(spec: StageSpec, batch_dir: Path, params: dict[str, Any], force: b
     start = time.perf_counter()
     summary = spec.call()
     seconds = time.perf_counter() - start
+    for name in spec.outputs:
+        check_artefact(batch_dir / name)
     state = _load_state(batch_dir)
     state[spec.name] = {
         "key": key,

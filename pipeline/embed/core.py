@@ -1,0 +1,168 @@
+"""`encode`: texts -> unit-normalised float32 vectors, through the content-addressed cache.
+
+Only texts missing from the cache are encoded, longest-similar texts batched together (sorted by
+length, ties by text, so the batches and hence the vectors do not depend on input order), and a
+cache shard is written every `embed.shard_size` new vectors so an interrupted run loses little.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import config
+from pipeline.embed.backends import get_backend
+from pipeline.embed.cache import EmbeddingCache, cache_key, text_digest
+from pipeline.progress import track
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARD_SIZE = 2048
+
+
+@dataclass
+class EncodeStats:
+    """What one `encode` call did (the stage summary and the benchmark read this)."""
+
+    texts: int = 0
+    empty: int = 0
+    unique: int = 0
+    cache_hits: int = 0
+    misses: int = 0
+    encoded: int = 0
+    shards_written: int = 0
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+    backend: str = ""
+    model_id: str = ""
+    cache_key: str = ""
+    dim: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.texts / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out["seconds"] = round(self.seconds, 3)
+        out["encode_seconds"] = round(self.encode_seconds, 3)
+        out["texts_per_s"] = round(self.texts_per_s, 1)
+        out.update(self.extra)
+        return out
+
+
+def embed_section(params: dict[str, Any]) -> dict[str, Any]:
+    """Accept either the whole params dict or just its `embed` section."""
+    section = params.get("embed") if isinstance(params.get("embed"), dict) else params
+    return dict(section or {})
+
+
+def encode(texts: list[str], params: dict[str, Any], cache_dir: Path | None = None) -> np.ndarray:
+    """Embed `texts` (N, d) float32, unit norm; empty/blank texts give zero vectors.
+
+    `params` is the full parameters dict (or its `embed` section); `cache_dir` defaults to
+    `pipeline.config.cache_dir()`.
+    """
+    return encode_with_stats(texts, params, cache_dir)[0]
+
+
+def encode_with_stats(
+    texts: list[str], params: dict[str, Any], cache_dir: Path | None = None
+) -> tuple[np.ndarray, EncodeStats]:
+    """`encode`, also returning counts and timings of cache hits, misses and encoding."""
+    t0 = time.perf_counter()
+    section = embed_section(params)
+    root = Path(cache_dir) if cache_dir is not None else config.cache_dir()
+    backend = get_backend(section, root)
+    key = cache_key(backend.name, backend.model_id, backend.max_seq_length)
+    stats = EncodeStats(texts=len(texts), backend=backend.name, model_id=backend.model_id,
+                        cache_key=key, dim=backend.dim)
+    out = np.zeros((len(texts), backend.dim), dtype=np.float32)
+
+    # unique non-blank texts, in first-seen order
+    first: dict[str, int] = {}
+    where: list[int] = []  # unique slot of each input text, -1 for blank
+    for t in texts:
+        if not isinstance(t, str) or not t.strip():
+            where.append(-1)
+            stats.empty += 1
+            continue
+        slot = first.setdefault(t, len(first))
+        where.append(slot)
+    uniques = list(first)
+    stats.unique = len(uniques)
+    if not uniques:
+        stats.seconds = time.perf_counter() - t0
+        return out, stats
+
+    use_cache = bool(section.get("cache", True))
+    digests = [text_digest(t) for t in uniques]
+    unique_vecs = np.zeros((len(uniques), backend.dim), dtype=np.float32)
+    cache: EmbeddingCache | None = None
+    found = np.zeros(len(uniques), dtype=bool)
+    if use_cache:
+        cache = EmbeddingCache(root, key, backend.dim,
+                               compact_above=int(section.get("cache_compact_above", 64)))
+        pos, rows = cache.lookup(digests)
+        if len(pos):
+            unique_vecs[pos] = cache.vectors(rows)
+            found[pos] = True
+    stats.cache_hits = int(found.sum())
+    missing = np.flatnonzero(~found)
+    stats.misses = len(missing)
+
+    if len(missing):
+        t_enc = time.perf_counter()
+        _encode_missing(
+            backend, [uniques[i] for i in missing], [digests[i] for i in missing],
+            missing, unique_vecs, cache, section,
+        )
+        stats.encode_seconds = time.perf_counter() - t_enc
+        stats.encoded = len(missing)
+        if cache is not None:
+            stats.shards_written = cache.shards_written
+
+    where_arr = np.asarray(where, dtype=np.int64)
+    keep = where_arr >= 0
+    out[keep] = unique_vecs[where_arr[keep]]
+    stats.seconds = time.perf_counter() - t0
+    log.info(
+        "embedded %d texts (%d unique, %d empty): %d cache hits, %d encoded with %s in %.1fs",
+        stats.texts, stats.unique, stats.empty, stats.cache_hits, stats.encoded, backend.name,
+        stats.seconds,
+    )
+    return out, stats
+
+
+def _encode_missing(
+    backend: Any,
+    texts: list[str],
+    digests: list[bytes],
+    slots: np.ndarray,
+    unique_vecs: np.ndarray,
+    cache: EmbeddingCache | None,
+    section: dict[str, Any],
+) -> None:
+    """Encode `texts` in length-sorted batches, filling `unique_vecs[slots]` and the cache."""
+    batch_size = max(int(section.get("batch_size", 64)), 1)
+    shard_size = max(int(section.get("shard_size", DEFAULT_SHARD_SIZE)), 1)
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    try:
+        for batch in track(batches, f"embedding ({backend.name})", total=len(batches)):
+            vecs = backend.encode_batch([texts[i] for i in batch])
+            unique_vecs[slots[batch]] = vecs
+            if cache is not None:
+                cache.add([digests[i] for i in batch], vecs)
+                if cache.pending >= shard_size:
+                    cache.flush()
+    finally:
+        # also on interruption: keep what was encoded so the re-run resumes from here
+        if cache is not None:
+            cache.flush()

@@ -1,0 +1,1 @@
+"""Stage 5: WSIS Action Line and SDG tagger (train, tag, explain, label sheets, consistency)."""
