@@ -46,7 +46,7 @@ class Mentions:
 
 
 _DASH = r"[-\u2010\u2011\u2012\u2013\u2014]"
-_SEP = r"(?:\s*(?:,|;|/|&|\band\b|\bor\b|\bas\s+well\s+as\b)\s*(?:the\s+)?)"
+_SEP = r"(?:\s*(?:,|;|/|&|\band\b|\bor\b|\b(?:y|et|und|e)\b|\bas\s+well\s+as\b)\s*(?:the\s+)?)"
 _RANGE = rf"(?:\s*(?:{_DASH}|\bto\b|\bthrough\b|\buntil\b)\s*)"
 
 # --- C7 sub-areas and Action Line titles (used only next to "action line" or "C7") ------------

@@ -71,7 +71,10 @@ class TorchBackend:
         self.batch_size = int(batch_size)
         self._model = SentenceTransformer(str(path), device="cpu")
         self._model.max_seq_length = self.max_seq_length
-        dim = self._model.get_sentence_embedding_dimension()
+        # renamed in sentence-transformers 6; keep working with 3..5
+        get_dim = (getattr(self._model, "get_embedding_dimension", None)
+                   or self._model.get_sentence_embedding_dimension)
+        dim = get_dim()
         self.dim = int(dim) if dim else 384
         log.info("torch backend: %s (max_seq_length=%d) from %s", model, max_seq_length, path)
 

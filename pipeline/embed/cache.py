@@ -115,10 +115,7 @@ class EmbeddingCache:
         target = self._new_shard_path(prefix="shard-0compact")
         io.write_npz(target, hashes=hashes, vectors=self._vectors)
         for path in shards:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            path.unlink(missing_ok=True)
         log.info("compacted %d cache shards into %s", len(shards), target.name)
 
     # ------------------------------------------------------------------ access
@@ -174,5 +171,5 @@ class EmbeddingCache:
         return path
 
     def _new_shard_path(self, prefix: str = "shard") -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        return self.dir / f"{prefix}-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
+        # time_ns first: shards sort in creation order, so "first writer wins" is well defined
+        return self.dir / f"{prefix}-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"

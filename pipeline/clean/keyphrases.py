@@ -1,0 +1,80 @@
+"""Keyphrases (lemmatised noun chunks) and named entities of a spaCy Doc, for theme labels.
+
+Theme labels are later built with class-based TF-IDF over these phrases, so they must be
+canonical: lower-case lemmas, without determiners, pronouns, stop words or numbers, 1-4 tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["ENTITY_LABELS", "entities", "keyphrases"]
+
+ENTITY_LABELS = frozenset(
+    {"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
+)
+_DROP_POS = frozenset({"DET", "PRON", "NUM", "SYM", "PUNCT", "SPACE", "X", "PART", "CCONJ", "ADP", "INTJ"})
+_HAS_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_SPACES = re.compile(r"\s+")
+_LETTER = re.compile(r"[^\W\d_]")
+_LEADING_THE = re.compile(r"^the\s+", re.I)
+
+
+def _keep(tok: Any) -> bool:
+    return not (
+        tok.is_stop or tok.is_punct or tok.is_space or tok.like_url or tok.like_email
+        or tok.like_num or (tok.pos_ in _DROP_POS and not (tok.pos_ in {"NUM", "X"} and
+                                                          _HAS_LETTERS.search(tok.text)))
+    )
+
+
+def _words(chunk: Any) -> list[list[Any]]:
+    """Tokens grouped into whitespace-delimited words ("e-health", "5G" stay one word)."""
+    words: list[list[Any]] = []
+    for tok in chunk:
+        if words and not words[-1][-1].whitespace_:
+            words[-1].append(tok)
+        else:
+            words.append([tok])
+    return words
+
+
+def _word_form(word: list[Any]) -> str | None:
+    """Lower-case form of one word: lemma for nouns (plural -> singular), surface form otherwise."""
+    if len(word) == 1:
+        tok = word[0]
+        if not _keep(tok):
+            return None
+        use_lemma = tok.pos_ in {"NOUN", "PROPN"} and tok.lemma_
+        return (tok.lemma_ if use_lemma else tok.text).lower()
+    text = "".join(t.text for t in word[:-1]).lower()
+    last = word[-1]
+    form = text + (last.lemma_ if last.pos_ == "NOUN" and last.lemma_ else last.text).lower()
+    form = form.strip("-\u2010\u2011'\"’()[]")
+    return form if _LETTER.search(form) and not all(t.is_stop or t.is_punct for t in word) else None
+
+
+def keyphrases(doc: Any, max_tokens: int = 4) -> list[str]:
+    """Lemmatised lower-case noun chunks of `doc` (order of first occurrence, unique)."""
+    seen: dict[str, None] = {}
+    for chunk in doc.noun_chunks:
+        forms = [f for f in (_word_form(w) for w in _words(chunk)) if f]
+        if not forms:
+            continue
+        phrase = " ".join(forms[-max_tokens:])  # the head noun is at the end of an English chunk
+        if _HAS_LETTERS.search(phrase):
+            seen.setdefault(phrase, None)
+    return list(seen)
+
+
+def entities(doc: Any) -> list[str]:
+    """Named entities (surface form, whitespace normalised), order of first occurrence, unique."""
+    seen: dict[str, None] = {}
+    for ent in doc.ents:
+        if ent.label_ not in ENTITY_LABELS:
+            continue
+        text = _LEADING_THE.sub("", _SPACES.sub(" ", ent.text)).strip(" \"'“”‘’()[].,;:")
+        if _HAS_LETTERS.search(text):
+            seen.setdefault(text, None)
+    return list(seen)

@@ -1,0 +1,132 @@
+"""The one spaCy pass of the clean stage: sentences, noun-chunk keyphrases, entities, PERSON spans.
+
+Texts are cut into paragraph blocks first (bounded length, offsets kept) and streamed through
+`nlp.pipe` in batches, so documents of any length fit spaCy's `max_length`, paragraph breaks are
+known to the segmenter, and memory stays flat. Only the components these outputs need run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pipeline.clean.keyphrases import entities, keyphrases
+from pipeline.clean.normalise import word_count
+from pipeline.clean.segments import Sentence, paragraph_blocks
+
+__all__ = ["Analysis", "analyse_texts", "load_nlp"]
+
+logger = logging.getLogger(__name__)
+
+# Components the outputs need: parser (sentences, noun chunks), tagger + attribute_ruler +
+# lemmatizer (lemmas, POS), ner (entities, PERSON spans), tok2vec (shared features).
+_NEEDED = {"tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner", "senter"}
+_LINE_BREAK = re.compile(r"\n")
+
+
+@dataclass
+class Analysis:
+    """What the spaCy pass found in one text (offsets are into that text)."""
+
+    sentences: list[Sentence] = field(default_factory=list)
+    keyphrases: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    person_spans: list[tuple[int, int]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def load_nlp(model: str) -> Any:
+    """Load the spaCy pipeline once per process; blank English + sentencizer when it is missing."""
+    import spacy
+
+    try:
+        nlp = spacy.load(model, exclude=[])
+        unused = [name for name in nlp.pipe_names if name not in _NEEDED]
+        for name in unused:
+            nlp.disable_pipe(name)
+        if "parser" not in nlp.pipe_names and "senter" not in nlp.pipe_names:
+            nlp.add_pipe("sentencizer")
+        return nlp
+    except OSError:
+        msg = (
+            f"spaCy model {model!r} is not installed: falling back to spacy.blank('en') with a "
+            "sentencizer (no lemmas, noun chunks or entities; keyphrases will be empty)"
+        )
+        logger.warning(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+        return nlp
+
+
+def _blocks(texts: list[str], skip: list[bool]) -> Iterator[tuple[str, tuple[int, int, bool]]]:
+    for i, text in enumerate(texts):
+        if skip[i] or not text:
+            continue
+        for start, end in paragraph_blocks(text):
+            yield text[start:end], (i, start, True)
+
+
+def _sentences(doc: Any, offset: int) -> list[Sentence]:
+    """Sentences of one paragraph block; also split at line breaks (bullets, list items)."""
+    out: list[Sentence] = []
+    first = True
+    for sent in doc.sents:
+        text = sent.text
+        pos = 0
+        for part in [*_LINE_BREAK.split(text)]:
+            start = sent.start_char + pos
+            pos += len(part) + 1
+            stripped = part.strip()
+            if not stripped:
+                continue
+            lead = len(part) - len(part.lstrip())
+            s = offset + start + lead
+            e = s + len(stripped)
+            out.append(Sentence(start=s, end=e, n_words=word_count(stripped), para_start=first))
+            first = False
+    return out
+
+
+def analyse_texts(
+    texts: list[str],
+    skip: list[bool],
+    model: str,
+    keyphrase_mask: list[bool] | None = None,
+    batch_size: int = 256,
+    n_process: int = 1,
+) -> list[Analysis]:
+    """Run spaCy over all non-skipped texts; one `Analysis` per input text (empty when skipped).
+
+    `keyphrase_mask[i]` False keeps sentences and PERSON spans but drops keyphrases/entities
+    (used for languages the English model cannot lemmatise).
+    """
+    nlp = load_nlp(model)
+    results = [Analysis() for _ in texts]
+    stream = nlp.pipe(_blocks(texts, skip), as_tuples=True, batch_size=batch_size, n_process=n_process)
+    kp_seen: list[dict[str, None]] = [{} for _ in texts]
+    ent_seen: list[dict[str, None]] = [{} for _ in texts]
+    has_parse = nlp.has_pipe("parser")
+    has_ner = nlp.has_pipe("ner")
+    for doc, (i, offset, _) in stream:
+        res = results[i]
+        res.sentences.extend(_sentences(doc, offset))
+        want_kp = keyphrase_mask is None or keyphrase_mask[i]
+        if has_parse and want_kp:
+            kp_seen[i].update(dict.fromkeys(keyphrases(doc)))
+        if has_ner:
+            if want_kp:
+                ent_seen[i].update(dict.fromkeys(entities(doc)))
+            res.person_spans.extend(
+                (offset + ent.start_char, offset + ent.end_char) for ent in doc.ents
+                if ent.label_ == "PERSON"
+            )
+    for i, res in enumerate(results):
+        res.keyphrases = list(kp_seen[i])
+        res.entities = list(ent_seen[i])
+    return results

@@ -1,0 +1,119 @@
+"""Text normalisation: Unicode, whitespace, PDF de-hyphenation and form/page boilerplate.
+
+Answers arrive from web forms, spreadsheets and PDF extraction. Later stages (embeddings, theme
+quotes, offsets of segments) need one stable, readable version of each text: `text_clean`.
+Curly quotes and apostrophes are kept (they are what the respondent wrote and NFKC leaves them
+alone); only invisible or layout characters are changed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+__all__ = ["normalise_text", "word_count"]
+
+# Invisible characters that only break tokenisation: zero-width, BOM, soft hyphen, word joiner.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Control characters except \n and \t.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_SEP = re.compile(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]")
+_SPACES = re.compile(r"[^\S\n]+")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_WORD = re.compile(r"\S+")
+
+# Common cp1252-as-latin-1 mojibake left by some exports ("donâ€™t" -> "don’t").
+_MOJIBAKE = {
+    "\u00e2\u20ac\u2122": "\u2019",
+    "\u00e2\u20ac\u02dc": "\u2018",
+    "\u00e2\u20ac\u0153": "\u201c",
+    "\u00e2\u20ac\u009d": "\u201d",
+    "\u00e2\u20ac\u201c": "\u2013",
+    "\u00e2\u20ac\u201d": "\u2014",
+    "\u00e2\u20ac\u00a6": "\u2026",
+}
+_MOJIBAKE_RE = re.compile("|".join(map(re.escape, _MOJIBAKE)))
+
+# Page furniture lines: "Page 3 of 12", "- 3 -", "3/12", "p. 4", a bare page number.
+_PAGE_LINE = re.compile(
+    r"^\s*(?:(?:page|p\.|seite|página|pagina)\s*\d{1,4}(?:\s*(?:of|/|von|de|sur|di)\s*\d{1,4})?"
+    r"|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]|\d{1,4}\s*/\s*\d{1,4}|\d{1,4})\s*$",
+    re.I,
+)
+# "infor-\nmation": a hyphen at a line end inside a word. Prefixes that keep their hyphen.
+_HYPHEN_BREAK = re.compile(r"(\w+)-\n[ \t]*([a-z]\w*)")
+_KEEP_HYPHEN_PREFIXES = {
+    "e", "m", "self", "non", "co", "cross", "well", "high", "low", "long", "short", "multi",
+    "inter", "pre", "post", "anti", "semi", "sub", "cyber", "open", "user", "data", "human",
+    "rights", "state", "evidence", "risk", "community", "people", "gender",
+}
+_BULLET = re.compile(r"^\s*(?:[-\u2022\u2023\u25e6\u2043\u2219*\u25aa\u25cf\u2013]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_SENT_END = re.compile(r"[.!?:;\u2026\"\u201d)]\s*$")
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated words (the unit of segment bounds and of `n_words`)."""
+    return len(_WORD.findall(text))
+
+
+def _dehyphenate(text: str) -> str:
+    def join(m: re.Match[str]) -> str:
+        left, right = m.group(1), m.group(2)
+        if left.lower() in _KEEP_HYPHEN_PREFIXES or f"{left}-{right}" in text:
+            return f"{left}-{right}"
+        return left + right
+
+    return _HYPHEN_BREAK.sub(join, text)
+
+
+def _drop_boilerplate(lines: list[str]) -> list[str]:
+    """Remove page numbers and header/footer lines repeated on many pages of a long text."""
+    if len(lines) < 12:
+        return [ln for ln in lines if not (_PAGE_LINE.match(ln) and len(lines) > 1 and ln.strip())]
+    counts = Counter(ln.strip() for ln in lines if ln.strip())
+    repeated = {
+        ln for ln, n in counts.items()
+        if n >= 3 and len(ln) <= 120 and word_count(ln) <= 15 and not _BULLET.match(ln)
+    }
+    return [ln for ln in lines if ln.strip() not in repeated and not _PAGE_LINE.match(ln)]
+
+
+def _unwrap(lines: list[str]) -> str:
+    """Join hard-wrapped lines of one paragraph; keep bullets and sentence-final line ends."""
+    out: list[str] = []
+    for line in lines:
+        if not out or not line or not out[-1]:
+            out.append(line)
+            continue
+        prev = out[-1]
+        wrapped = (
+            not _BULLET.match(line)
+            and not _SENT_END.search(prev)
+            and (line[0].islower() or len(prev) >= 50)
+        )
+        if wrapped:
+            out[-1] = f"{prev} {line}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def normalise_text(text: object) -> str:
+    """Return the clean text of one answer (idempotent: normalising twice changes nothing)."""
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    s = str(text)
+    if not s.strip():
+        return ""
+    s = _MOJIBAKE_RE.sub(lambda m: _MOJIBAKE[m.group(0)], s)
+    s = unicodedata.normalize("NFKC", s).translate(_INVISIBLE)
+    s = _LINE_SEP.sub("\n", s).replace("\t", " ")
+    s = _CONTROL.sub("", s)
+    s = _SPACES.sub(" ", s)
+    lines = [ln.strip() for ln in s.split("\n")]
+    lines = _drop_boilerplate(lines)
+    s = _dehyphenate("\n".join(lines))
+    s = _unwrap(s.split("\n"))
+    s = _MANY_NEWLINES.sub("\n\n", s)
+    return s.strip()

@@ -1,0 +1,49 @@
+"""Shell of the clean stage: batch_dir/answers.parquet -> answers_clean.parquet + segments.parquet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import io
+from pipeline.clean.core import clean_answers
+from pipeline.errors import InputError
+
+__all__ = ["run"]
+
+logger = logging.getLogger(__name__)
+
+
+def run(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Clean the batch's answers, write both artefacts atomically, return a summary of counts."""
+    batch_dir = Path(batch_dir)
+    source = batch_dir / "answers.parquet"
+    if not source.exists():
+        raise InputError(str(source), None, "not found: run `wsis ingest` first")
+    answers = pd.read_parquet(source)
+    t0 = time.perf_counter()
+    clean, segments = clean_answers(answers, params)
+    seconds = time.perf_counter() - t0
+    io.write_parquet(clean, batch_dir / "answers_clean.parquet")
+    io.write_parquet(segments, batch_dir / "segments.parquet")
+
+    reasons = clean.loc[clean["is_nonanswer"], "nonanswer_reason"].value_counts()
+    dup = clean[clean["dup_group"] != ""]
+    summary: dict[str, Any] = {
+        "answers": len(clean),
+        "nonanswers": int(clean["is_nonanswer"].sum()),
+        "nonanswer_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "duplicate_groups": int(dup["dup_group"].nunique()),
+        "duplicate_answers": {str(k): int(v) for k, v in dup["dup_kind"].value_counts().items()},
+        "languages": {str(k): int(v) for k, v in clean["language"].value_counts().head(10).items()},
+        "segments": len(segments),
+        "answers_with_action_line_mentions": int(clean["mentions_action_lines"].map(len).gt(0).sum()),
+        "answers_with_sdg_mentions": int(clean["mentions_sdgs"].map(len).gt(0).sum()),
+        "seconds": round(seconds, 2),
+    }
+    logger.info("clean summary: %s", summary)
+    return summary

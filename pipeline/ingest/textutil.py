@@ -1,0 +1,132 @@
+"""Text helpers shared by the readers: decoding bytes, stripping markdown, fuzzy matching of labels."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+_EMPHASIS = [
+    re.compile(r"\*\*\*(.+?)\*\*\*"),
+    re.compile(r"\*\*(.+?)\*\*"),
+    re.compile(r"__(.+?)__"),
+    re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"),
+    re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])"),
+]
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*")
+_BLOCKQUOTE = re.compile(r"^\s{0,3}>\s?")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_RULE = re.compile(r"^\s*([-*_=~]\s*){3,}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class DecodeError(ValueError):
+    """Raised when bytes are not text in any encoding we accept."""
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode file bytes as UTF-8 (with or without BOM), else CP1252, else Latin-1; reject binary.
+
+    Returns (text, encoding). Binary content (NUL bytes, many control characters) raises DecodeError,
+    so garbage is quarantined instead of being read as a document.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise DecodeError("file is not valid UTF-16 text") from exc
+    if b"\x00" in data:
+        raise DecodeError("file is not valid UTF-8/CP1252 text (binary content)")
+    text: str | None = None
+    encoding = ""
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(enc)
+            encoding = enc
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:  # pragma: no cover - latin-1 decodes every byte
+        raise DecodeError("file is not valid UTF-8/CP1252 text")
+    n_bad = len(_CONTROL.findall(text)) + sum(1 for ch in text if 0x80 <= ord(ch) <= 0x9F)
+    if text and n_bad / len(text) > 0.01:
+        raise DecodeError("file is not valid UTF-8/CP1252 text (binary or garbled content)")
+    return text, encoding
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_emphasis(text: str) -> str:
+    """Remove markdown emphasis markers (`**x**`, `_x_`, `*x*`, `__x__`) but keep the words."""
+    prev = None
+    while prev != text:
+        prev = text
+        for pattern in _EMPHASIS:
+            text = pattern.sub(r"\1", text)
+    return text
+
+
+def strip_markdown_line(line: str) -> str:
+    """A line without heading hashes, blockquote marks, emphasis and surrounding whitespace."""
+    line = _BLOCKQUOTE.sub("", line)
+    line = _HEADING.sub("", line)
+    line = strip_emphasis(line).strip()
+    # leftovers of unbalanced emphasis at the ends, e.g. "**Organization name" or "name:**"
+    return line.strip("*_ ").strip()
+
+
+def is_rule(line: str) -> bool:
+    """A markdown horizontal rule / separator line such as `---` or `* * *`."""
+    return bool(_RULE.match(line))
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Lower-case, accents removed, punctuation dropped, whitespace collapsed: the key for matching."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("\u2019", "'").replace("'", "")
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def tokens(text: str) -> list[str]:
+    return fold(text).split()
+
+
+def similarity(a: str, b: str, floor: float = 0.0) -> float:
+    """Similarity of two labels in [0, 1]: the best of character ratio and word overlap (Dice).
+
+    With `floor`, values that cannot reach it may be returned approximately (cheaper): the costly
+    character match is skipped when the word overlap of a long label is far below the floor.
+    """
+    fa, fb = fold(a), fold(b)
+    if not fa or not fb:
+        return 0.0
+    if fa == fb:
+        return 1.0
+    ta, tb = set(fa.split()), set(fb.split())
+    dice = 2 * len(ta & tb) / (len(ta) + len(tb))
+    if floor and dice < floor - 0.25 and min(len(ta), len(tb)) > 4:
+        return dice
+    if 2 * min(len(fa), len(fb)) / (len(fa) + len(fb)) <= dice:
+        return dice  # the character ratio cannot beat the word overlap: skip the costly match
+    matcher = SequenceMatcher(None, fa, fb, autojunk=False)
+    quick = matcher.quick_ratio()
+    if quick <= dice or (floor and quick < floor):
+        return dice
+    return max(matcher.ratio(), dice)
+
+
+def prefix_similarity(a: str, b: str) -> float:
+    """How well `a` matches the start of `b` (for truncated column headers such as "4. What are ...")."""
+    fa, fb = fold(a), fold(b)
+    if not fa or not fb or len(fa) > len(fb):
+        return 0.0
+    return SequenceMatcher(None, fa, fb[: len(fa)], autojunk=False).ratio()
+
+
+def collapse_ws(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,331 @@
+"""`Tagger`: a multi-label scikit-learn estimator for WSIS Action Lines and SDGs.
+
+Why this shape: the hand-written training set is small (~25-40 texts per label), so each label's score blends
+(1) a per-label logistic regression over sentence embeddings + label-similarity + keyword-lexicon features with
+(2) a zero-shot prior shared by all labels (similarity of the text to the label description and keyword hits),
+which carries over to texts unlike the training set. Blended scores are Platt-calibrated per label on
+out-of-fold predictions, and each label gets its own threshold chosen by cross-validation (multi-label
+stratified folds). All learned state is numpy arrays and plain containers, so skops can load it with a short,
+explicit trusted-type list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.tagger.features import KeywordLexicon
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def fbeta_threshold(
+    scores: np.ndarray, y: np.ndarray, grid: np.ndarray, beta: float = 1.0
+) -> tuple[float, float]:
+    """Threshold on `grid` maximising F-beta of `scores >= t` against `y` (ties: the middle one)."""
+    pos = y.astype(bool)
+    best_f, best = -1.0, []
+    b2 = beta * beta
+    for t in grid:
+        pred = scores >= t
+        tp = float(np.sum(pred & pos))
+        fp = float(np.sum(pred & ~pos))
+        fn = float(np.sum(~pred & pos))
+        denom = (1 + b2) * tp + b2 * fn + fp
+        f = (1 + b2) * tp / denom if denom else 0.0
+        if f > best_f + 1e-9:
+            best_f, best = f, [float(t)]
+        elif abs(f - best_f) <= 1e-9:
+            best.append(float(t))
+    return best[len(best) // 2], best_f
+
+
+class Tagger(BaseEstimator):
+    """Multi-label tagger: `fit(texts, Y, embeddings=E)`, `predict_proba`, `predict` (0/1 matrix).
+
+    Parameters describe the label space (`label_ids`, `label_kinds`, `label_vectors`: unit vectors of the
+    label descriptions, `keywords`: keyword -> label indices) and the learning knobs. `embeddings` are the
+    unit-normalised sentence vectors of the texts (row-aligned).
+    """
+
+    def __init__(
+        self,
+        label_ids: Sequence[str] = (),
+        label_kinds: Sequence[str] = (),
+        label_vectors: np.ndarray | None = None,
+        keywords: dict[str, list[int]] | None = None,
+        C: float = 1.0,
+        prior_weight: float = 0.35,
+        n_folds: int = 5,
+        seed: int = 0,
+        threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
+        beta_action_lines: float = 1.0,
+        beta_sdgs: float = 1.0,
+        top_sdg: bool = True,
+        top_action_line: bool = False,
+        min_score_floor: float = 0.15,
+        min_positives: int = 3,
+    ) -> None:
+        self.label_ids = label_ids
+        self.label_kinds = label_kinds
+        self.label_vectors = label_vectors
+        self.keywords = keywords
+        self.C = C
+        self.prior_weight = prior_weight
+        self.n_folds = n_folds
+        self.seed = seed
+        self.threshold_grid = threshold_grid
+        self.beta_action_lines = beta_action_lines
+        self.beta_sdgs = beta_sdgs
+        self.top_sdg = top_sdg
+        self.top_action_line = top_action_line
+        self.min_score_floor = min_score_floor
+        self.min_positives = min_positives
+
+    # --- features ---------------------------------------------------------------------------------
+
+    def _lexicon(self) -> KeywordLexicon:
+        lex = self.__dict__.get("_lexicon_cache")
+        if lex is None:
+            lex = KeywordLexicon(dict(self.keywords or {}), len(self.label_ids))
+            self.__dict__["_lexicon_cache"] = lex
+        return lex
+
+    def _kind_masks(self) -> dict[str, np.ndarray]:
+        kinds = np.asarray(list(self.label_kinds))
+        return {k: kinds == k for k in np.unique(kinds)}
+
+    def _base_features(
+        self, texts: Sequence[str], embeddings: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings, label similarities, keyword hits) as float32 arrays."""
+        E = np.asarray(embeddings, dtype=np.float32)
+        V = np.asarray(self.label_vectors, dtype=np.float32)
+        S = E @ V.T
+        K = self._lexicon().transform(list(texts))
+        return E, S, K
+
+    def _prior_features(self, S: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """Per (text, label) zero-shot features: similarity relative to the other labels of its kind, hits."""
+        rel = np.zeros_like(S)
+        gap = np.zeros_like(S)
+        for mask in self._kind_masks().values():
+            sub = S[:, mask]
+            rel[:, mask] = (sub - sub.mean(axis=1, keepdims=True)) / (sub.std(axis=1, keepdims=True) + 1e-3)
+            top = np.sort(sub, axis=1)[:, -1:]
+            gap[:, mask] = sub - top
+        return np.stack([rel, gap * 10.0, S * 5.0, K, (K > 0).astype(np.float32)], axis=-1)
+
+    def _design(self, E: np.ndarray, S: np.ndarray, K: np.ndarray) -> np.ndarray:
+        return np.hstack([E, S * 2.0, K]).astype(np.float32)
+
+    # --- fitting ----------------------------------------------------------------------------------
+
+    def _fit_heads(
+        self, X: np.ndarray, P: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Per-label logistic regressions (as coefficient arrays) and the pooled prior model."""
+        n_labels = Y.shape[1]
+        coef = np.zeros((n_labels, X.shape[1]), dtype=np.float64)
+        intercept = np.full(n_labels, -6.0)
+        for j in range(n_labels):
+            y = Y[:, j]
+            if y.sum() == 0 or y.sum() == len(y):
+                intercept[j] = -6.0 if y.sum() == 0 else 6.0
+                continue
+            lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500)
+            lr.fit(X, y)
+            coef[j] = lr.coef_[0]
+            intercept[j] = lr.intercept_[0]
+        flat_x = P.reshape(-1, P.shape[-1])
+        flat_y = Y.reshape(-1)
+        prior = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
+        prior.fit(flat_x, flat_y)
+        return coef, intercept, prior.coef_[0].astype(np.float64), float(prior.intercept_[0])
+
+    def _raw(
+        self, X: np.ndarray, P: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+        prior_coef: np.ndarray, prior_intercept: float,
+    ) -> np.ndarray:
+        """Blend of the classifier's and the prior's log-odds (before calibration)."""
+        clf = X @ coef.T + intercept
+        prior = P @ prior_coef + prior_intercept
+        w = float(self.prior_weight)
+        return (1 - w) * clf + w * prior
+
+    def fit(
+        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None
+    ) -> Tagger:
+        """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds."""
+        if embeddings is None:
+            raise ValueError("Tagger.fit needs the texts' embeddings (embeddings=...)")
+        texts = list(X)
+        Y = np.asarray(Y, dtype=np.int64)
+        if Y.shape != (len(texts), len(self.label_ids)):
+            raise ValueError(f"Y has shape {Y.shape}, expected {(len(texts), len(self.label_ids))}")
+        E, S, K = self._base_features(texts, embeddings)
+        Xd = self._design(E, S, K)
+        P = self._prior_features(S, K)
+        self.feature_mean_ = Xd.mean(axis=0)
+        self.feature_scale_ = Xd.std(axis=0) + 1e-3
+        Xs = (Xd - self.feature_mean_) / self.feature_scale_
+
+        oof = self._oof_raw(Xs, P, Y)
+        n_labels = Y.shape[1]
+        self.calib_a_ = np.ones(n_labels)
+        self.calib_b_ = np.zeros(n_labels)
+        self.thresholds_ = np.full(n_labels, 0.5)
+        self.cv_f1_ = np.full(n_labels, np.nan)
+        grid = np.asarray(self.threshold_grid, dtype=float)
+        for j in range(n_labels):
+            y = Y[:, j]
+            if y.sum() < self.min_positives or y.sum() == len(y):
+                continue
+            cal = LogisticRegression(C=100.0, max_iter=500)
+            cal.fit(oof[:, j : j + 1], y)
+            self.calib_a_[j] = float(cal.coef_[0, 0])
+            self.calib_b_[j] = float(cal.intercept_[0])
+            p = _sigmoid(self.calib_a_[j] * oof[:, j] + self.calib_b_[j])
+            beta = self.beta_sdgs if self.label_kinds[j] == "sdg" else self.beta_action_lines
+            self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta)
+        self.coef_, self.intercept_, self.prior_coef_, self.prior_intercept_ = self._fit_heads(Xs, P, Y)
+        self.n_train_ = len(texts)
+        self.positives_ = Y.sum(axis=0)
+        self.c7_parent_ = self._c7_convention(Y)
+        return self
+
+    def _oof_raw(self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Out-of-fold blended scores from multi-label stratified folds (deterministic in `seed`)."""
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        n_splits = max(2, min(int(self.n_folds), len(Y)))
+        oof = np.zeros(Y.shape, dtype=np.float64)
+        folds = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(self.seed))
+        for tr, te in folds.split(Xs, Y):
+            coef, icpt, pc, pi = self._fit_heads(Xs[tr], P[tr], Y[tr])
+            oof[te] = self._raw(Xs[te], P[te], coef, icpt, pc, pi)
+        return oof
+
+    def _c7_convention(self, Y: np.ndarray) -> bool:
+        """Whether the training labels put C7 beside each C7 sub-area (then predictions do too)."""
+        ids = list(self.label_ids)
+        if "C7" not in ids:
+            return False
+        subs = [i for i, lab in enumerate(ids) if lab.startswith("C7.")]
+        has_sub = Y[:, subs].sum(axis=1) > 0
+        if not has_sub.any():
+            return False
+        return bool(Y[has_sub, ids.index("C7")].mean() >= 0.8)
+
+    # --- prediction -------------------------------------------------------------------------------
+
+    def predict_proba(self, X: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated scores (n, n_labels) in [0, 1]; rows of zero vectors (empty texts) score 0."""
+        if embeddings is None:
+            raise ValueError("Tagger.predict_proba needs embeddings=...")
+        texts = list(X)
+        if not texts:
+            return np.zeros((0, len(self.label_ids)))
+        E, S, K = self._base_features(texts, embeddings)
+        Xs = (self._design(E, S, K) - self.feature_mean_) / self.feature_scale_
+        raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
+                        self.prior_coef_, self.prior_intercept_)
+        proba = _sigmoid(raw * self.calib_a_ + self.calib_b_)
+        empty = ~np.any(E != 0, axis=1)
+        proba[empty] = 0.0
+        return proba
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """0/1 labels from scores: per-label thresholds, the top SDG (and Action Line) above the floor."""
+        pred = (proba >= self.thresholds_).astype(np.int8)
+        kinds = np.asarray(list(self.label_kinds))
+        for kind, enabled in (("sdg", self.top_sdg), ("action_line", self.top_action_line)):
+            if not enabled:
+                continue
+            cols = np.flatnonzero(kinds == kind)
+            if cols.size == 0:
+                continue
+            best = cols[np.argmax(proba[:, cols], axis=1)]
+            rows = np.arange(len(proba))
+            ok = proba[rows, best] >= self.min_score_floor
+            pred[rows[ok], best[ok]] = 1
+        if getattr(self, "c7_parent_", False):
+            ids = list(self.label_ids)
+            subs = [i for i, lab in enumerate(ids) if lab.startswith("C7.")]
+            pred[pred[:, subs].sum(axis=1) > 0, ids.index("C7")] = 1
+        return pred
+
+    def predict(self, X: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        return self.decide(self.predict_proba(X, embeddings))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_lexicon_cache", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def aggregate(scores: np.ndarray, groups: np.ndarray, n_groups: int, how: str = "max") -> np.ndarray:
+    """Combine segment scores into answer scores: `max`, `noisy_or` (1 - prod(1-p)) or `mean`."""
+    out = np.zeros((n_groups, scores.shape[1]), dtype=np.float64)
+    if how == "max":
+        np.maximum.at(out, groups, scores)
+    elif how == "noisy_or":
+        logs = np.zeros_like(out)
+        np.add.at(logs, groups, np.log(np.clip(1 - scores, 1e-9, 1)))
+        out = 1 - np.exp(logs)
+    elif how == "mean":
+        counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        np.add.at(out, groups, scores)
+        out /= np.maximum(counts, 1)[:, None]
+    else:
+        raise ValueError(f"unknown segment_aggregate {how!r} (max | noisy_or | mean)")
+    return out
+
+
+# --- persistence ------------------------------------------------------------------------------------
+
+#: The only non-builtin type a tagger file may contain (numpy arrays, dicts, lists are trusted by skops).
+TRUSTED_TYPES: tuple[str, ...] = ("pipeline.tagger.model.Tagger",)
+
+
+def save_tagger(tagger: Tagger, path: Any) -> None:
+    """Write the tagger with skops (never pickle)."""
+    import skops.io as sio
+
+    from pipeline.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        sio.dump(tagger, tmp)
+
+
+def load_tagger(path: Any) -> Tagger:
+    """Load a skops tagger file, refusing any type outside `TRUSTED_TYPES`."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ValueError(f"{path}: refusing to load untrusted types {unexpected}")
+    obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+    if not isinstance(obj, Tagger):
+        raise ValueError(f"{path}: not a Tagger model")
+    return obj

@@ -1,0 +1,477 @@
+"""Theme discovery: cluster segment embeddings per question, merge, fold, match seeds, name, assign."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import silhouette_score
+
+from pipeline.progress import track
+from pipeline.themes import naming
+from pipeline.themes.seeds import SeedThemes, keyword_hits
+
+log = logging.getLogger(__name__)
+
+OTHER_ID = "other"
+NONANSWER_ID = "nonanswer"
+
+DEFAULTS: dict[str, Any] = {
+    "min_themes": 5,
+    "max_themes": 25,
+    "min_theme_size": 3,
+    "merge_threshold": 0.9,
+    "seed_match_threshold": 0.5,
+    "seed_cosine_weight": 0.7,
+    "other_threshold": 0.3,
+    "n_quotes": 5,
+    "n_keywords": 8,
+    "k_selection": "silhouette",
+    "k_per_segments": 2.0,
+    "silhouette_sample": 3000,
+    "minibatch_above": 8000,
+    "secondary_margin": 0.0,
+    "seed": 0,
+}
+
+
+def theme_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The themes section (plus the global seed) with defaults filled in; accepts full params too."""
+    section = dict(params.get("themes", params) or {}) if "themes" in params else dict(params)
+    out = dict(DEFAULTS)
+    out.update({k: v for k, v in section.items() if v is not None})
+    out["seed"] = int(section.get("seed", params.get("seed", DEFAULTS["seed"])))
+    return out
+
+
+@dataclass
+class ThemeResult:
+    """Everything the themes stage writes."""
+
+    themes: pd.DataFrame
+    theme_assignments: pd.DataFrame
+    segment_assignments: pd.DataFrame
+    theme_by_question: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (m / norms).astype(np.float32)
+
+
+def _fit_kmeans(x: np.ndarray, k: int, seed: int, minibatch_above: int) -> np.ndarray:
+    if len(x) > minibatch_above:
+        km: KMeans | MiniBatchKMeans = MiniBatchKMeans(
+            n_clusters=k, random_state=seed, n_init=3, batch_size=2048, max_iter=100
+        )
+    else:
+        km = KMeans(n_clusters=k, random_state=seed, n_init=3, max_iter=200)
+    return np.asarray(km.fit_predict(x))
+
+
+def k_bounds(n_segments: int, cfg: dict[str, Any]) -> tuple[int, int]:
+    """Bounds on the number of themes, scaled down for small questions."""
+    kmax_size = max(1, int(math.sqrt(n_segments / float(cfg["k_per_segments"]))))
+    kmax = max(1, min(int(cfg["max_themes"]), kmax_size, n_segments // max(int(cfg["min_theme_size"]), 1)))
+    kmin = max(1, min(int(cfg["min_themes"]), kmax))
+    return kmin, kmax
+
+
+def choose_clusters(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
+    """Cluster unit vectors with k chosen within bounds (silhouette on a fixed subsample)."""
+    n = len(x)
+    kmin, kmax = k_bounds(n, cfg)
+    seed = int(cfg["seed"])
+    if kmax <= 1 or n < 4:
+        return np.zeros(n, dtype=int)
+    if cfg["k_selection"] == "max" or kmin == kmax:
+        return _fit_kmeans(x, kmax, seed, int(cfg["minibatch_above"]))
+    cands = sorted({int(round(v)) for v in np.linspace(kmin, kmax, num=min(6, kmax - kmin + 1))})
+    rng = np.random.default_rng(seed)
+    m = int(cfg["silhouette_sample"])
+    sample = np.sort(rng.choice(n, size=m, replace=False)) if n > m else np.arange(n)
+    best: tuple[float, int, np.ndarray] | None = None
+    for k in cands:
+        labels = _fit_kmeans(x, k, seed, int(cfg["minibatch_above"]))
+        if len(np.unique(labels[sample])) < 2:
+            continue
+        score = float(silhouette_score(x[sample], labels[sample], metric="euclidean"))
+        log.debug("k=%d silhouette=%.4f", k, score)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, k, labels)
+    return best[2] if best is not None else np.zeros(n, dtype=int)
+
+
+def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    c = np.zeros((k, x.shape[1]), dtype=np.float32)
+    np.add.at(c, labels[labels >= 0], x[labels >= 0])
+    return _unit(c)
+
+
+def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Compact cluster numbers to 0..k-1 in order of first appearance (-1 stays -1)."""
+    uniq = [u for u in dict.fromkeys(labels.tolist()) if u >= 0]
+    mapping = {u: i for i, u in enumerate(uniq)}
+    return np.array([mapping.get(v, -1) for v in labels.tolist()], dtype=int), len(uniq)
+
+
+def refine(
+    x: np.ndarray, labels: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge near-duplicate clusters, fold tiny ones, send far-away segments to 'other' (-1)."""
+    labels, k = _relabel(labels)
+    merge_t = float(cfg["merge_threshold"])
+    other_t = float(cfg["other_threshold"])
+    min_size = int(cfg["min_theme_size"])
+    for _ in range(50):
+        cent = _centroids(x, labels, k)
+        sim = cent @ cent.T
+        np.fill_diagonal(sim, -1)
+        if k > 1 and sim.max() > merge_t:
+            i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+            labels = np.where(labels == max(i, j), min(i, j), labels)
+            labels, k = _relabel(labels)
+            continue
+        # reassign every segment to its closest centroid; too far from all -> other
+        seg_sim = x @ cent.T if k else np.zeros((len(x), 0))
+        new = seg_sim.argmax(axis=1) if k else np.full(len(x), -1)
+        best = seg_sim.max(axis=1) if k else np.zeros(len(x))
+        new = np.where(best >= other_t, new, -1)
+        sizes = {c: len(set(respondents[new == c].tolist())) for c in range(k)}
+        tiny = [c for c in range(k) if sizes[c] < min_size]
+        if tiny and k > 1:
+            drop = min(tiny, key=lambda c: (sizes[c], c))
+            keep = [c for c in range(k) if c != drop]
+            sub = seg_sim[:, keep]
+            nl = np.array(keep)[sub.argmax(axis=1)]
+            nl = np.where(sub.max(axis=1) >= other_t, nl, -1)
+            labels, k = _relabel(np.where(labels == drop, nl, labels))
+            continue
+        if tiny and k == 1:
+            new = np.full(len(x), -1)
+        if np.array_equal(new, labels):
+            break
+        labels, k = _relabel(new)
+    return labels, _centroids(x, labels, k)
+
+
+def match_seeds(
+    centroids: np.ndarray, member_texts: list[list[str]], seeds: SeedThemes | None, cfg: dict[str, Any]
+) -> list[tuple[int, float]]:
+    """For each cluster: (seed index or -1, match score); one cluster per seed (greedy, best first)."""
+    k = len(centroids)
+    if seeds is None or not len(seeds) or k == 0:
+        return [(-1, 0.0)] * k
+    w = float(cfg["seed_cosine_weight"])
+    cos = centroids @ seeds.vectors.T if seeds.vectors is not None and seeds.vectors.size else 0.0
+    kw = np.zeros((k, len(seeds)))
+    for c, texts in enumerate(member_texts):
+        if texts:
+            kw[c] = keyword_hits(texts, seeds).mean(axis=0)
+    score = w * np.asarray(cos) + (1 - w) * kw if seeds.vectors is not None else kw
+    score = np.broadcast_to(score, (k, len(seeds)))
+    thr = float(cfg["seed_match_threshold"])
+    out: list[tuple[int, float]] = [(-1, 0.0)] * k
+    pairs = sorted(
+        ((float(score[c, s]), c, s) for c in range(k) for s in range(len(seeds)) if score[c, s] >= thr),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    used_c: set[int] = set()
+    used_s: set[int] = set()
+    for sc, c, s in pairs:
+        if c in used_c or s in used_s:
+            continue
+        used_c.add(c)
+        used_s.add(s)
+        out[c] = (s, sc)
+    return out
+
+
+def _keyphrases_by_answer(answers: pd.DataFrame) -> dict[str, list[str]]:
+    if "keyphrases" not in answers.columns:
+        return {}
+    out: dict[str, list[str]] = {}
+    for aid, kps in zip(answers["answer_id"], answers["keyphrases"], strict=True):
+        if kps is None or (isinstance(kps, float) and math.isnan(kps)):
+            continue
+        out[str(aid)] = [str(k) for k in list(kps)]
+    return out
+
+
+def _segment_terms(seg: pd.DataFrame, kp: dict[str, list[str]]) -> list[list[str]]:
+    terms = []
+    for aid, text in zip(seg["answer_id"], seg["text"], strict=True):
+        t = naming.keyphrase_terms(str(text), kp.get(str(aid), []))
+        terms.append(t + naming.ngram_terms(str(text)) if len(t) < 2 else t)
+    return terms
+
+
+def _prepare(answers: pd.DataFrame, segments: pd.DataFrame, vectors: np.ndarray) -> tuple[
+    pd.DataFrame, pd.DataFrame, np.ndarray
+]:
+    """Sort everything by ids (row-order independence) and add the columns we rely on."""
+    if len(segments) != len(vectors):
+        raise ValueError(f"{len(segments)} segments but {len(vectors)} segment vectors")
+    seg = segments.reset_index(drop=True).copy()
+    seg["_row"] = np.arange(len(seg))
+    for col in ("segment_id", "answer_id", "response_id", "question_id", "text"):
+        seg[col] = seg[col].astype(str)
+    if "text_redacted" not in seg.columns:
+        seg["text_redacted"] = seg["text"].map(naming.redact_pii)
+    seg["text_redacted"] = seg["text_redacted"].fillna("").astype(str)
+    if "is_nonanswer" not in seg.columns:
+        seg["is_nonanswer"] = False
+    seg["is_nonanswer"] = seg["is_nonanswer"].fillna(False).astype(bool)
+    seg = seg.sort_values("segment_id", kind="stable").reset_index(drop=True)
+    vec = np.asarray(vectors, dtype=np.float32)[seg["_row"].to_numpy()]
+    zero = np.linalg.norm(vec, axis=1) < 1e-6
+    seg["is_nonanswer"] = seg["is_nonanswer"] | zero | (seg["text"].str.strip() == "")
+    ans = answers.reset_index(drop=True).copy()
+    if "answer_id" not in ans.columns:
+        ans["answer_id"] = ans["response_id"].astype(str) + "::" + ans["question_id"].astype(str)
+    for col in ("answer_id", "response_id", "question_id"):
+        ans[col] = ans[col].astype(str)
+    ans = ans.drop_duplicates("answer_id").sort_values("answer_id", kind="stable").reset_index(drop=True)
+    return ans, seg.drop(columns="_row"), _unit(vec)
+
+
+def discover_themes(
+    answers_clean: pd.DataFrame,
+    segments: pd.DataFrame,
+    seg_vectors: np.ndarray,
+    params: dict[str, Any],
+    seed_themes: SeedThemes | None = None,
+) -> ThemeResult:
+    """Discover themes per question from segment embeddings (rows aligned with `segments`)."""
+    cfg = theme_params(params)
+    ans, seg, vec = _prepare(answers_clean, segments, seg_vectors)
+    kp = _keyphrases_by_answer(ans)
+    seg_theme = np.array([NONANSWER_ID] * len(seg), dtype=object)
+    seg_score = np.zeros(len(seg), dtype=np.float32)
+    theme_rows: list[dict[str, Any]] = []
+    centroids: dict[tuple[str, str], np.ndarray] = {}
+    questions = sorted(set(seg["question_id"]) | set(ans["question_id"]))
+    for qid in track(questions, "themes per question", total=len(questions)):
+        idx = np.flatnonzero((seg["question_id"].to_numpy() == qid) & ~seg["is_nonanswer"].to_numpy())
+        rows, cents, labels, sims = _question_themes(qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg)
+        theme_ids = [r["theme_id"] for r in rows]
+        for r, c in zip(rows, cents, strict=True):
+            centroids[(qid, r["theme_id"])] = c
+        for j, i in enumerate(idx):
+            if labels[j] >= 0:
+                seg_theme[i] = theme_ids[labels[j]]
+                seg_score[i] = sims[j]
+            else:
+                seg_theme[i] = OTHER_ID
+                seg_score[i] = sims[j]
+        theme_rows.extend(rows)
+    seg_assign = pd.DataFrame(
+        {
+            "segment_id": seg["segment_id"],
+            "answer_id": seg["answer_id"],
+            "question_id": seg["question_id"],
+            "theme_id": seg_theme.astype(str),
+            "score": seg_score.astype(float),
+        }
+    )
+    themes = _theme_table(theme_rows, seg, seg_assign, ans)
+    assignments = _answer_assignments(ans, seg, vec, seg_assign, centroids, themes)
+    from pipeline.themes.crossq import theme_by_question, batch_scope_rows
+
+    tbq = theme_by_question(themes, centroids)
+    themes = pd.concat([themes, batch_scope_rows(themes, seg_assign, seg)], ignore_index=True)
+    substantive = seg_assign["theme_id"] != NONANSWER_ID
+    n_sub = int(substantive.sum())
+    n_other = int((seg_assign["theme_id"] == OTHER_ID).sum())
+    q_themes = themes[(themes["scope"] != "all") & ~themes["origin"].isin(["other"])]
+    summary = {
+        "questions": len(questions),
+        "segments": len(seg),
+        "nonanswer_segments": len(seg) - n_sub,
+        "themes": int(len(q_themes)),
+        "seed_themes": int((q_themes["origin"] == "seed").sum()),
+        "emergent_themes": int((q_themes["origin"] == "emergent").sum()),
+        "other_segments": n_other,
+        "other_share": round(n_other / n_sub, 4) if n_sub else 0.0,
+        "answers_with_theme": int((assignments["themes"] != "").sum()),
+    }
+    return ThemeResult(themes, assignments, seg_assign, tbq, summary)
+
+
+def _question_themes(
+    qid: str,
+    qseg: pd.DataFrame,
+    x: np.ndarray,
+    kp: dict[str, list[str]],
+    seeds: SeedThemes | None,
+    cfg: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Cluster one question's substantive segments.
+
+    Returns theme rows and centroids (in label order), each segment's label (-1 = other) and its
+    cosine to its own centroid (to the nearest one for 'other').
+    """
+    n = len(qseg)
+    if n == 0:
+        return [], [], np.zeros(0, dtype=int), np.zeros(0)
+    resp = qseg["response_id"].to_numpy()
+    labels = choose_clusters(x, cfg)
+    labels, cent = refine(x, labels, resp, cfg)
+    k = len(cent)
+    sims_all = x @ cent.T if k else np.zeros((n, 0))
+    own = np.where(labels >= 0, sims_all[np.arange(n), np.maximum(labels, 0)] if k else 0.0, 0.0)
+    if k:
+        own = np.where(labels >= 0, own, sims_all.max(axis=1))
+    texts = qseg["text"].tolist()
+    members = [[texts[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
+    seeds_m = match_seeds(cent, members, seeds, cfg)
+    # deterministic order: seed themes first by id, then emergent by size (desc) and first segment id
+    seg_ids = qseg["segment_id"].to_numpy()
+    sizes = [len(set(resp[labels == c].tolist())) for c in range(k)]
+    first = [str(seg_ids[labels == c].min()) for c in range(k)]
+    order = sorted(
+        range(k),
+        key=lambda c: (
+            0 if seeds_m[c][0] >= 0 else 1,
+            seeds.ids[seeds_m[c][0]] if seeds is not None and seeds_m[c][0] >= 0 else "",
+            -sizes[c],
+            first[c],
+        ),
+    )
+    remap = {c: i for i, c in enumerate(order)}
+    labels = np.array([remap.get(v, -1) for v in labels.tolist()], dtype=int)
+    cent = cent[order] if k else cent
+    seeds_m = [seeds_m[c] for c in order]
+    terms = _segment_terms(qseg, kp)
+    ctf, names = naming.class_tfidf(terms, labels, k)
+    kws = naming.top_keywords(ctf, names, int(cfg["n_keywords"])) if k else []
+    rows: list[dict[str, Any]] = []
+    n_emergent = 0
+    red = qseg["text_redacted"].tolist()
+    for c in range(k):
+        mem = np.flatnonzero(labels == c)
+        closeness = np.lexsort((seg_ids[mem].astype(str), -own[mem]))
+        quotes = naming.pick_quotes(mem[closeness], resp, seg_ids, red, int(cfg["n_quotes"]))
+        s_idx, s_score = seeds_m[c]
+        if s_idx >= 0 and seeds is not None:
+            tid, label, origin, seed_id = seeds.ids[s_idx], seeds.labels[s_idx], "seed", seeds.ids[s_idx]
+            desc = seeds.descriptions[s_idx]
+        else:
+            n_emergent += 1
+            tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
+            label = naming.make_label(kws[c])
+            desc = ""
+        rows.append(
+            {
+                "theme_id": tid,
+                "scope": qid,
+                "label": label,
+                "keywords": ";".join(kws[c]),
+                "origin": origin,
+                "seed_id": seed_id,
+                "seed_score": round(float(s_score), 4),
+                "description": desc,
+                "quotes": json.dumps(quotes, ensure_ascii=False),
+            }
+        )
+    return rows, list(cent), labels, own
+
+
+def _theme_table(
+    rows: list[dict[str, Any]], seg: pd.DataFrame, sa: pd.DataFrame, ans: pd.DataFrame
+) -> pd.DataFrame:
+    """Add sizes (answers, segments, respondents) and the per-question other / non-answer rows."""
+    merged = sa.assign(response_id=seg["response_id"].to_numpy())
+    stats = merged.groupby(["question_id", "theme_id"]).agg(
+        size=("answer_id", "nunique"), n_segments=("segment_id", "size"),
+        n_respondents=("response_id", "nunique"),
+    )
+    out = []
+    for r in rows:
+        key = (r["scope"], r["theme_id"])
+        st = stats.loc[key] if key in stats.index else None
+        out.append(
+            {
+                **r,
+                "size": int(st["size"]) if st is not None else 0,
+                "n_segments": int(st["n_segments"]) if st is not None else 0,
+                "n_respondents": int(st["n_respondents"]) if st is not None else 0,
+            }
+        )
+    for (qid, tid), st in stats.iterrows():
+        if tid in (OTHER_ID, NONANSWER_ID):
+            out.append(
+                {
+                    "theme_id": tid, "scope": qid,
+                    "label": "Other / unclear" if tid == OTHER_ID else "Non-answers",
+                    "keywords": "", "origin": "other", "seed_id": "", "seed_score": 0.0,
+                    "description": "Segments close to no theme" if tid == OTHER_ID
+                    else "Empty, 'N/A', 'see attachment' and similar segments",
+                    "quotes": "[]", "size": int(st["size"]), "n_segments": int(st["n_segments"]),
+                    "n_respondents": int(st["n_respondents"]),
+                }
+            )
+    cols = ["theme_id", "scope", "label", "keywords", "size", "n_segments", "n_respondents", "origin",
+            "seed_id", "description", "quotes", "seed_score"]
+    df = pd.DataFrame(out, columns=cols)
+    df["_o"] = df["origin"].map({"seed": 0, "emergent": 1, "other": 2}).fillna(3)
+    df = df.sort_values(["scope", "_o", "theme_id"], kind="stable").drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def _answer_assignments(
+    ans: pd.DataFrame,
+    seg: pd.DataFrame,
+    vec: np.ndarray,
+    sa: pd.DataFrame,
+    centroids: dict[tuple[str, str], np.ndarray],
+    themes: pd.DataFrame,
+) -> pd.DataFrame:
+    """Answer themes = themes of its segments, best score first; score_<theme> = max segment cosine."""
+    theme_ids = list(dict.fromkeys(t for (_, t) in sorted(centroids)))
+    col_of = {t: i for i, t in enumerate(theme_ids)}
+    scores = np.zeros((len(ans), len(theme_ids)), dtype=np.float32)
+    row_of = {a: i for i, a in enumerate(ans["answer_id"])}
+    seg_rows = np.array([row_of.get(a, -1) for a in seg["answer_id"]])
+    qids = seg["question_id"].to_numpy()
+    nonans = seg["is_nonanswer"].to_numpy()
+    for qid in sorted(set(qids)):
+        keys = [k for k in sorted(centroids) if k[0] == qid]
+        if not keys:
+            continue
+        mask = (qids == qid) & ~nonans & (seg_rows >= 0)
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            continue
+        c = np.stack([centroids[k] for k in keys])
+        s = vec[idx] @ c.T
+        cols = [col_of[k[1]] for k in keys]
+        for j, col in enumerate(cols):
+            np.maximum.at(scores[:, col], seg_rows[idx], s[:, j])
+    # themes per answer from assigned segments, ordered by the answer's score for that theme
+    assigned: dict[str, set[str]] = {}
+    for aid, tid in zip(sa["answer_id"], sa["theme_id"], strict=True):
+        if tid not in (OTHER_ID, NONANSWER_ID):
+            assigned.setdefault(aid, set()).add(tid)
+    theme_lists = []
+    for i, aid in enumerate(ans["answer_id"]):
+        ts = assigned.get(aid, set())
+        theme_lists.append(";".join(sorted(ts, key=lambda t: (-scores[i, col_of[t]], t))))
+    out = pd.DataFrame(
+        {
+            "answer_id": ans["answer_id"],
+            "response_id": ans["response_id"],
+            "question_id": ans["question_id"],
+            "themes": theme_lists,
+        }
+    )
+    score_df = pd.DataFrame(np.round(scores, 4), columns=[f"score_{t}" for t in theme_ids])
+    return pd.concat([out, score_df], axis=1)

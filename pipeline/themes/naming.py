@@ -1,0 +1,159 @@
+"""Theme names and evidence: class-based TF-IDF keyphrases, short labels, representative quotes."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_TOKEN_RE = re.compile(r"[a-z][a-z0-9'’-]*[a-z0-9]|[a-z]")
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_RE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ()./-]{6,}\d(?!\w)")
+_URL_RE = re.compile(r"https?://\S+|www\.\S+")
+# Words too generic to name a theme in any consultation (question boilerplate, fillers).
+_GENERIC = frozenset(
+    """also would could should might may must shall will can need needs use used using make made way ways
+    thing things lot lots etc e.g i.e like just really important example including include includes need
+    well many much more most new one two first however therefore whether within without among across
+    ensure think believe feel people yes no don't doesn't it's i'm""".split()
+)
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _GENERIC
+
+
+def redact_pii(text: str) -> str:
+    """Second line of defence for quotes: mask e-mail addresses and phone numbers."""
+    text = _EMAIL_RE.sub("[email]", text)
+    return _PHONE_RE.sub(lambda m: "[phone]" if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(_URL_RE.sub(" ", text.lower()))
+
+
+def _stem(word: str) -> str:
+    """Crude plural folding so lemmatised keyphrases match inflected segment text."""
+    for suf in ("ies", "es", "s"):
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            return word[: -len(suf)] + ("y" if suf == "ies" else "")
+    return word
+
+
+def ngram_terms(text: str) -> list[str]:
+    """Fallback terms: content unigrams and bigrams of two content words."""
+    toks = [_stem(t) for t in tokens(text)]
+    keep = [t if (t not in STOP_WORDS and len(t) > 2) else None for t in toks]
+    terms = [t for t in keep if t]
+    terms += [f"{a} {b}" for a, b in zip(keep, keep[1:], strict=False) if a and b]
+    return terms
+
+
+def keyphrase_terms(text: str, keyphrases: Sequence[str]) -> list[str]:
+    """The answer's lemmatised keyphrases that occur (plural-folded) in this segment's text."""
+    if not keyphrases:
+        return []
+    seg = " " + " ".join(_stem(t) for t in tokens(text)) + " "
+    out = []
+    for kp in keyphrases:
+        words = [w for w in tokens(str(kp)) if w not in STOP_WORDS]
+        if not words or all(len(w) <= 2 for w in words):
+            continue
+        phrase = " ".join(_stem(w) for w in words)
+        if f" {phrase} " in seg:
+            out.append(phrase)
+    return out
+
+
+def class_tfidf(term_lists: Sequence[Sequence[str]], classes: np.ndarray, n_classes: int) -> tuple[
+    np.ndarray, list[str]
+]:
+    """c-TF-IDF (BERTopic's formula): term frequency per class x log(1 + avg words per class / term freq)."""
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for doc, cls in zip(term_lists, classes, strict=True):
+        if cls < 0:
+            continue
+        for term, count in Counter(doc).items():
+            j = vocab.setdefault(term, len(vocab))
+            rows.extend([int(cls)] * count)
+            cols.append(j)
+            cols.extend([j] * (count - 1))
+    if not vocab:
+        return np.zeros((n_classes, 0)), []
+    mat = sparse.csr_matrix(
+        (np.ones(len(cols)), (np.array(rows), np.array(cols))), shape=(n_classes, len(vocab))
+    ).toarray()
+    tf = mat / np.maximum(mat.sum(axis=1, keepdims=True), 1)
+    avg = mat.sum() / max(n_classes, 1)
+    idf = np.log(1 + avg / np.maximum(mat.sum(axis=0), 1))
+    # A keyphrase used by a single segment is an idiosyncrasy, not a theme keyword.
+    support = np.zeros_like(mat)
+    for doc, cls in zip(term_lists, classes, strict=True):
+        if cls >= 0:
+            for term in set(doc):
+                support[int(cls), vocab[term]] += 1
+    score = tf * idf * (support >= 2)
+    names = [""] * len(vocab)
+    for term, j in vocab.items():
+        names[j] = term
+    return score, names
+
+
+def top_keywords(scores: np.ndarray, names: Sequence[str], n: int) -> list[list[str]]:
+    """Top-n terms per class, dropping terms contained in a better-ranked phrase (or containing it)."""
+    out: list[list[str]] = []
+    for row in scores:
+        order = np.lexsort((np.array(names, dtype=object).astype(str), -row)) if len(names) else []
+        chosen: list[str] = []
+        for j in order:
+            if row[j] <= 0 or len(chosen) >= n:
+                break
+            term = names[j]
+            words = set(term.split())
+            if any(words <= set(c.split()) or set(c.split()) <= words for c in chosen):
+                continue
+            chosen.append(term)
+        out.append(chosen)
+    return out
+
+
+def make_label(keywords: Sequence[str], max_terms: int = 3) -> str:
+    """A short human-readable label from the best keyphrases, e.g. 'Data protection, consent'."""
+    picked: list[str] = []
+    for kw in keywords:
+        if len(picked) >= max_terms:
+            break
+        picked.append(kw)
+    if not picked:
+        return "Unlabelled theme"
+    label = ", ".join(picked)
+    return label[:1].upper() + label[1:]
+
+
+def pick_quotes(
+    order: Sequence[int],
+    response_ids: Sequence[str],
+    segment_ids: Sequence[str],
+    texts: Sequence[str],
+    n: int,
+    max_chars: int = 300,
+) -> list[dict[str, str]]:
+    """The first `n` segments of `order` (closest to the centre first) from different respondents."""
+    seen: set[str] = set()
+    quotes: list[dict[str, str]] = []
+    for i in order:
+        rid = str(response_ids[i])
+        text = redact_pii(str(texts[i]).strip())
+        if rid in seen or len(text.split()) < 3:
+            continue
+        if len(text) > max_chars:
+            text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+        seen.add(rid)
+        quotes.append({"response_id": rid, "segment_id": str(segment_ids[i]), "text": text})
+        if len(quotes) >= n:
+            break
+    return quotes

@@ -1,0 +1,97 @@
+"""Faster and multilingual embedding backends: the int8 ONNX export agrees with the torch reference
+on real consultation sentences (and fails loudly when it does not); the USE multilingual backend
+loads offline and maps translations close together."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import config
+from pipeline.embed import encode_with_stats
+from pipeline.embed.backends import get_backend
+from pipeline.embed.onnx_export import (
+    CHECK_FILE,
+    INT8_FILE,
+    OnnxAgreementError,
+    check_onnx_agreement,
+)
+
+GD_FILE = "corpora/cip-global-dialogues/GD1-3_open_responses_with_remesh_tags.csv"
+
+
+@pytest.fixture(scope="session")
+def params() -> dict:
+    return config.load_params()
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def torch_backend(params, onnx_cache):
+    return get_backend({**params["embed"], "backend": "torch"}, onnx_cache)
+
+
+@pytest.fixture(scope="session")
+def onnx_backend(params, onnx_cache, torch_backend):
+    """Exports, quantises and probe-checks the model once per session (into a temp cache)."""
+    return get_backend({**params["embed"], "backend": "onnx"}, onnx_cache)
+
+
+@pytest.fixture(scope="session")
+def real_sentences(shared_dir) -> list[str]:
+    """A fixed, seeded sample of real open answers of varied length (read at run time only)."""
+    df = pd.read_csv(shared_dir / GD_FILE, usecols=["response_text"], nrows=5000)
+    texts = [t for t in df["response_text"].fillna("").astype(str) if len(t.split()) >= 2]
+    rng = np.random.default_rng(20251)
+    return [texts[i] for i in sorted(rng.choice(len(texts), 64, replace=False))]
+
+
+def test_onnx_export_is_built_once_and_checked(onnx_backend, onnx_cache, params):
+    folder = onnx_cache / "onnx" / "all-MiniLM-L6-v2"
+    assert (folder / INT8_FILE).exists() and (folder / CHECK_FILE).exists()
+    assert not (folder / "model.onnx").exists()  # the fp32 intermediate is not kept
+    assert onnx_backend.model_id == "all-MiniLM-L6-v2-int8" and onnx_backend.dim == 384
+    assert get_backend({**params["embed"], "backend": "onnx"}, onnx_cache) is onnx_backend
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_onnx_agrees_with_torch_on_real_sentences(onnx_backend, torch_backend, real_sentences,
+                                                  params):
+    result = check_onnx_agreement(onnx_backend, torch_backend, params["embed"]["onnx_min_cosine"],
+                                  real_sentences)
+    assert result["n"] == 64 and result["min_cosine"] >= params["embed"]["onnx_min_cosine"]
+
+
+def test_onnx_check_fails_loudly_when_embeddings_drift(onnx_backend, torch_backend):
+    with pytest.raises(OnnxAgreementError, match="min cosine"):
+        check_onnx_agreement(onnx_backend, torch_backend, min_cosine=1.0001)
+
+
+def test_onnx_vectors_use_their_own_cache_space(onnx_backend, params, tmp_path):
+    p = config.deep_merge(params, {"embed": {"backend": "onnx"}})
+    vecs, stats = encode_with_stats(["Broadband for schools.", ""], p, tmp_path)
+    assert stats.cache_key.startswith("onnx__") and stats.encoded == 1
+    assert np.allclose(np.linalg.norm(vecs, axis=1), [1, 0], atol=1e-5)
+
+
+def test_multilingual_backend_is_offline_and_crosslingual(params, tmp_path):
+    p = config.deep_merge(params, {"embed": {"backend": "multilingual"}})
+    texts = [
+        "Access to the Internet is a human right.",
+        "L'accès à Internet est un droit humain.",
+        "El acceso a Internet es un derecho humano.",
+        "The recipe needs two eggs and some flour.",
+        "",
+    ]
+    vecs, stats = encode_with_stats(texts, p, tmp_path)
+    assert vecs.shape == (5, 512) and stats.backend == "multilingual"
+    assert np.allclose(np.linalg.norm(vecs, axis=1), [1, 1, 1, 1, 0], atol=1e-5)
+    assert min(vecs[0] @ vecs[1], vecs[0] @ vecs[2]) > vecs[0] @ vecs[3] + 0.2
+    again, s2 = encode_with_stats(texts, p, tmp_path)
+    assert s2.encoded == 0 and np.array_equal(vecs, again)
