@@ -254,6 +254,8 @@ def test_documented_edge_cases_are_present(all_subs: pd.DataFrame) -> None:
     # one respondent pasted the same text into two questions
     by_id = all_subs.set_index("id")
     assert by_id.loc["108", "q11"] == by_id.loc["108", "q13"] and len(by_id.loc["108", "q11"]) > 200
+    # two answers in other languages (French, Spanish) for the language detector
+    assert "français" in by_id.loc["120", "q12"] and "español" in by_id.loc["122", "q12"]
 
 
 def test_template_campaign_of_three_civil_society_organisations(all_subs: pd.DataFrame) -> None:

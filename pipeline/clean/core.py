@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "segment_min_words": 6,
     "near_duplicate_threshold": 0.85,
     "min_duplicate_words": 8,
+    "min_exact_duplicate_words": 4,
     "redact_individual_names": True,
     "languages": list(DEFAULT_LANGUAGES),
     "keyphrase_languages": ["en", "und"],
@@ -106,6 +107,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         answer_ids, texts, owners, eligible=[not n for n in is_non],
         threshold=float(cfg["near_duplicate_threshold"]),
         min_words=int(cfg["min_duplicate_words"]),
+        min_exact_words=int(cfg["min_exact_duplicate_words"]),
         seed=int(cfg["seed"]),
     )
     timings["duplicates"] = time.perf_counter() - t

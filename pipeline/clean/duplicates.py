@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["DuplicateGroups", "find_duplicates", "shingles"]
 
 _TOKEN = re.compile(r"\w+")
-_MERSENNE = np.uint64((1 << 61) - 1)
+_PRIME = np.uint64((1 << 31) - 1)  # universal hashing (a*x + b) mod p; a*x < 2**62 never overflows
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _hash64(items: set[str]) -> np.ndarray:
         dtype=np.uint64,
         count=len(items),
     )
-    return out % _MERSENNE
+    return out % _PRIME
 
 
 class _UnionFind:
@@ -75,15 +75,14 @@ def _near_pairs(
     """Pairs (i, j) of distinct texts with Jaccard >= threshold, via MinHash LSH then verification."""
     n_perm = n_bands * rows
     rng = np.random.default_rng(seed)
-    # Keep a, b < 2**31 so a * x (x < 2**61 reduced to < 2**32 below) never overflows uint64.
-    a = rng.integers(1, 1 << 31, size=n_perm, dtype=np.uint64)
-    b = rng.integers(0, 1 << 31, size=n_perm, dtype=np.uint64)
+    a = rng.integers(1, int(_PRIME), size=n_perm, dtype=np.uint64)
+    b = rng.integers(0, int(_PRIME), size=n_perm, dtype=np.uint64)
     buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
     for idx, sh in enumerate(shingle_sets):
         if not sh:
             continue
-        x = (_hash64(sh) & np.uint64(0xFFFFFFFF))[:, None]
-        sig = ((a[None, :] * x + b[None, :]) % _MERSENNE).min(axis=0)
+        x = _hash64(sh)[:, None]
+        sig = ((a[None, :] * x + b[None, :]) % _PRIME).min(axis=0)
         for band in range(n_bands):
             buckets[(band, sig[band * rows : (band + 1) * rows].tobytes())].append(idx)
     candidates: set[tuple[int, int]] = set()
@@ -113,6 +112,7 @@ def find_duplicates(
     eligible: list[bool],
     threshold: float = 0.85,
     min_words: int = 8,
+    min_exact_words: int | None = None,
     shingle_size: int = 5,
     n_bands: int = 20,
     rows_per_band: int = 5,
@@ -120,18 +120,21 @@ def find_duplicates(
 ) -> DuplicateGroups:
     """Group duplicate texts. `owners` identifies the respondent (copies within one owner = self).
 
-    Items that are not `eligible` (non-answers) or shorter than `min_words` words never join a group.
+    Items that are not `eligible` (non-answers) or shorter than `min_words` words never join a
+    group, except that identical texts of at least `min_exact_words` words (default `min_words`)
+    still form exact groups: short slogans repeated by many respondents are campaigns too.
     A group spanning two or more owners is a campaign: kind "exact" when all its texts are the same
     after lower-casing and punctuation removal, else "near". A group within one owner is "self".
     """
     n = len(ids)
+    min_exact = min_words if min_exact_words is None else min(min_exact_words, min_words)
     keys: list[str | None] = [None] * n
     token_lists: dict[str, list[str]] = {}
     for i, (text, ok) in enumerate(zip(texts, eligible, strict=True)):
         if not ok:
             continue
         toks = _tokens(text)
-        if len(toks) < min_words:
+        if len(toks) < min_exact:
             continue
         key = " ".join(toks)
         keys[i] = key
@@ -142,7 +145,10 @@ def find_duplicates(
     pos = {k: p for p, k in enumerate(distinct)}
     uf = _UnionFind(len(distinct))
     if threshold < 1.0 and len(distinct) > 1:
-        sets = [shingles(token_lists[k], shingle_size) for k in distinct]
+        sets = [
+            shingles(token_lists[k], shingle_size) if len(token_lists[k]) >= min_words else set()
+            for k in distinct
+        ]
         for i, j in _near_pairs(sets, threshold, n_bands, rows_per_band, seed):
             uf.union(i, j)
 

@@ -108,7 +108,19 @@ def analyse_texts(
     """
     nlp = load_nlp(model)
     results = [Analysis() for _ in texts]
-    stream = nlp.pipe(_blocks(texts, skip), as_tuples=True, batch_size=batch_size, n_process=n_process)
+    # Identical texts (campaigns, copy-paste) are analysed once.
+    first: dict[tuple[str, bool], int] = {}
+    repeat = [False] * len(texts)
+    for i, text in enumerate(texts):
+        if skip[i]:
+            continue
+        key = (text, keyphrase_mask is None or keyphrase_mask[i])
+        if key in first:
+            repeat[i] = True
+        else:
+            first[key] = i
+    todo = [s or r for s, r in zip(skip, repeat, strict=True)]
+    stream = nlp.pipe(_blocks(texts, todo), as_tuples=True, batch_size=batch_size, n_process=n_process)
     kp_seen: list[dict[str, None]] = [{} for _ in texts]
     ent_seen: list[dict[str, None]] = [{} for _ in texts]
     has_parse = nlp.has_pipe("parser")
@@ -129,4 +141,11 @@ def analyse_texts(
     for i, res in enumerate(results):
         res.keyphrases = list(kp_seen[i])
         res.entities = list(ent_seen[i])
+    for i, text in enumerate(texts):
+        if repeat[i]:
+            src = results[first[(text, keyphrase_mask is None or keyphrase_mask[i])]]
+            results[i] = Analysis(
+                sentences=list(src.sentences), keyphrases=list(src.keyphrases),
+                entities=list(src.entities), person_spans=list(src.person_spans),
+            )
     return results

@@ -15,7 +15,9 @@ from collections import Counter
 __all__ = ["normalise_text", "word_count"]
 
 # Invisible characters that only break tokenisation: zero-width, BOM, soft hyphen, word joiner.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE: dict[int, str | None] = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# PDF extraction leaves Symbol/Wingdings bullets in the private use area (U+F0B7 etc.).
+_INVISIBLE.update({cp: "\u2022" for cp in range(0xF000, 0xF100)})
 # Control characters except \n and \t.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_SEP = re.compile(r"\r\n?|[\u2028\u2029\x85\x0b\x0c]")

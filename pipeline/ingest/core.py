@@ -252,12 +252,12 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
             union(i, by_id[s.response_id])
         else:
             by_id[s.response_id] = i
-        key = org_key(s.org_name)
-        if key:
-            if key in by_org:
-                union(i, by_org[key])
+        okey = org_key(s.org_name)
+        if okey:
+            if okey in by_org:
+                union(i, by_org[okey])
             else:
-                by_org[key] = i
+                by_org[okey] = i
     groups: dict[int, list[int]] = {}
     for i in range(len(kept)):
         groups.setdefault(find(i), []).append(i)

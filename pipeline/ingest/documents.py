@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from pipeline.ingest.records import Answer, Submission
 from pipeline.ingest.textutil import collapse_ws, strip_markdown_line
@@ -60,7 +61,7 @@ def extract_pdf(path: Path) -> tuple[str, dict[str, str]]:
 
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
         meta = {"title": str(info.get("/Title", "") or ""), "author": str(info.get("/Author", "") or "")}
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken files
         raise DocumentError(f"PDF file is corrupt: {type(exc).__name__}: {exc}") from exc

@@ -33,7 +33,7 @@ DATE_HEADERS = {
 }
 LONG_REQUIRED = ("response_id", "question_id", "answer")
 LONG_OPTIONAL = ("question_text", "org_name", "org_type", "country", "submitted_at")
-_HEADER_NUM = re.compile(r"^(?:q(?:uestion)?\s*)?(\d{1,3})\s*[.):\-_\s]\s*(.*)$", re.IGNORECASE)
+_HEADER_NUM = re.compile(r"^(?:q(?:uestion)?\s*)?(\d{1,3})(?:\s*[.):\-_\s]\s*(.*))?$", re.IGNORECASE)
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _header_parts(header: str) -> tuple[int | None, str]:
     clean = strip_markdown_line(header)
     m = _HEADER_NUM.match(clean)
     if m:
-        return int(m.group(1)), m.group(2).strip()
+        return int(m.group(1)), (m.group(2) or "").strip()
     return None, clean
 
 
@@ -95,7 +95,7 @@ def plan_wide(columns: list[str], q: Questionnaire) -> ColumnPlan:
                 plan.date_col = col
     used_cols: set[str] = set()
     used_items: set[str] = set()
-    for s, col, item in sorted(scores, key=lambda t: -t[0]):
+    for _score, col, item in sorted(scores, key=lambda t: -t[0]):
         key = f"{item.kind}:{item.id}"
         if col in used_cols or key in used_items:
             continue
@@ -291,11 +291,12 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
     lookup = _lookup_table(mapping, base_dir)
     dfirst = day_first if mapping.day_first is None else mapping.day_first
     subs: dict[str, Submission] = {}
+    wide_subs: list[Submission] = []
     quarantine: list[QuarantineLine] = []
     seen_q: dict[str, dict[str, int]] = {}
     fmt = "long" if mapping.layout == "long" else "tabular_wide"
 
-    def meta(row: dict[str, Any], name: str) -> str:
+    def meta(row: dict[Any, Any], name: str) -> str:
         if name in getters:
             return strip_markdown_line(str(getters[name](row)))
         return mapping.constants.get(name, "")
@@ -309,7 +310,7 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
             quarantine.append(QuarantineLine(source_file, record, f"{record}: response id is empty",
                                              str(row.get(mapping.columns.get("answer", ""), ""))))
             continue
-        sub = subs.get(rid)
+        sub = subs.get(rid) if mapping.layout == "long" else None
         if sub is None:
             sub = Submission(
                 response_id=rid, source_file=source_file, source_record=record, source_format=fmt,
@@ -317,12 +318,15 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
                 country_raw=meta(row, "country"), submitted_raw=meta(row, "submitted_at"),
                 day_first=dfirst,
             )
-            subs[rid] = sub
+            if mapping.layout == "long":
+                subs[rid] = sub
+            else:
+                wide_subs.append(sub)
         if mapping.layout == "wide":
-            for spec in mapping.questions:
-                col = spec.get("column", "")
+            for qspec in mapping.questions:
+                col = qspec.get("column", "")
                 value = _clean_cell(str(row.get(col, ""))) if col in columns else ""
-                sub.answers.append(Answer(spec.get("id", col), value, None, spec.get("text", "")))
+                sub.answers.append(Answer(qspec.get("id", col), value, None, qspec.get("text", "")))
             continue
         qid = str(getters["question_id"](row)).strip()
         if not qid:
@@ -339,4 +343,4 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
                 qtext = item.text
         sub.answers.append(Answer(unique_qid, _clean_cell(str(getters["answer"](row))), None,
                                   qtext.strip()))
-    return list(subs.values()), quarantine
+    return list(subs.values()) + wide_subs, quarantine
