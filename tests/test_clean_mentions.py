@@ -146,3 +146,16 @@ def test_real_wsis_action_lines_netmundial(shared_dir) -> None:
             sentence = m.group(0)
             if not re.search(r"\bC\d", sentence):
                 assert find_mentions(sentence).action_lines == []
+
+
+@pytest.mark.shared
+def test_real_itu_seed_response(shared_dir) -> None:
+    """The real ITU WSIS+20 response names "C2: ..." and "C7: ..." and the 2030 Agenda."""
+    text = (shared_dir / "seed/itu-wsis20-response-83.txt").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    q8 = next(p for p in paragraphs if "have had the most significant impact due to" in p)
+    assert find_mentions(q8).action_lines == ["C2", "C7"]
+    q11 = next(p for p in paragraphs if "How can the alignment between the WSIS Action Lines" in p)
+    assert find_mentions(q11).agenda_2030 and find_mentions(q11).action_lines == []
+    url = next(p for p in paragraphs if p.startswith("<https://www.itu.int"))
+    assert find_mentions(url) == Mentions()

@@ -66,7 +66,7 @@ def test_normalise_idempotent(text: str) -> None:
 
 NONANSWERS = [
     ("", "empty"), ("   ", "empty"), ("N/A", "na"), ("n.a.", "na"), ("-", "na"), ("...", "na"),
-    ("k.A.", "na"), ("None", "na"), ("#NAME?", "na"),
+    ("k.A.", "na"), ("None", "none"), ("Nothing.", "none"), ("#NAME?", "na"),
     ("No comment.", "no_comment"), ("Nothing to add", "no_comment"),
     ("We have no further comments at this stage.", "no_comment"), ("sin comentarios", "no_comment"),
     ("Keine Anmerkungen.", "no_comment"), ("Sans commentaire", "no_comment"),

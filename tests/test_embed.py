@@ -88,6 +88,20 @@ def test_second_call_encodes_nothing(embed_params, torch_backend, isolated_cache
     assert np.array_equal(first, second)
 
 
+def test_fully_cached_run_never_loads_a_model(embed_params, torch_backend, isolated_cache,
+                                             monkeypatch):
+    first = encode(TEXTS + [""], embed_params, isolated_cache)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not be loaded when everything is cached")
+
+    monkeypatch.setattr("pipeline.embed.core.get_backend", no_model)
+    assert np.array_equal(encode(TEXTS[::-1] + [""], embed_params, isolated_cache)[:-1],
+                          first[:-1][::-1])
+    with pytest.raises(AssertionError, match="must not be loaded"):
+        encode(NEW_TEXTS, embed_params, isolated_cache)
+
+
 def test_grown_batch_encodes_only_new_texts(embed_params, torch_backend, isolated_cache,
                                             monkeypatch):
     encode(TEXTS, embed_params, isolated_cache)

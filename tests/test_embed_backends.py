@@ -70,12 +70,13 @@ def test_onnx_agrees_with_torch_on_real_sentences(onnx_backend, torch_backend, r
 
 def test_onnx_check_fails_loudly_when_embeddings_drift(onnx_backend, torch_backend):
     with pytest.raises(OnnxAgreementError, match="min cosine"):
-        check_onnx_agreement(onnx_backend, torch_backend, min_cosine=1.0001)
+        check_onnx_agreement(onnx_backend, torch_backend, min_cosine=1.0001,
+                             texts=["Yes.", "Affordable broadband for rural schools."])
 
 
-def test_onnx_vectors_use_their_own_cache_space(onnx_backend, params, tmp_path):
+def test_onnx_vectors_use_their_own_cache_space(onnx_backend, params, onnx_cache):
     p = config.deep_merge(params, {"embed": {"backend": "onnx"}})
-    vecs, stats = encode_with_stats(["Broadband for schools.", ""], p, tmp_path)
+    vecs, stats = encode_with_stats(["Broadband for schools.", ""], p, onnx_cache)
     assert stats.cache_key.startswith("onnx__") and stats.encoded == 1
     assert np.allclose(np.linalg.norm(vecs, axis=1), [1, 0], atol=1e-5)
 

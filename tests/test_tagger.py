@@ -23,7 +23,6 @@ from pipeline.tagger.model import (
     aggregate,
     fbeta_threshold,
     load_tagger,
-    save_tagger,
 )
 from pipeline.tagger.taxonomy import (
     ALL_LABEL_IDS,
@@ -100,20 +99,28 @@ def make_training_dir(folder: Path, shuffle_labels: bool = False) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """One small model trained once per module: temp models dir, hashed encoder, toy training set."""
+    tmp = tmp_path_factory.mktemp("tagger")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WSIS_MODELS_DIR", str(tmp / "models"))
+        mp.setenv("WSIS_CACHE_DIR", str(tmp / "cache"))
+        mp.setattr(features, "encode", hashed_encode)
+        params = config.load_params(overrides={"tag": {"model_version": "current", "n_folds": 3}})
+        training = make_training_dir(tmp / "training")
+        summary = train.run([], params, tmp / "models", training_dir=training)
+        yield {"tmp": tmp, "params": params, "training": training, "summary": summary}
+
+
 @pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Temp models dir, hashed encoder, small training set."""
+def private(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A private copy of the trained models folder, for tests that retrain and move CURRENT."""
+    import shutil
+
+    shutil.copytree(trained["tmp"] / "models", tmp_path / "models")
     monkeypatch.setenv("WSIS_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("WSIS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(features, "encode", hashed_encode)
-    params = config.load_params(overrides={"tag": {"model_version": "current", "n_folds": 3}})
-    return {"tmp": tmp_path, "params": params, "training": make_training_dir(tmp_path / "training")}
-
-
-@pytest.fixture()
-def trained(env):
-    summary = train.run([], env["params"], env["tmp"] / "models", training_dir=env["training"])
-    return {**env, "summary": summary}
+    return {**trained, "tmp": tmp_path}
 
 
 def test_taxonomy_has_all_labels_and_matrix():
@@ -298,8 +305,10 @@ def test_consistency_report_flags_matrix_disagreements():
     assert row["n_issues"] >= 2
 
 
-def test_label_sheet_round_trip_and_promotion(trained):
+def test_label_sheet_round_trip_and_promotion(private):
     import openpyxl
+
+    trained = private
 
     params = trained["params"]
     batch = _batch(trained["tmp"] / "batch")

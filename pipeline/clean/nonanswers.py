@@ -14,7 +14,7 @@ from difflib import SequenceMatcher
 __all__ = ["REASONS", "nonanswer_reason"]
 
 REASONS = (
-    "empty", "na", "no_comment", "see_above", "see_attachment", "question_copy", "url_only",
+    "empty", "na", "none", "no_comment", "see_above", "see_attachment", "question_copy", "url_only",
 )
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:org|com|int|net|gov|edu|eu)(?:/\S*)?\b", re.I)
@@ -22,10 +22,10 @@ _NON_WORD = re.compile(r"[^\w\s/]+")
 _SPACE = re.compile(r"\s+")
 
 _NA = re.compile(
-    r"^(?:n\s*/?\s*a|n\s*a|na|n\.?a\.?|not applicable|not relevant|none|nil|null|nothing|no answer|"
+    r"^(?:n\s*/?\s*a|n\s*a|na|n\.?a\.?|not applicable|not relevant|null|no answer|"
     r"no response|no opinion|no idea|not sure|don ?t know|dont know|unknown|idk|pass|tbd|tbc|"
-    r"k\s*a|keine angabe|keine|entfällt|nicht zutreffend|sans objet|non applicable|ne sait pas|néant|"
-    r"aucun|aucune|no aplica|ninguno|ninguna|nessuno|non applicabile|nada|não se aplica|nvt|nincs|brak|"
+    r"k\s*a|keine angabe|entfällt|nicht zutreffend|sans objet|non applicable|ne sait pas|néant|"
+    r"no aplica|non applicabile|não se aplica|nvt|"
     r"x+|0|\?+)$"
 )
 _NO_COMMENT = re.compile(
@@ -80,8 +80,16 @@ _ATTACH_LEAD = re.compile(
     r"|\b(?:answered|addressed|covered|set out|detailed|outlined|included|provided|explained|"
     r"described|contained|reflected|elaborated|presented)\s+(?:in|within|under)\b"
 )
+_DOC_NOUN = re.compile(
+    r"\b(?:documents?|files?|papers?|pdf|submissions?|responses?|letters?|annex\w*|statements?|"
+    r"comments?|reports?|contributions?|position|dokument\w*|documento|datei|anlage|anhang)\b"
+)
 _ATTACHED_WORD = re.compile(
     r"\b(?:attached|enclosed|uploaded|ci-joint|ci joint|beigefügt\w*|adjunto|allegato|in allegato)\b"
+)
+_NONE = re.compile(
+    r"^(?:none|nil|nothing|nothing really|none really|nada|rien|aucun|aucune|nichts|keine|ninguno|"
+    r"ninguna|nessuno|nincs|brak|geen)$"
 )
 _SPREADSHEET_ERROR = re.compile(r"^#(?:name\?|value!|ref!|n/a|div/0!|null!|num!|spill!)$", re.I)
 _SEE_NAMED = re.compile(
@@ -125,6 +133,8 @@ def nonanswer_reason(text: str, question_text: str = "") -> str:
     n_words = len(folded.split())
     if n_words <= 6 and _NA.match(folded):
         return "na"
+    if n_words <= 2 and _NONE.match(folded):
+        return "none"  # "None"/"Nothing": may be a real (empty) opinion, but carries no theme
     if n_words <= 14 and _NO_COMMENT.match(folded):
         return "no_comment"
     without_urls = _URL.sub(" ", raw)
@@ -135,7 +145,8 @@ def nonanswer_reason(text: str, question_text: str = "") -> str:
     if n_words <= 14 and _SEE_ABOVE.match(folded):
         return "see_above"
     if n_words <= 20 and _ATTACH.search(folded) and (
-        _ATTACH_LEAD.search(folded) or (n_words <= 8 and _ATTACHED_WORD.search(folded)) or n_words <= 3
+        _ATTACH_LEAD.search(folded) or n_words <= 3
+        or (n_words <= 8 and _ATTACHED_WORD.search(folded) and _DOC_NOUN.search(folded))
     ):
         return "see_attachment"
     if n_words <= 6 and _SEE_NAMED.match(folded):

@@ -107,6 +107,21 @@ class MultilingualBackend:
         return normalise(np.asarray(self._model.encode(list(texts))))
 
 
+def identity(section: dict[str, Any]) -> tuple[str, str, int | None]:
+    """(backend, model id, max_seq_length) of the embedding space, known without loading a model,
+    so a fully cached re-run never loads one."""
+    name = str(section.get("backend", "torch"))
+    model = str(section.get("model", "all-MiniLM-L6-v2"))
+    msl = int(section.get("max_seq_length", 256))
+    if name == "torch":
+        return name, model, msl
+    if name == "onnx":
+        return name, f"{model}-int8", msl
+    if name == "multilingual":
+        return name, MULTILINGUAL_MODEL_ID, None
+    raise ValueError(f"embed.backend={name!r}: expected one of {', '.join(BACKENDS)}")
+
+
 def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
     """The backend named by `embed.backend`, loaded once per process and reused."""
     name = str(section.get("backend", "torch"))
@@ -117,7 +132,8 @@ def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
     if name == "torch":
         key: tuple[Any, ...] = (name, model, msl)
     elif name == "onnx":
-        key = (name, model, msl, str(Path(cache_dir).resolve()), float(section.get("onnx_min_cosine", 0.985)))
+        key = (name, model, msl, str(Path(cache_dir).resolve()),
+               float(section.get("onnx_min_cosine", 0.985)))
     elif name == "multilingual":
         key = (name, threads)
     else:

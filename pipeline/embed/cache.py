@@ -9,6 +9,7 @@ all shards are loaded once into one array plus a dict index, so lookups stay O(1
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -42,6 +43,18 @@ def _digests_to_array(digests: Sequence[bytes]) -> np.ndarray:
     if not digests:
         return np.zeros((0, 32), dtype=np.uint8)
     return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(digests), 32).copy()
+
+
+META_FILE = "meta.json"
+
+
+def cached_dim(root: Path, key: str) -> int | None:
+    """Vector size recorded for an embedding space, or None if nothing is cached yet."""
+    path = Path(root) / "embeddings" / key / META_FILE
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class EmbeddingCache:
@@ -158,6 +171,8 @@ class EmbeddingCache:
         vectors = np.concatenate(self._pending_vectors).astype(np.float32, copy=False)
         path = self._new_shard_path()
         io.write_npz(path, hashes=hashes, vectors=vectors)
+        if not (self.dir / META_FILE).exists():
+            io.write_json({"key": self.key, "dim": self.dim}, self.dir / META_FILE)
         self.shards_written += 1
         fresh: list[int] = []
         for i, h in enumerate(self._pending_hashes):

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from pipeline import config
-from pipeline.embed.backends import get_backend
-from pipeline.embed.cache import EmbeddingCache, cache_key, text_digest
+from pipeline.embed.backends import Backend, get_backend, identity
+from pipeline.embed.cache import EmbeddingCache, cache_key, cached_dim, text_digest
 from pipeline.progress import track
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,17 @@ def encode_with_stats(
     t0 = time.perf_counter()
     section = embed_section(params)
     root = Path(cache_dir) if cache_dir is not None else config.cache_dir()
-    backend = get_backend(section, root)
-    key = cache_key(backend.name, backend.model_id, backend.max_seq_length)
-    stats = EncodeStats(texts=len(texts), backend=backend.name, model_id=backend.model_id,
-                        cache_key=key, dim=backend.dim)
-    out = np.zeros((len(texts), backend.dim), dtype=np.float32)
+    use_cache = bool(section.get("cache", True))
+    name, model_id, max_len = identity(section)
+    key = cache_key(name, model_id, max_len)
+    # the model is loaded only when something must be encoded (or the vector size is unknown)
+    dim = cached_dim(root, key) if use_cache else None
+    backend: Backend | None = None
+    if dim is None:
+        backend = get_backend(section, root)
+        dim = backend.dim
+    stats = EncodeStats(texts=len(texts), backend=name, model_id=model_id, cache_key=key, dim=dim)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
 
     # unique non-blank texts, in first-seen order
     first: dict[str, int] = {}
@@ -101,13 +107,12 @@ def encode_with_stats(
         stats.seconds = time.perf_counter() - t0
         return out, stats
 
-    use_cache = bool(section.get("cache", True))
     digests = [text_digest(t) for t in uniques]
-    unique_vecs = np.zeros((len(uniques), backend.dim), dtype=np.float32)
+    unique_vecs = np.zeros((len(uniques), dim), dtype=np.float32)
     cache: EmbeddingCache | None = None
     found = np.zeros(len(uniques), dtype=bool)
     if use_cache:
-        cache = EmbeddingCache(root, key, backend.dim,
+        cache = EmbeddingCache(root, key, dim,
                                compact_above=int(section.get("cache_compact_above", 64)))
         pos, rows = cache.lookup(digests)
         if len(pos):
@@ -118,6 +123,10 @@ def encode_with_stats(
     stats.misses = len(missing)
 
     if len(missing):
+        if backend is None:
+            backend = get_backend(section, root)
+        if backend.dim != dim:
+            raise RuntimeError(f"cache {key} holds {dim}-d vectors but the model gives {backend.dim}")
         t_enc = time.perf_counter()
         _encode_missing(
             backend, [uniques[i] for i in missing], [digests[i] for i in missing],
@@ -134,7 +143,7 @@ def encode_with_stats(
     stats.seconds = time.perf_counter() - t0
     log.info(
         "embedded %d texts (%d unique, %d empty): %d cache hits, %d encoded with %s in %.1fs",
-        stats.texts, stats.unique, stats.empty, stats.cache_hits, stats.encoded, backend.name,
+        stats.texts, stats.unique, stats.empty, stats.cache_hits, stats.encoded, name,
         stats.seconds,
     )
     return out, stats

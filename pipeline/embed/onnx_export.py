@@ -16,6 +16,9 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +30,17 @@ from pipeline.embed.probes import PROBE_SENTENCES
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 1  # bump when the export recipe changes: old exports are then rebuilt
+EXPORT_VERSION = 2  # bump when the export recipe changes: old exports are then rebuilt
 OPSET = 17
+# Quantisation recipe. Measured on 332 texts (300 Global Dialogues answers + the probes) against
+# torch: quantising every MatMul gives min cosine 0.961 (short texts such as "Yes." suffer most);
+# each feed-forward MatMul alone costs 0.0004-0.005 of min cosine, each attention projection
+# < 0.0001. So the attention projections (Q, K, V, output) are int8 (per-channel weights, dynamic
+# uint8 activations) and the feed-forward MatMuls stay fp32: min cosine 0.992, mean 0.998, still
+# ~4x torch throughput on 2 cores (ORT's fused fp32 graph alone is ~3x).
+FP32_NODE_PATTERN = r"layer\.\d+/(intermediate|output)/dense/MatMul$"
+QUANT_RECIPE = {"weight_type": "QInt8", "per_channel": True, "op_types": ["MatMul"],
+                "fp32_nodes": FP32_NODE_PATTERN}
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 META_FILE = "export.json"
@@ -63,15 +75,15 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
 
     src = model_path(model)
     target = onnx_dir(cache_dir, model)
-    meta = {"export_version": EXPORT_VERSION, "source": _source_fingerprint(src), "opset": OPSET,
-            "torch": torch.__version__}
+    meta: dict[str, Any] = {"export_version": EXPORT_VERSION, "source": _source_fingerprint(src),
+                            "opset": OPSET, "recipe": QUANT_RECIPE, "torch": torch.__version__}
     meta_path = target / META_FILE
     if not force and (target / INT8_FILE).exists() and meta_path.exists():
         try:
             old = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = {}
-        if all(old.get(k) == meta[k] for k in ("export_version", "source", "opset")):
+        if all(old.get(k) == meta[k] for k in ("export_version", "source", "opset", "recipe")):
             return target
         log.info("ONNX export in %s is stale: rebuilding", target)
 
@@ -99,7 +111,10 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
         dummy = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long),
                  torch.zeros(2, 16, dtype=torch.long))
         axes = {0: "batch", 1: "sequence"}
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            # tracer warnings about Python-level shape logic in transformers' mask helpers; the
+            # probe check below is what tells whether the traced graph is right
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Encoder(hf), dummy, str(tmp / FP32_FILE),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
@@ -108,7 +123,12 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
                               "last_hidden_state": axes},
                 opset_version=OPSET, do_constant_folding=True, dynamo=False,
             )
-        quantize_dynamic(str(tmp / FP32_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8)
+        with _quiet_root_logger():
+            quantize_dynamic(
+                str(tmp / FP32_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8,
+                per_channel=True, op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=fp32_nodes(tmp / FP32_FILE),
+            )
         (tmp / FP32_FILE).unlink()  # only the int8 model is used; keep the cache small
         shutil.copy2(src / "tokenizer.json", tmp / "tokenizer.json")
         meta["seconds"] = round(time.perf_counter() - t0, 1)
@@ -121,6 +141,29 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("exported int8 ONNX model of %s to %s in %.1fs", model, target, time.perf_counter() - t0)
     return target
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantiser logs dozens of INFO lines and a generic WARNING on the root logger."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def fp32_nodes(onnx_file: Path) -> list[str]:
+    """MatMul nodes kept in fp32 (the feed-forward layers, see QUANT_RECIPE)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_file), load_external_data=False).graph
+    names = [n.name for n in graph.node
+             if n.op_type == "MatMul" and re.search(FP32_NODE_PATTERN, n.name)]
+    if not names:
+        raise RuntimeError(f"{onnx_file}: no feed-forward MatMul matches {FP32_NODE_PATTERN!r}")
+    return names
 
 
 class OnnxBackend:

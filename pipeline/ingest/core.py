@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline.ingest import documents, tables, tabular
 from pipeline.ingest.itu_text import TextFormParser
-from pipeline.ingest.normalise import country_fields, parse_date, stakeholder_mapper
+from pipeline.ingest.normalise import country_fields, country_index, parse_date, stakeholder_mapper
 from pipeline.ingest.questionnaire import Questionnaire, load_questionnaire
 from pipeline.ingest.records import (
     ANSWER_COLUMNS,
@@ -140,10 +140,11 @@ def _read_table_file(path: Path, name: str, q: Questionnaire, day_first: bool,
         return _FileOutcome([], [QuarantineLine(name, "file", str(exc), _peek(path))])
     subs: list[Submission] = []
     quarantine: list[QuarantineLine] = []
+    unrecognised: list[QuarantineLine] = []
     for sheet, df in sheets:
         if df.empty and not len(df.columns):
-            quarantine.append(QuarantineLine(name, f"sheet {sheet}" if sheet else "file",
-                                             "table is empty", ""))
+            unrecognised.append(QuarantineLine(name, f"sheet {sheet}" if sheet else "file",
+                                               "table is empty", ""))
             continue
         columns = list(df.columns)
         chosen = mapping or tabular.detect_mapping(columns, builtin) \
@@ -153,8 +154,12 @@ def _read_table_file(path: Path, name: str, q: Questionnaire, day_first: bool,
                                             sheet)
         else:
             wide = tabular.read_wide(df, q, name, path.stem, day_first, sheet)
+            if wide is None and (row := tabular.find_header_row(df, q)) is not None:
+                body = df.iloc[row + 1:].set_axis([str(v).strip() for v in df.iloc[row]], axis=1)
+                wide = tabular.read_wide(body.reset_index(drop=True), q, name, path.stem, day_first,
+                                         sheet, header_row=row + 2)
             if wide is None:
-                quarantine.append(QuarantineLine(
+                unrecognised.append(QuarantineLine(
                     name, f"sheet {sheet}" if sheet else "file",
                     "no answer columns recognised: the header matches neither the questionnaire "
                     "nor the long format (response_id, question_id, answer) nor a known mapping",
@@ -166,6 +171,12 @@ def _read_table_file(path: Path, name: str, q: Questionnaire, day_first: bool,
                                              "table has a header but no rows", ""))
         subs.extend(s)
         quarantine.extend(qlines)
+    if subs:
+        # other sheets of a workbook that holds submissions (notes, lookups) are not records
+        for line in unrecognised:
+            log.warning("%s, %s: not read (%s)", name, line.record, line.reason.split(":")[0])
+    else:
+        quarantine = unrecognised + quarantine
     return _FileOutcome(subs, quarantine)
 
 
@@ -208,9 +219,16 @@ def org_key(name: str) -> str:
     return "" if key in _NO_ORG else key
 
 
+def _country_key(raw: str) -> str:
+    hit = country_index().lookup(raw)
+    return hit.iso3 if hit else fold(raw)
+
+
 def _content_key(sub: Submission) -> tuple[Any, ...]:
+    """Content compared after folding (case, accents, punctuation, markdown), so the same submission
+    exported as text and as a table counts as one."""
     return (fold(sub.org_name), fold(sub.org_type), fold(sub.country_raw),
-            tuple((a.question_id, collapse_ws(a.answer)) for a in sub.answers))
+            tuple((a.question_id, fold(a.answer)) for a in sub.answers))
 
 
 def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], list[QuarantineLine]]:
@@ -252,8 +270,10 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
             union(i, by_id[s.response_id])
         else:
             by_id[s.response_id] = i
-        okey = org_key(s.org_name)
-        if okey:
+        name_key = org_key(s.org_name)
+        if name_key:
+            # same name in two countries ("Ministry of Communications") is two organisations
+            okey = f"{name_key}|{_country_key(s.country_raw)}"
             if okey in by_org:
                 union(i, by_org[okey])
             else:

@@ -105,13 +105,22 @@ def read_metadata_block(text: str, max_lines: int = 40) -> dict[str, str]:
     return {k: collapse_ws(v) for k, v in meta.items()}
 
 
+def _first_line_title(text: str, max_len: int = 150) -> str:
+    """The first non-empty line when it is short enough to be a title (e.g. "# Our position")."""
+    for line in text.split("\n"):
+        clean = strip_markdown_line(line)
+        if clean and not clean.upper().startswith("SOURCE:"):
+            return clean if len(clean) <= max_len else ""
+    return ""
+
+
 def document_submission(text: str, meta: dict[str, str], source_file: str, stem: str,
                         day_first: bool) -> Submission:
     """The whole document as one answer (question_id `document`), with whatever metadata was found."""
     block = read_metadata_block(text)
     merged = {**meta, **{k: v for k, v in block.items() if v}}
     org = merged.get("org_name", "") or merged.get("author", "")
-    title = merged.get("title", "")
+    title = merged.get("title", "") or _first_line_title(text)
     sub = Submission(
         response_id=stem, source_file=source_file, source_record="document",
         source_format="document", org_name=org.rstrip(" ,;"), org_type=merged.get("org_type", ""),

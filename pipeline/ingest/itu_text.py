@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pipeline.ingest.normalise import parse_date
 from pipeline.ingest.questionnaire import Item, Questionnaire
 from pipeline.ingest.records import Answer, QuarantineLine, Submission
-from pipeline.ingest.textutil import fold, is_rule, strip_markdown_line
+from pipeline.ingest.textutil import fold, is_rule, similarity, strip_markdown_line
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,11 @@ _NUMBERED = re.compile(
     r"\s*(?P<delim>[.):\-\u2013\u2014\]]|\s|$)\s*(?P<text>.*)$",
     re.IGNORECASE,
 )
-QUESTION_NUMBERED_MIN = 0.45   # number matches the item: the text must still resemble the question
+QUESTION_NUMBERED_MIN = 0.4    # number matches and the line is a question ("...?")
+QUESTION_STATEMENT_MIN = 0.7   # number matches but the line does not end with "?" (list items rarely do)
+QUESTION_IN_LIST_MIN = 0.85    # the line directly continues a list or paragraph: nearly the question text
+QUESTION_ISOLATED_MIN = 0.5    # unnumbered "...?" line between blank lines, where the next question is due
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013]|\(?\w{1,3}[.)])\s+\S")
 QUESTION_RENUMBERED_MIN = 0.85  # number differs: nearly the same text
 QUESTION_UNNUMBERED_MIN = 0.8
 FIELD_MIN = 0.85
@@ -67,7 +71,7 @@ class TextFormParser:
 
     # ---- heading detection -------------------------------------------------------------------
     def _score(self, item: Item, number: int | None, text: str, has_prefix: bool,
-               next_line: str) -> HeadingHit | None:
+               next_line: str, in_list: bool = False, isolated_next: bool = False) -> HeadingHit | None:
         idx = self.items.index(item)
         if item.kind == "field":
             inline: str | None = None
@@ -87,7 +91,7 @@ class TextFormParser:
                 return HeadingHit(idx, sim, inline)
             return None
         numbered = number is not None and number == item.number
-        floor = QUESTION_NUMBERED_MIN if numbered else QUESTION_UNNUMBERED_MIN - 0.05
+        floor = QUESTION_NUMBERED_MIN if numbered else QUESTION_ISOLATED_MIN
         sim = item.label_similarity(text, floor) if text else 0.0
         if numbered:
             if not text:
@@ -95,19 +99,31 @@ class TextFormParser:
                 if nsim >= QUESTION_NUMBERED_MIN:
                     return HeadingHit(idx, nsim + 0.3, consumed=1)
                 return HeadingHit(idx, 0.8) if has_prefix else None
-            if sim >= QUESTION_NUMBERED_MIN:
+            if in_list:
+                threshold = QUESTION_IN_LIST_MIN
+            elif text.rstrip(" *_").endswith("?"):
+                threshold = QUESTION_NUMBERED_MIN
+            else:
+                threshold = QUESTION_STATEMENT_MIN
+            if sim >= threshold:
                 return HeadingHit(idx, sim + 0.3)
             return None
         if number is not None:
             return HeadingHit(idx, sim) if sim >= QUESTION_RENUMBERED_MIN else None
-        threshold = QUESTION_UNNUMBERED_MIN - (0.05 if text.rstrip().endswith("?") else 0.0)
+        is_question = text.rstrip(" *_").endswith("?")
+        threshold = QUESTION_UNNUMBERED_MIN - (0.05 if is_question else 0.0)
+        if is_question and isolated_next:
+            # a question on a line of its own, where the next question of the form is expected
+            threshold = QUESTION_ISOLATED_MIN
         return HeadingHit(idx, sim) if sim >= threshold else None
 
-    def match_heading(self, line: str, pos: int, next_line: str = "") -> tuple[HeadingHit | None, bool]:
+    def match_heading(self, line: str, pos: int, next_line: str = "", prev_line: str = "",
+                      isolated: bool = False) -> tuple[HeadingHit | None, bool]:
         """The item this line is a heading of (searching items after `pos`), and whether it restarts.
 
         Restart means the line is the form's first item while we are already past it: a new
-        submission without a "Response N" line.
+        submission without a "Response N" line. `prev_line` is the raw line just above: a numbered line
+        that directly continues a list needs to match its question almost exactly.
         """
         clean = strip_markdown_line(line)
         if not clean or len(clean) > self.max_heading_len:
@@ -117,8 +133,10 @@ class TextFormParser:
             text = clean
         nxt = strip_markdown_line(next_line)
         best: HeadingHit | None = None
+        in_list = bool(prev_line.strip()) and bool(_LIST_ITEM.match(strip_markdown_line(prev_line)))
         for idx in range(pos + 1, len(self.items)):
-            hit = self._score(self.items[idx], number, text, has_prefix, nxt)
+            hit = self._score(self.items[idx], number, text, has_prefix, nxt, in_list,
+                              isolated and idx == pos + 1)
             if hit is None:
                 continue
             hit.score -= 0.01 * (idx - pos - 1)
@@ -162,6 +180,10 @@ class TextFormParser:
         while i < len(lines):
             line = lines[i]
             marker = self.marker_match(line) if line.strip() else None
+            if marker is not None and current is not None and marker[0] == current.response_id \
+                    and 0 <= pos < len(self.items) - 1:
+                i += 1  # the page header of an export repeated inside the same submission
+                continue
             if marker is not None:
                 current = _Draft(response_id=marker[0], date_raw=marker[1], line_no=i + 1)
                 drafts.append(current)
@@ -170,7 +192,9 @@ class TextFormParser:
                 continue
             if line.strip():
                 nxt = next((ln for ln in lines[i + 1: i + 4] if ln.strip()), "")
-                hit, restart = self.match_heading(line, pos, nxt)
+                prev = lines[i - 1] if i else ""
+                isolated = not prev.strip() and (i + 1 >= len(lines) or not lines[i + 1].strip())
+                hit, restart = self.match_heading(line, pos, nxt, prev, isolated)
                 if hit is not None:
                     n_headings += 1
                     n_questions += self.items[hit.index].kind == "question"
@@ -213,7 +237,8 @@ class TextFormParser:
         return i
 
     def _clean_value(self, item: Item, raw_lines: list[str]) -> str:
-        lines = list(raw_lines)
+        # the form's title line (a repeated page header) is never answer text, wherever it is
+        lines = [ln for ln in raw_lines if not self._is_title(ln)]
         # drop separators, section titles and markdown headings at the end (they precede the next item)
         while lines and self._is_trailing_junk(lines[-1]):
             lines.pop()
@@ -234,6 +259,12 @@ class TextFormParser:
         if item.kind == "field":
             return " ".join(strip_markdown_line(ln) for ln in lines if ln.strip()).strip()
         return "\n".join(ln.rstrip() for ln in lines).strip()
+
+    def _is_title(self, line: str) -> bool:
+        stripped = line.strip()
+        if not stripped or not self.q.title or len(stripped) > 2 * len(self.q.title):
+            return False
+        return similarity(strip_markdown_line(stripped), self.q.title) >= 0.9
 
     def _is_trailing_junk(self, line: str) -> bool:
         stripped = line.strip()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ANSWER_COLUMNS = [
-    "response_id", "question_id", "question_number", "question_text", "answer",
-    "org_name", "org_type", "stakeholder_group", "country", "country_raw", "region", "subregion",
-    "submitted_at", "source_file", "source_record", "source_format", "is_document",
-    "submission_group", "is_current",
-]
-QUARANTINE_COLUMNS = ["source_file", "record", "reason", "excerpt"]
+from pipeline import schemas
+
+# the artefact contracts live in pipeline.schemas (docs/ARCHITECTURE.md)
+ANSWER_COLUMNS = list(schemas.ANSWERS)
+QUARANTINE_COLUMNS = list(schemas.QUARANTINE)
 SOURCE_FORMATS = ("itu_text", "tabular_wide", "long", "document")
 
 

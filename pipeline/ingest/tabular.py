@@ -118,25 +118,39 @@ def _norm_id(value: str) -> str:
     return value[:-2] if re.fullmatch(r"\d+\.0", value) else value
 
 
+def find_header_row(df: pd.DataFrame, q: Questionnaire, max_rows: int = 10) -> int | None:
+    """Index of a data row that is the real header (title rows above the header in some exports)."""
+    for r in range(min(max_rows, len(df))):
+        values = [str(v) for v in df.iloc[r].tolist()]
+        if plan_wide(values, q).questions:
+            return r
+    return None
+
+
 def read_wide(df: pd.DataFrame, q: Questionnaire, source_file: str, stem: str, day_first: bool,
-              sheet: str = "") -> tuple[list[Submission], list[QuarantineLine]] | None:
-    """Submissions of a wide export, or None when no question column is recognised."""
+              sheet: str = "", header_row: int = 1
+              ) -> tuple[list[Submission], list[QuarantineLine]] | None:
+    """Submissions of a wide export, or None when no question column is recognised.
+
+    `header_row` is the spreadsheet row number of the header (for the row numbers shown to analysts).
+    Columns that match nothing are logged (they are not records, so they do not go to quarantine).
+    """
     plan = plan_wide(list(df.columns), q)
     if not plan.questions:
         return None
     where = f"sheet {sheet}, " if sheet else ""
     quarantine: list[QuarantineLine] = []
     if plan.ignored:
-        quarantine.append(QuarantineLine(
-            source_file, f"{where}columns",
-            "columns not in the questionnaire were not read: " + "; ".join(plan.ignored)[:300], ""))
+        log.warning("%s: columns not in the questionnaire were not read: %s", source_file,
+                    "; ".join(plan.ignored)[:300])
     subs: list[Submission] = []
     records = df.to_dict("records")
     for i, row in enumerate(records):
-        record = where + _row_label(i)
+        row_no = i + header_row + 1
+        record = f"{where}row {row_no}"
         rid = _norm_id(str(row.get(plan.id_col, ""))) if plan.id_col else ""
         sub = Submission(
-            response_id=rid or f"{stem}-{i + 2}", source_file=source_file, source_record=record,
+            response_id=rid or f"{stem}-{row_no}", source_file=source_file, source_record=record,
             source_format="tabular_wide",
             org_name=strip_markdown_line(str(row.get(plan.fields.get("org_name", ""), ""))),
             org_type=strip_markdown_line(str(row.get(plan.fields.get("org_type", ""), ""))),

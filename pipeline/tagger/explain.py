@@ -24,7 +24,8 @@ def explain(
     mentions, and the nearest training examples by cosine similarity."""
     lex = tagger._lexicon()
     ids = list(tagger.label_ids)
-    ex_vecs = np.asarray(getattr(tagger, "examples_vectors_", np.zeros((0, 1))), dtype=np.float32)
+    raw = np.asarray(getattr(tagger, "examples_vectors_", np.zeros((0, 1))))
+    ex_vecs = raw.astype(np.float32) / (127.0 if raw.dtype == np.int8 else 1.0)  # int8-quantised
     ex_text = list(getattr(tagger, "examples_text_", []))
     ex_labels = list(getattr(tagger, "examples_labels_", []))
     sims = (np.asarray(vectors, dtype=np.float32) @ ex_vecs.T) if len(ex_text) else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,9 @@ class Tagger(BaseEstimator):
         top_action_line: bool = False,
         min_score_floor: float = 0.15,
         min_positives: int = 3,
+        keyword_weight: float = 1.0,
+        keyword_prior: float = 0.3,
+        keyword_smoothing: float = 2.0,
     ) -> None:
         self.label_ids = label_ids
         self.label_kinds = label_kinds
@@ -97,6 +101,9 @@ class Tagger(BaseEstimator):
         self.top_action_line = top_action_line
         self.min_score_floor = min_score_floor
         self.min_positives = min_positives
+        self.keyword_weight = keyword_weight
+        self.keyword_prior = keyword_prior
+        self.keyword_smoothing = keyword_smoothing
 
     # --- features ---------------------------------------------------------------------------------
 
@@ -112,14 +119,18 @@ class Tagger(BaseEstimator):
         return {k: kinds == k for k in np.unique(kinds)}
 
     def _base_features(
-        self, texts: Sequence[str], embeddings: np.ndarray
+        self, hits: list[list[str]], embeddings: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(embeddings, label similarities, keyword hits) as float32 arrays."""
+        """(embeddings, label similarities, log1p keyword hits per label) as float32 arrays."""
         E = np.asarray(embeddings, dtype=np.float32)
         V = np.asarray(self.label_vectors, dtype=np.float32)
         S = E @ V.T
-        K = self._lexicon().transform(list(texts))
-        return E, S, K
+        K = np.zeros((len(hits), len(self.label_ids)), dtype=np.float32)
+        table = self.keywords or {}
+        for i, kws in enumerate(hits):
+            for kw in kws:
+                K[i, table.get(kw, [])] += 1.0
+        return E, S, np.log1p(K)
 
     def _prior_features(self, S: np.ndarray, K: np.ndarray) -> np.ndarray:
         """Per (text, label) zero-shot features: similarity relative to the other labels of its kind, hits."""
@@ -131,6 +142,46 @@ class Tagger(BaseEstimator):
             top = np.sort(sub, axis=1)[:, -1:]
             gap[:, mask] = sub - top
         return np.stack([rel, gap * 10.0, S * 5.0, K, (K > 0).astype(np.float32)], axis=-1)
+
+    def _hits(self, texts: Sequence[str]) -> list[list[str]]:
+        """Distinct lexicon keywords found in each text."""
+        lex = self._lexicon()
+        return [list(dict.fromkeys(lex.matches(t))) for t in texts]
+
+    def _reliability(self, hits: list[list[str]], Y: np.ndarray) -> dict[str, np.ndarray]:
+        """P(label | keyword present) on training texts, smoothed towards `keyword_prior`; only for the
+        labels whose lexicon holds the keyword. Keywords that fire in off-topic texts get low weight."""
+        n_labels = Y.shape[1]
+        alpha, r0 = float(self.keyword_smoothing), float(self.keyword_prior)
+        counts: dict[str, list[int]] = {}
+        for i, kws in enumerate(hits):
+            for kw in kws:
+                counts.setdefault(kw, []).append(i)
+        table: dict[str, np.ndarray] = {}
+        for kw, labels in (self.keywords or {}).items():
+            rel = np.zeros(n_labels, dtype=np.float64)
+            rows = counts.get(kw, [])
+            for j in labels:
+                n_pos = float(Y[rows, j].sum()) if rows else 0.0
+                rel[j] = (n_pos + alpha * r0) / (len(rows) + alpha)
+            table[kw] = rel
+        return table
+
+    def _evidence(self, hits: list[list[str]], table: dict[str, np.ndarray]) -> np.ndarray:
+        """Noisy-or of the reliabilities of the keywords found: (n, n_labels) in [0, 1]."""
+        out = np.zeros((len(hits), len(self.label_ids)), dtype=np.float64)
+        for i, kws in enumerate(hits):
+            miss = np.ones(len(self.label_ids))
+            for kw in kws:
+                rel = table.get(kw)
+                if rel is not None:
+                    miss *= 1.0 - rel
+            out[i] = 1.0 - miss
+        return out
+
+    def _combine(self, p: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+        """Calibrated model score and keyword evidence, noisy-or: either can carry a label."""
+        return 1.0 - (1.0 - p) * (1.0 - float(self.keyword_weight) * evidence)
 
     def _design(self, E: np.ndarray, S: np.ndarray, K: np.ndarray) -> np.ndarray:
         return np.hstack([E, S * 2.0, K]).astype(np.float32)
@@ -172,21 +223,31 @@ class Tagger(BaseEstimator):
     def fit(
         self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None
     ) -> Tagger:
-        """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds."""
+        """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds.
+
+        BLAS is held to one thread: these small problems run ~20x slower when threads oversubscribe cores.
+        """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return self._fit(X, Y, embeddings)
+
+    def _fit(self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None) -> Tagger:
         if embeddings is None:
             raise ValueError("Tagger.fit needs the texts' embeddings (embeddings=...)")
         texts = list(X)
         Y = np.asarray(Y, dtype=np.int64)
         if Y.shape != (len(texts), len(self.label_ids)):
             raise ValueError(f"Y has shape {Y.shape}, expected {(len(texts), len(self.label_ids))}")
-        E, S, K = self._base_features(texts, embeddings)
+        hits = self._hits(texts)
+        E, S, K = self._base_features(hits, embeddings)
         Xd = self._design(E, S, K)
         P = self._prior_features(S, K)
         self.feature_mean_ = Xd.mean(axis=0)
         self.feature_scale_ = Xd.std(axis=0) + 1e-3
         Xs = (Xd - self.feature_mean_) / self.feature_scale_
 
-        oof = self._oof_raw(Xs, P, Y)
+        oof, oof_evidence = self._oof_raw(Xs, P, Y, hits)
         n_labels = Y.shape[1]
         self.calib_a_ = np.ones(n_labels)
         self.calib_b_ = np.zeros(n_labels)
@@ -202,25 +263,33 @@ class Tagger(BaseEstimator):
             self.calib_a_[j] = float(cal.coef_[0, 0])
             self.calib_b_[j] = float(cal.intercept_[0])
             p = _sigmoid(self.calib_a_[j] * oof[:, j] + self.calib_b_[j])
+            p = self._combine(p[:, None], oof_evidence[:, j : j + 1])[:, 0]
             beta = self.beta_sdgs if self.label_kinds[j] == "sdg" else self.beta_action_lines
             self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta)
         self.coef_, self.intercept_, self.prior_coef_, self.prior_intercept_ = self._fit_heads(Xs, P, Y)
+        self.keyword_reliability_ = self._reliability(hits, Y)
         self.n_train_ = len(texts)
         self.positives_ = Y.sum(axis=0)
         self.c7_parent_ = self._c7_convention(Y)
         return self
 
-    def _oof_raw(self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """Out-of-fold blended scores from multi-label stratified folds (deterministic in `seed`)."""
+    def _oof_raw(
+        self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray, hits: list[list[str]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold blended scores and keyword evidence from multi-label stratified folds
+        (deterministic in `seed`)."""
         from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
         n_splits = max(2, min(int(self.n_folds), len(Y)))
         oof = np.zeros(Y.shape, dtype=np.float64)
+        evidence = np.zeros(Y.shape, dtype=np.float64)
         folds = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(self.seed))
         for tr, te in folds.split(Xs, Y):
             coef, icpt, pc, pi = self._fit_heads(Xs[tr], P[tr], Y[tr])
             oof[te] = self._raw(Xs[te], P[te], coef, icpt, pc, pi)
-        return oof
+            table = self._reliability([hits[i] for i in tr], Y[tr])
+            evidence[te] = self._evidence([hits[i] for i in te], table)
+        return oof, evidence
 
     def _c7_convention(self, Y: np.ndarray) -> bool:
         """Whether the training labels put C7 beside each C7 sub-area (then predictions do too)."""
@@ -242,11 +311,13 @@ class Tagger(BaseEstimator):
         texts = list(X)
         if not texts:
             return np.zeros((0, len(self.label_ids)))
-        E, S, K = self._base_features(texts, embeddings)
+        hits = self._hits(texts)
+        E, S, K = self._base_features(hits, embeddings)
         Xs = (self._design(E, S, K) - self.feature_mean_) / self.feature_scale_
         raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
                         self.prior_coef_, self.prior_intercept_)
         proba = _sigmoid(raw * self.calib_a_ + self.calib_b_)
+        proba = self._combine(proba, self._evidence(hits, self.keyword_reliability_))
         empty = ~np.any(E != 0, axis=1)
         proba[empty] = 0.0
         return proba
@@ -309,12 +380,15 @@ TRUSTED_TYPES: tuple[str, ...] = ("pipeline.tagger.model.Tagger",)
 
 def save_tagger(tagger: Tagger, path: Any) -> None:
     """Write the tagger with skops (never pickle)."""
+    import zipfile
+
     import skops.io as sio
 
     from pipeline.io import atomic_path
 
     with atomic_path(path) as tmp:
-        sio.dump(tagger, tmp)
+        sio.dump(tagger, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    Path(path).chmod(0o644)
 
 
 def load_tagger(path: Any) -> Tagger:

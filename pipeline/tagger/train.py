@@ -28,6 +28,9 @@ TRAINING_DIR = config.PROJECT_ROOT / "data" / "training"
 DEFAULTS: dict[str, Any] = {
     "C": 1.0,
     "prior_weight": 0.35,
+    "keyword_weight": 1.0,
+    "keyword_prior": 0.3,
+    "keyword_smoothing": 2.0,
     "n_folds": 5,
     "beta_action_lines": 1.0,
     "beta_sdgs": 1.0,
@@ -267,6 +270,8 @@ def build_tagger(taxonomy: Taxonomy, vectors: np.ndarray, section: dict[str, Any
         beta_action_lines=float(section["beta_action_lines"]), beta_sdgs=float(section["beta_sdgs"]),
         top_sdg=bool(section["top_sdg"]), top_action_line=bool(section["top_action_line"]),
         min_score_floor=float(section["min_score_floor"]),
+        keyword_weight=float(section["keyword_weight"]), keyword_prior=float(section["keyword_prior"]),
+        keyword_smoothing=float(section["keyword_smoothing"]),
     )
 
 
@@ -291,7 +296,7 @@ def fit_on(
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     tagger.examples_text_ = train.loc[hand, "text"].tolist()
     tagger.examples_labels_ = [";".join(output_code(x) for x in labs) for labs in train.loc[hand, "labels"]]
-    tagger.examples_vectors_ = E_train[hand].astype(np.float16)
+    tagger.examples_vectors_ = np.round(E_train[hand] * 127).astype(np.int8)  # cosine order kept
     info: dict[str, Any] = {
         "n_train": int(len(train)), "n_heldout": int(len(held)),
         "train_sources": train["source"].str.split(":").str[0].value_counts().to_dict(),

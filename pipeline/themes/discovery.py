@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from pipeline.progress import track
 from pipeline.themes import naming
@@ -32,11 +32,12 @@ DEFAULTS: dict[str, Any] = {
     "other_threshold": 0.3,
     "n_quotes": 5,
     "n_keywords": 8,
-    "k_selection": "silhouette",
+    "k_selection": "max",
     "k_per_segments": 2.0,
     "silhouette_sample": 3000,
     "minibatch_above": 8000,
     "secondary_margin": 0.0,
+    "threads": 1,
     "seed": 0,
 }
 
@@ -85,6 +86,25 @@ def k_bounds(n_segments: int, cfg: dict[str, Any]) -> tuple[int, int]:
     return kmin, kmax
 
 
+def cosine_silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette with cosine distance for unit vectors (one matrix product, float32)."""
+    uniq, lab = np.unique(labels, return_inverse=True)
+    if len(uniq) < 2:
+        return -1.0
+    dist = 1.0 - x @ x.T
+    onehot = np.zeros((len(x), len(uniq)), dtype=np.float32)
+    onehot[np.arange(len(x)), lab] = 1.0
+    sums = dist @ onehot
+    counts = onehot.sum(axis=0)
+    own = counts[lab]
+    a = sums[np.arange(len(x)), lab] / np.maximum(own - 1, 1)
+    mean_other = sums / counts
+    mean_other[np.arange(len(x)), lab] = np.inf
+    b = mean_other.min(axis=1)
+    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
 def choose_clusters(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
     """Cluster unit vectors with k chosen within bounds (silhouette on a fixed subsample)."""
     n = len(x)
@@ -103,7 +123,7 @@ def choose_clusters(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
         labels = _fit_kmeans(x, k, seed, int(cfg["minibatch_above"]))
         if len(np.unique(labels[sample])) < 2:
             continue
-        score = float(silhouette_score(x[sample], labels[sample], metric="euclidean"))
+        score = cosine_silhouette(x[sample], labels[sample])
         log.debug("k=%d silhouette=%.4f", k, score)
         if best is None or score > best[0] + 1e-9:
             best = (score, k, labels)
@@ -250,8 +270,23 @@ def discover_themes(
     params: dict[str, Any],
     seed_themes: SeedThemes | None = None,
 ) -> ThemeResult:
-    """Discover themes per question from segment embeddings (rows aligned with `segments`)."""
+    """Discover themes per question from segment embeddings (rows aligned with `segments`).
+
+    BLAS/OpenMP threads are capped (`themes.threads`, default 1): k-means with spinning OpenMP threads
+    runs 10-40x slower on a busy 2-core machine, while one thread loses little when it is idle.
+    """
     cfg = theme_params(params)
+    with threadpool_limits(limits=int(cfg["threads"])):
+        return _discover(answers_clean, segments, seg_vectors, cfg, seed_themes)
+
+
+def _discover(
+    answers_clean: pd.DataFrame,
+    segments: pd.DataFrame,
+    seg_vectors: np.ndarray,
+    cfg: dict[str, Any],
+    seed_themes: SeedThemes | None,
+) -> ThemeResult:
     ans, seg, vec = _prepare(answers_clean, segments, seg_vectors)
     kp = _keyphrases_by_answer(ans)
     seg_theme = np.array([NONANSWER_ID] * len(seg), dtype=object)
@@ -283,7 +318,9 @@ def discover_themes(
         }
     )
     themes = _theme_table(theme_rows, seg, seg_assign, ans)
-    assignments = _answer_assignments(ans, seg, vec, seg_assign, centroids, themes)
+    assignments = _answer_assignments(
+        ans, seg, vec, seg_assign, centroids, float(cfg["secondary_margin"])
+    )
     from pipeline.themes.crossq import theme_by_question, batch_scope_rows
 
     tbq = theme_by_question(themes, centroids)
@@ -433,7 +470,7 @@ def _answer_assignments(
     vec: np.ndarray,
     sa: pd.DataFrame,
     centroids: dict[tuple[str, str], np.ndarray],
-    themes: pd.DataFrame,
+    margin: float,
 ) -> pd.DataFrame:
     """Answer themes = themes of its segments, best score first; score_<theme> = max segment cosine."""
     theme_ids = list(dict.fromkeys(t for (_, t) in sorted(centroids)))
@@ -462,8 +499,14 @@ def _answer_assignments(
         if tid not in (OTHER_ID, NONANSWER_ID):
             assigned.setdefault(aid, set()).add(tid)
     theme_lists = []
-    for i, aid in enumerate(ans["answer_id"]):
-        ts = assigned.get(aid, set())
+    q_cols = {q: [col_of[t] for (qq, t) in sorted(centroids) if qq == q] for q in set(ans["question_id"])}
+    for i, (aid, qid) in enumerate(zip(ans["answer_id"], ans["question_id"], strict=True)):
+        ts = set(assigned.get(aid, set()))
+        if ts and margin > 0:
+            # secondary themes: close to the answer's best theme although no segment chose them
+            cols = q_cols.get(qid, [])
+            best = max(scores[i, col_of[t]] for t in ts)
+            ts |= {theme_ids[c] for c in cols if scores[i, c] >= best - margin}
         theme_lists.append(";".join(sorted(ts, key=lambda t: (-scores[i, col_of[t]], t))))
     out = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-_TOKEN_RE = re.compile(r"[a-z][a-z0-9'’-]*[a-z0-9]|[a-z]")
+_TOKEN_RE = re.compile(r"[a-z][a-z0-9'-]*[a-z0-9]|[a-z]")
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_RE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ()./-]{6,}\d(?!\w)")
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
@@ -31,14 +31,20 @@ def redact_pii(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN_RE.findall(_URL_RE.sub(" ", text.lower()))
+    text = _URL_RE.sub(" ", text.lower()).replace("’", "'")
+    return [t[:-2] if t.endswith("'s") else t for t in _TOKEN_RE.findall(text)]
 
 
 def _stem(word: str) -> str:
     """Crude plural folding so lemmatised keyphrases match inflected segment text."""
-    for suf in ("ies", "es", "s"):
-        if word.endswith(suf) and len(word) - len(suf) >= 3:
-            return word[: -len(suf)] + ("y" if suf == "ies" else "")
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes", "zzes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "is", "us", "'s")):
+        return word[:-1]
     return word
 
 

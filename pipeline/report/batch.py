@@ -1,0 +1,142 @@
+"""Load a processed batch folder into one object; optional artefacts may be absent (recorded, not fatal)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pipeline import config
+from pipeline.errors import InputError
+from pipeline.io import read_npz
+
+log = logging.getLogger(__name__)
+
+TAXONOMY_DIR = config.RESOURCES_DIR / "taxonomy"
+
+REQUIRED = ("answers.parquet",)
+OPTIONAL = (
+    "quarantine.csv", "answers_clean.parquet", "segments.parquet", "themes.parquet",
+    "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet",
+    "tag_consistency.parquet", "embeddings.npz",
+)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """Action Line and SDG titles in display order, and the WSIS-SDG matrix as (action line, sdg) pairs."""
+
+    action_lines: dict[str, str]
+    sdgs: dict[str, str]
+    matrix: frozenset[tuple[str, str]]
+
+
+@dataclass
+class Batch:
+    """Everything the report reads from a batch folder; absent optional artefacts are None."""
+
+    batch_dir: Path
+    answers: pd.DataFrame
+    quarantine: pd.DataFrame
+    answers_clean: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
+    themes: pd.DataFrame | None = None
+    theme_assignments: pd.DataFrame | None = None
+    segment_assignments: pd.DataFrame | None = None
+    theme_by_question: pd.DataFrame | None = None
+    tags: pd.DataFrame | None = None
+    tag_consistency: pd.DataFrame | None = None
+    embeddings: dict[str, np.ndarray] | None = None
+    taxonomy: Taxonomy | None = None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.batch_dir.name
+
+
+@lru_cache(maxsize=4)
+def load_taxonomy(directory: Path = TAXONOMY_DIR) -> Taxonomy:
+    """Read action_lines.yaml, sdgs.yaml and wsis_sdg_matrix.csv (codes as written in outputs); cached."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(directory / "action_lines.yaml", encoding="utf-8") as fh:
+        als = yaml.load(fh, Loader=loader) or []  # noqa: S506 (a safe loader)
+    with open(directory / "sdgs.yaml", encoding="utf-8") as fh:
+        sdgs = yaml.load(fh, Loader=loader) or []  # noqa: S506
+    matrix = pd.read_csv(directory / "wsis_sdg_matrix.csv", dtype=str, keep_default_na=False)
+    pairs = frozenset(
+        (str(a).strip(), _sdg_code(b)) for a, b in zip(matrix["action_line"], matrix["sdg"], strict=True)
+    )
+    return Taxonomy(
+        action_lines={str(x["code"]): str(x.get("title", "")) for x in als},
+        sdgs={_sdg_code(x["code"]): str(x.get("title", "")) for x in sdgs},
+        matrix=pairs,
+    )
+
+
+def _sdg_code(value: Any) -> str:
+    """'SDG4', '4', 4 -> '4'."""
+    return re.sub(r"(?i)^sdg\s*", "", str(value).strip())
+
+
+def load_batch(batch_dir: Path | str) -> Batch:
+    """Read every artefact that exists; raise InputError when the batch has no answers.parquet."""
+    batch_dir = Path(batch_dir)
+    path = batch_dir / "answers.parquet"
+    if not path.exists():
+        raise InputError(str(path), None, "no answers.parquet: run `wsis ingest` (or `wsis run`) first")
+    missing = [name for name in OPTIONAL if not (batch_dir / name).exists()]
+    for name in missing:
+        log.warning("report: %s is absent; the tables that need it are left out", name)
+
+    def parquet(name: str) -> pd.DataFrame | None:
+        p = batch_dir / name
+        return pd.read_parquet(p) if p.exists() else None
+
+    qpath = batch_dir / "quarantine.csv"
+    quarantine = (
+        pd.read_csv(qpath, dtype=str, keep_default_na=False) if qpath.exists()
+        else pd.DataFrame(columns=["source_file", "record", "reason", "excerpt"])
+    )
+    emb_path = batch_dir / "embeddings.npz"
+    return Batch(
+        batch_dir=batch_dir,
+        answers=pd.read_parquet(path),
+        quarantine=quarantine,
+        answers_clean=parquet("answers_clean.parquet"),
+        segments=parquet("segments.parquet"),
+        themes=parquet("themes.parquet"),
+        theme_assignments=parquet("theme_assignments.parquet"),
+        segment_assignments=parquet("segment_assignments.parquet"),
+        theme_by_question=parquet("theme_by_question.parquet"),
+        tags=parquet("tags.parquet"),
+        tag_consistency=parquet("tag_consistency.parquet"),
+        embeddings=read_npz(emb_path) if emb_path.exists() else None,
+        taxonomy=load_taxonomy(),
+        missing=missing,
+    )
+
+
+def quotes_of(themes: pd.DataFrame) -> pd.DataFrame:
+    """Explode the JSON `quotes` column of themes.parquet into one row per quote (rank from 1)."""
+    rows: list[dict[str, Any]] = []
+    for r in themes.itertuples(index=False):
+        try:
+            items = json.loads(getattr(r, "quotes") or "[]")
+        except (TypeError, ValueError):
+            items = []
+        for rank, q in enumerate(items, start=1):
+            rows.append({
+                "theme_id": str(r.theme_id), "scope": str(r.scope), "rank": rank,
+                "response_id": str(q.get("response_id", "")), "segment_id": str(q.get("segment_id", "")),
+                "text": str(q.get("text", "")),
+            })
+    return pd.DataFrame(rows, columns=["theme_id", "scope", "rank", "response_id", "segment_id", "text"])

@@ -1,0 +1,170 @@
+"""Assemble every report table from a loaded batch, in the order people read them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pipeline.report import tables as T
+from pipeline.report.batch import Batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Table:
+    """One report table: file stem, sheet title, a sentence saying what it shows and how it counts."""
+
+    name: str
+    title: str
+    description: str
+    df: pd.DataFrame
+
+
+@dataclass
+class Report:
+    batch_name: str
+    tables: list[Table]
+    answers: pd.DataFrame
+    checks: pd.DataFrame
+    headline: dict[str, int]
+    matrix_mask: pd.DataFrame | None = None
+    answer_map: pd.DataFrame = field(default_factory=pd.DataFrame)
+    theme_names: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        for t in self.tables:
+            if t.name == name:
+                return t.df
+        return None
+
+
+LABELS = {
+    "question_id": "Question", "question_text": "Question text", "theme_id": "Theme id", "theme": "Theme",
+    "origin": "Origin", "answers": "Answers", "respondents": "Respondents",
+    "answering_respondents": "Answering respondents", "share_of_answering": "Share of answering respondents",
+    "keywords": "Keywords", "non_answers": "Non-answers", "answer_rate_share": "Answer rate",
+    "action_line": "Action Line", "action_line_title": "Action Line title", "sdg": "SDG", "sdg_title": "SDG title",
+    "title": "Title", "share_of_answers": "Share of answered", "explicitly_mentioned": "Explicitly mentioned",
+    "in_wsis_sdg_matrix": "Linked in WSIS-SDG matrix", "rank": "Rank", "response_id": "Response id",
+    "org_name": "Organisation", "org_type": "Type", "stakeholder_group": "Stakeholder group", "country": "Country",
+    "quote": "Quote (PII redacted)", "dup_group": "Group", "kind": "Kind", "questions": "Questions",
+    "organisations": "Organisations", "excerpt": "Excerpt", "section": "Section", "measure": "Measure",
+    "value": "Value", "note": "Note", "check": "Check", "expected": "Expected", "found": "Found", "ok": "OK",
+    "source_file": "Source file", "record": "Record", "reason": "Reason", "dimension": "Dimension",
+    "submissions": "Submissions", "share": "Share", "scope": "Scope", "size": "Answers (all submissions)",
+    "n_respondents": "Respondents (all submissions)", "description": "Description",
+}
+
+
+def display_name(column: str) -> str:
+    return LABELS.get(column, column)
+
+
+def is_share(column: str) -> bool:
+    """Columns holding fractions 0..1 (shown as percentages)."""
+    return "share" in column or column == "answer_rate_share"
+
+
+def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str, Any] | None = None) -> Report:
+    """Every table of the report; raises ReconciliationError when the counts do not add up with ingest."""
+    cfg = params.get("report", {}) or {}
+    top = max(3, min(5, int(cfg.get("top_quotes", 5))))
+    answers = T.base_answers(batch)
+    assign = batch.theme_assignments
+    notes: list[str] = []
+    if assign is None:
+        notes.append("theme_assignments.parquet is absent: every answered answer is counted in the 'other' bucket.")
+    by_q = T.answering_by_question(answers)
+    tables = [
+        Table("data_quality", "Data quality",
+              "Submissions, answers, non-answers, duplicates, quarantine and the 'other' bucket; every figure "
+              "reconciles with ingest (see 'reconciliation').",
+              T.data_quality(answers, batch.quarantine, assign, batch.tags, batch.tag_consistency, batch.missing)),
+        Table("respondents", "Respondents",
+              "Current submissions by stakeholder group and by UN region.", T.respondents_profile(answers)),
+        Table("answering_by_question", "Answering by question",
+              "Per question: current answers, answering respondents (the share denominators), non-answers, and "
+              "answering respondents per stakeholder group and region.", by_q),
+        Table("themes_by_question", "Themes by question",
+              "Per question: each theme with its respondents and their share of the question's answering "
+              "respondents; 'other' holds answered answers no theme took.",
+              T.themes_by_question(answers, assign, batch.themes)),
+        Table("themes_by_stakeholder", "Themes by stakeholder group",
+              "Per question and theme: respondents of each stakeholder group (n) and their share of that group's "
+              "answering respondents for the question.",
+              T.themes_by_stakeholder(answers, assign, batch.themes)),
+        Table("themes_by_region", "Themes by region",
+              "Per question and theme: respondents of each UN region (n) and their share of that region's "
+              "answering respondents for the question.",
+              T.themes_by_region(answers, assign, batch.themes)),
+        Table("theme_x_question", "Theme x question",
+              "Themes across the batch (similar themes linked across questions) x questions: respondents per "
+              "question; 'questions' counts where the theme recurs.",
+              T.theme_x_question(answers, assign, batch.themes, batch.theme_by_question)),
+        Table("theme_x_stakeholder", "Theme x stakeholder group",
+              "Batch-wide: share of each group's answering respondents that raised the theme in any question.",
+              T.theme_x_stakeholder(answers, assign, batch.themes, batch.theme_by_question)),
+    ]
+    mask = None
+    if batch.tags is not None and batch.taxonomy is not None:
+        pairs = T.action_line_sdg_pairs(answers, batch.tags, batch.taxonomy)
+        mask = T.matrix_mask(pairs)
+        tables += [
+            Table("action_lines_by_question", "Action Lines by question",
+                  "Answered answers tagged with each WSIS Action Line, per question; 'explicitly mentioned' "
+                  "counts answers naming it.", T.action_lines_by_question(answers, batch.tags, batch.taxonomy)),
+            Table("sdgs_by_question", "SDGs by question",
+                  "Answered answers tagged with each SDG, per question.",
+                  T.sdgs_by_question(answers, batch.tags, batch.taxonomy)),
+            Table("action_line_x_sdg", "Action Line x SDG",
+                  "Answered answers tagged with both the Action Line and the SDG; shaded cells (marked * in "
+                  "Markdown) are pairs the WSIS-SDG matrix links.", T.action_line_x_sdg(pairs)),
+            Table("action_line_sdg_pairs", "Action Line-SDG pairs",
+                  "Every Action Line x SDG pair with its co-occurrence count and whether the WSIS-SDG matrix "
+                  "links it.", pairs),
+        ]
+    else:
+        notes.append("tags.parquet is absent: the Action Line and SDG tables are left out.")
+    tables += [
+        Table("quotes", "Quotes",
+              f"Up to {top} quotes per theme (best first), traced to the submission; emails and phone numbers "
+              "are redacted.", T.quotes_table(answers, batch.themes, batch.segments, top)),
+        Table("themes", "Theme catalogue",
+              "Every theme the themes stage found (all submissions), with keywords and description.",
+              T.theme_catalogue(batch.themes, answers)),
+        Table("duplicates", "Duplicates and campaigns",
+              "Groups of identical or near-identical answers (kept and counted).", T.duplicates_table(answers)),
+        Table("quarantine", "Quarantine", "Records ingest could not read, with the reason.",
+              T.quarantine_table(batch.quarantine)),
+    ]
+    checks = T.reconcile(answers, batch.answers, batch.quarantine, assign, batch.tags, by_q, ingest_summary)
+    tables.append(Table("reconciliation", "Reconciliation",
+                        "Checks that the report's figures add up with ingest (all must be OK).", checks))
+    T.assert_reconciled(checks)
+    cur = answers[answers["is_current"]]
+    at = T.answer_themes(answers, assign)
+    headline = {
+        "submissions": int(cur["response_id"].nunique()),
+        "resubmissions": int(answers.loc[~answers["is_current"], "response_id"].nunique()),
+        "questions": int(answers["question_id"].nunique()),
+        "answered": int((~cur["is_nonanswer"]).sum()),
+        "non_answers": int(cur["is_nonanswer"].sum()),
+        "themes": int(at.loc[at["theme_id"] != T.OTHER, ["question_id", "theme_id"]].drop_duplicates().shape[0]),
+        "other_bucket": int(at.loc[at["theme_id"] == T.OTHER, "answer_id"].nunique()),
+        "quarantined": len(batch.quarantine),
+    }
+    txq = next(t.df for t in tables if t.name == "theme_x_question")
+    names = dict(zip(txq["theme_id"].astype(str), txq["theme"].astype(str), strict=True)) if len(txq) else {}
+    amap = T.answer_map(answers, batch.embeddings, assign)
+    if batch.embeddings is None:
+        notes.append("embeddings.npz is absent: the map of answers is left out.")
+    cross = T.cross_theme_map(batch.theme_by_question)
+    if len(amap):
+        amap = amap.assign(theme_id=[cross.get((q, t), t) for q, t in zip(amap["question_id"], amap["theme_id"],
+                                                                            strict=True)])
+    return Report(batch.name, tables, answers, checks, headline, mask, amap, names, notes)

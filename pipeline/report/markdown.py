@@ -1,0 +1,95 @@
+"""`report.md`: the tables and the top quotes in Markdown, ready to paste into a synthesis report.
+All respondent text is HTML-escaped and Markdown-escaped (a Markdown viewer renders inline HTML)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from pipeline.report.content import Report, display_name, is_share
+from pipeline.report.safety import md_cell, md_text
+
+# tables shown in the Markdown report, in order (the widest ones stay in the workbook/CSV)
+MD_TABLES = [
+    "data_quality", "respondents", "answering_by_question", "themes_by_question", "theme_x_question",
+    "theme_x_stakeholder", "action_lines_by_question", "sdgs_by_question", "action_line_x_sdg", "duplicates",
+    "quarantine",
+]
+SKIP_COLUMNS = {"themes_by_question": {"question_text"}, "answering_by_question": {"question_text"}}
+
+
+def fmt(column: str, value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if is_share(column) and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{100 * float(value):.1f}%"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return md_cell(value)
+
+
+def md_table(df: pd.DataFrame, skip: set[str] | None = None, marks: pd.DataFrame | None = None) -> str:
+    """A pipe table; `marks` (same shape, booleans) appends ' \\*' to marked cells."""
+    cols = [c for c in df.columns if c not in (skip or set())]
+    if not cols:
+        return "_(empty)_\n"
+    numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+    lines = ["| " + " | ".join(md_cell(display_name(str(c))) for c in cols) + " |",
+             "|" + "|".join("---:" if c in numeric else "---" for c in cols) + "|"]
+    for i, row in enumerate(df[cols].itertuples(index=False)):
+        cells = []
+        for c, v in zip(cols, row, strict=True):
+            text = fmt(str(c), v)
+            if marks is not None and c in marks.columns and c != cols[0] and bool(marks[c].iloc[i]):
+                text += " \\*"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    if df.empty:
+        lines.append("| " + " | ".join("" for _ in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: Report) -> str:
+    h = report.headline
+    out = [
+        f"# WSIS themes report: {md_text(report.batch_name)}\n",
+        "## How to read this report\n",
+        "- Counts are of **current submissions**: when an organisation submitted again, only its latest "
+        "submission counts.",
+        "- An **answering respondent** of a question gave a substantive answer (not empty, N/A, 'see above'...). "
+        "Shares are respondents with the theme divided by answering respondents of the question (or of the "
+        "group/region); one answer can carry several themes, so shares do not add up to 100%.",
+        "- **Themes** are found per question; seed themes keep the same id in every question, emergent themes are "
+        "named by their keywords. The **other** bucket holds answered answers no theme took.",
+        "- **Action Lines and SDGs** are tagged per answer by a model; cells marked \\* in the Action Line x SDG "
+        "table are pairs the WSIS-SDG matrix links.",
+        "- Quotes are traced to the submission (response id); emails and phone numbers are redacted.\n",
+        "## At a glance\n",
+        f"| Submissions | Re-submissions (superseded) | Questions | Answered | Non-answers | Themes | "
+        f"'Other' bucket | Quarantined |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {h['submissions']} | {h['resubmissions']} | {h['questions']} | {h['answered']} | {h['non_answers']} | "
+        f"{h['themes']} | {h['other_bucket']} | {h['quarantined']} |\n",
+    ]
+    for note in report.notes:
+        out.append(f"> Note: {md_text(note)}\n")
+    for table in report.tables:
+        if table.name not in MD_TABLES:
+            continue
+        out.append(f"## {md_text(table.title)}\n")
+        out.append(f"{md_text(table.description)}\n")
+        marks = report.matrix_mask if table.name == "action_line_x_sdg" else None
+        out.append(md_table(table.df, SKIP_COLUMNS.get(table.name), marks))
+    quotes = report.table("quotes")
+    if quotes is not None and len(quotes):
+        out.append("## Quotes\n")
+        out.append("Best quotes per theme, traced to the submission (PII redacted).\n")
+        qtext = report.answers.drop_duplicates("question_id").set_index("question_id")["question_text"].to_dict()
+        for qid, qgrp in quotes.groupby("question_id", sort=False):
+            out.append(f"### {md_text(qid)}: {md_text(qtext.get(qid, ''))}\n")
+            for _, tgrp in qgrp.groupby("theme_id", sort=False):
+                out.append(f"**{md_text(tgrp['theme'].iloc[0])}**\n")
+                for r in tgrp.itertuples(index=False):
+                    who = ", ".join(md_text(x) for x in (r.org_name, r.org_type, r.country) if str(x))
+                    out.append(f"> {md_text(r.quote)}\n>\n> (response {md_text(r.response_id)}; {who})\n")
+    return "\n".join(out)

@@ -1,0 +1,295 @@
+"""The report stage on a hand-built batch: figures, reconciliation, safety of every output, robustness."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from pipeline.io import sha256_file
+from pipeline.report import ReconciliationError, build_report, load_batch
+from pipeline.report import stage as report_stage
+from pipeline.report import tables as T
+from pipeline.report.safety import md_cell, neutralise_cell, neutralise_frame
+import report_fixtures as F
+
+PARAMS = {"seed": 1, "report": {"top_quotes": 5}}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    batch = F.build_batch(tmp_path_factory.mktemp("batch") / "fixture-batch")
+    summary = report_stage.run(batch, PARAMS)
+    return batch, summary
+
+
+def _csv(batch: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(batch / "report" / "tables" / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def test_writes_every_output(built: tuple[Path, dict]) -> None:
+    batch, summary = built
+    out = batch / "report"
+    for name in ("report.xlsx", "report.md", "report.html", "run_manifest.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert summary["tables"] == len(list((out / "tables").glob("*.csv"))) >= 15
+    assert summary["submissions"] == F.N_CURRENT
+    assert summary["answered"] == F.N_ANSWERED
+
+
+def test_theme_counts_use_current_answering_respondents(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    tbq = _csv(batch, "themes_by_question")
+    row = tbq[(tbq["question_id"] == "Q1") & (tbq["theme_id"] == "connectivity")].iloc[0]
+    assert int(row["respondents"]) == F.N_CONNECTIVITY_Q1  # the superseded r6 does not count
+    assert int(row["answering_respondents"]) == F.N_ANSWERING_Q1
+    assert float(row["share_of_answering"]) == pytest.approx(1.0)
+    q2 = tbq[tbq["question_id"] == "Q2"]
+    # r3/Q2 is empty: 4 answering respondents; 4 of them in the funding theme
+    assert set(q2["answering_respondents"].astype(int)) == {4}
+    assert int(q2.loc[q2["theme_id"] == "Q2.emergent-1", "respondents"].iloc[0]) == 4
+    q3 = tbq[tbq["question_id"] == "Q3"]
+    assert q3["theme_id"].tolist()[-1] == "other"  # the other bucket comes last
+    assert list(dict.fromkeys(tbq["question_id"])) == ["Q1", "Q2", "Q3"]
+
+
+def test_stakeholder_and_region_shares(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    sh = _csv(batch, "themes_by_stakeholder")
+    row = sh[(sh["question_id"] == "Q2") & (sh["theme_id"] == "Q2.emergent-1")].iloc[0]
+    assert int(row["civil society (n)"]) == 2 and float(row["civil society (share)"]) == pytest.approx(1.0)
+    assert int(row["government (n)"]) == 1
+    assert "academia (n)" in sh.columns and float(row["academia (share)"]) == 0.0  # academia did not answer Q2
+    rg = _csv(batch, "themes_by_region")
+    row = rg[(rg["question_id"] == "Q1") & (rg["theme_id"] == "connectivity")].iloc[0]
+    assert [int(row[f"{r} (n)"]) for r in T.REGIONS] == [1, 1, 1, 1, 1]
+
+
+def test_data_quality_reconciles_with_ingest(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    dq = _csv(batch, "data_quality").set_index("measure")["value"]
+    assert int(dq["submissions read"]) == F.N_SUBMISSIONS_READ
+    assert int(dq["current submissions"]) == F.N_CURRENT
+    assert int(dq["answers read"]) == F.N_ANSWERS
+    assert int(dq["non-answers"]) == F.N_NONANSWERS
+    assert int(dq["answered, in the 'other' bucket"]) == F.N_OTHER
+    assert int(dq["quarantined records"]) == 1
+    assert int(dq["exact duplicate groups"]) == 1
+    rec = _csv(batch, "reconciliation")
+    assert len(rec) >= 12 and set(rec["ok"]) == {"True"}
+
+
+def test_reconciliation_fails_loudly(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b")
+    clean = pd.read_parquet(batch / "answers_clean.parquet")
+    clean.iloc[:-1].to_parquet(batch / "answers_clean.parquet", index=False)  # one answer lost after ingest
+    with pytest.raises(ReconciliationError, match="answers in clean = answers from ingest"):
+        report_stage.run(batch, PARAMS)
+    assert not (batch / "report" / "report.html").exists()
+
+
+def test_reconciliation_checks_ingest_summary(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b")
+    manifest = {"stages": {"ingest": {"summary": {"answers": F.N_ANSWERS + 1}}}}
+    with pytest.raises(ReconciliationError, match="ingest summary"):
+        report_stage.run(batch, PARAMS, manifest)
+
+
+def test_action_line_sdg_tables_mark_the_matrix(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    pairs = _csv(batch, "action_line_sdg_pairs").set_index(["action_line", "sdg"])
+    assert int(pairs.loc[("C2", "9"), "answers"]) == 8
+    assert pairs.loc[("C2", "9"), "in_wsis_sdg_matrix"] == "yes"
+    assert int(pairs.loc[("C2", "10"), "answers"]) == 1 and pairs.loc[("C2", "10"), "in_wsis_sdg_matrix"] == "no"
+    assert len(pairs) == 19 * 17
+    wide = _csv(batch, "action_line_x_sdg").set_index("action_line")
+    assert int(wide.loc["C2", "SDG 9"]) == 8
+    alq = _csv(batch, "action_lines_by_question").set_index("action_line")
+    assert [int(alq.loc["C2", q]) for q in ("Q1", "Q2", "Q3")] == [5, 3, 0]
+    sdg = _csv(batch, "sdgs_by_question").set_index("sdg")
+    assert int(sdg.loc["4", "answers"]) == 3  # r1/Q1, r1/Q3, r3/Q3
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    assert "| C2 |" in md and "8 \\*" in md
+
+
+def test_quotes_are_traced_and_redacted(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    quotes = _csv(batch, "quotes")
+    assert {"response_id", "org_name", "org_type", "country", "quote"} <= set(quotes.columns)
+    assert quotes.groupby(["question_id", "theme_id"]).size().max() <= 5
+    assert "r6" not in set(quotes["response_id"])  # superseded submissions are not quoted
+    r2 = quotes[(quotes["response_id"] == "r2") & (quotes["question_id"] == "Q1")].iloc[0]
+    assert r2["org_name"] == "Open Networks Alliance" and r2["country"] == "Brazil"
+    assert "[email]" in r2["quote"]
+    for path in (batch / "report").rglob("*"):
+        if path.is_file() and path.suffix in {".csv", ".md", ".html", ".json"}:
+            assert F.EMAIL not in path.read_text(encoding="utf-8"), path
+
+
+def test_quotes_redacted_even_without_segments(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b", drop=("segments.parquet",))
+    report_stage.run(batch, PARAMS)
+    text = (batch / "report" / "tables" / "quotes.csv").read_text(encoding="utf-8")
+    assert "Community networks grew" in text and F.EMAIL not in text
+
+
+def test_csv_cells_are_formula_safe(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    seen_hostile = 0
+    for path in (batch / "report" / "tables").glob("*.csv"):
+        with open(path, encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (path.name, cell)
+                    seen_hostile += cell.startswith("'=") or cell.startswith("'@")
+    assert seen_hostile >= 3  # the hostile organisation name and quarantine excerpt came through, inert
+
+
+def test_xlsx_is_for_people_and_inert(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    wb = load_workbook(batch / "report" / "report.xlsx")
+    assert wb.sheetnames[0] == "Index"
+    index = wb["Index"]
+    listed = [index.cell(row=r, column=1).value for r in range(5, index.max_row + 1)]
+    assert listed == wb.sheetnames[1:]
+    ws = wb["Themes by question"]
+    assert ws.freeze_panes == "B2" and ws.auto_filter.ref
+    header = [c.value for c in ws[1]]
+    share_col = header.index("Share of answering respondents") + 1
+    assert ws.cell(row=2, column=share_col).number_format == "0.0%"
+    assert ws.column_dimensions["B"].width >= 20
+    hostile = 0
+    for sheet in wb.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    assert not cell.value.startswith(("=", "+", "-", "@")), (sheet.title, cell.value)
+                    hostile += "HYPERLINK" in cell.value
+    assert hostile >= 1
+    linked = wb["Action Line x SDG"]
+    header = [c.value for c in linked[1]]
+    c2_row = next(r for r in range(2, linked.max_row + 1) if linked.cell(row=r, column=1).value == "C2")
+    assert linked.cell(row=c2_row, column=header.index("SDG 9") + 1).fill.fgColor.rgb.endswith("FCE4B6")
+    assert linked.cell(row=c2_row, column=header.index("SDG 10") + 1).fill.fgColor.rgb != "00FCE4B6"
+
+
+def test_html_and_markdown_escape_everything(built: tuple[Path, dict]) -> None:
+    batch, _ = built
+    html = (batch / "report" / "report.html").read_text(encoding="utf-8")
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    assert "<script" not in html.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "").replace("http://evil.example", "")
+    assert 'src="http' not in html and "<link" not in html
+    assert "Content-Security-Policy" in html
+    assert "<script" not in md.lower() and "&lt;script&gt;" in md
+    for chart in ("chart-bars", "chart-heatmap", "chart-map"):
+        assert chart in html
+    assert html.count('class="cell linked"') >= 1
+
+
+def test_manifest_records_outputs(built: tuple[Path, dict], tmp_path: Path) -> None:
+    batch, _ = built
+    man = json.loads((batch / "report" / "run_manifest.json").read_text(encoding="utf-8"))
+    assert man["packages"]["pandas"] == pd.__version__
+    assert man["report"]["reconciliation"]["ok"] is True
+    for rel, digest in man["report"]["files"].items():
+        assert sha256_file(batch / "report" / rel) == digest
+    assert "themes.parquet" in man["batch_artefacts"]
+    given = {"stages": {"ingest": {"seconds": 1.5, "summary": {"answers": F.N_ANSWERS}}}, "packages": {"x": "1"}}
+    other = F.build_batch(tmp_path / "b2")
+    report_stage.run(other, PARAMS, given)
+    man2 = json.loads((other / "report" / "run_manifest.json").read_text(encoding="utf-8"))
+    assert man2["stages"]["ingest"]["seconds"] == 1.5 and man2["packages"] == {"x": "1"}
+    assert "report" in man2 and "report" not in given  # the caller's dict is not mutated
+
+
+@pytest.mark.parametrize("drop", [
+    ("tags.parquet", "tag_consistency.parquet"),
+    ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet"),
+    ("embeddings.npz", "segments.parquet", "quarantine.csv"),
+])
+def test_optional_artefacts_may_be_absent(tmp_path: Path, drop: tuple[str, ...]) -> None:
+    batch = F.build_batch(tmp_path / "b", drop=drop)
+    summary = report_stage.run(batch, PARAMS)
+    assert summary["missing_artefacts"] == len(drop)
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    dq = _csv(batch, "data_quality")
+    assert set(drop) <= set(dq.loc[dq["section"] == "missing artefacts", "measure"])
+    if "tags.parquet" in drop:
+        assert not (batch / "report" / "tables" / "action_line_x_sdg.csv").exists()
+        assert "tags.parquet is absent" in md
+    if "theme_assignments.parquet" in drop:
+        tbq = _csv(batch, "themes_by_question")
+        assert set(tbq["theme_id"]) == {"other"}
+
+
+def test_stale_tables_are_removed(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b")
+    report_stage.run(batch, PARAMS)
+    assert (batch / "report" / "tables" / "sdgs_by_question.csv").exists()
+    (batch / "tags.parquet").unlink()
+    report_stage.run(batch, PARAMS)
+    assert not (batch / "report" / "tables" / "sdgs_by_question.csv").exists()
+
+
+def test_deterministic_and_pure(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b")
+    loaded = load_batch(batch)
+    before = {k: getattr(loaded, k).copy() for k in ("answers", "answers_clean", "themes", "tags")}
+    first = build_report(loaded, PARAMS)
+    second = build_report(loaded, PARAMS)
+    for k, df in before.items():
+        pd.testing.assert_frame_equal(getattr(loaded, k), df)
+    for a, b in zip(first.tables, second.tables, strict=True):
+        pd.testing.assert_frame_equal(a.df, b.df)
+    pd.testing.assert_frame_equal(first.answer_map, second.answer_map)
+    assert len(first.answer_map) == F.N_ANSWERED
+    # the map separates themes: answers of the same theme are closer than answers of different themes
+    m = first.answer_map.set_index("answer_id")
+    same = abs(m.loc["r1::Q1", "x"] - m.loc["r3::Q1", "x"]) + abs(m.loc["r1::Q1", "y"] - m.loc["r3::Q1", "y"])
+    diff = abs(m.loc["r1::Q1", "x"] - m.loc["r4::Q2", "x"]) + abs(m.loc["r1::Q1", "y"] - m.loc["r4::Q2", "y"])
+    assert same < diff
+
+
+def test_missing_answers_is_an_input_error(tmp_path: Path) -> None:
+    from pipeline.errors import InputError
+
+    with pytest.raises(InputError, match="answers.parquet"):
+        report_stage.run(tmp_path, PARAMS)
+
+
+def test_safety_helpers() -> None:
+    assert neutralise_cell("=1+1") == "'=1+1"
+    assert neutralise_cell("\tx") == "'\tx" and neutralise_cell("@a") == "'@a"
+    assert neutralise_cell("plain") == "plain" and neutralise_cell(-3) == -3
+    df = pd.DataFrame({"a": ["-x", "y"], "n": [-1, 2]})
+    out = neutralise_frame(df)
+    assert out["a"].tolist() == ["'-x", "y"] and out["n"].tolist() == [-1, 2]
+    assert df["a"].tolist() == ["-x", "y"]
+    assert md_cell("a | b <i>x</i>\nnext") == "a \\| b &lt;i&gt;x&lt;/i&gt; next"
+
+
+def test_report_on_processed_sample_batch(tmp_path: Path) -> None:
+    """When the sample batch has been processed (`make run`), its report reconciles and names every theme."""
+    from pipeline import config
+
+    src = config.PROCESSED_DIR / config.SAMPLE_BATCH_DIR.name
+    needed = ("answers.parquet", "answers_clean.parquet", "themes.parquet", "theme_assignments.parquet", "tags.parquet")
+    if not all((src / n).exists() for n in needed):
+        pytest.skip("the sample batch has not been processed (run `make run`)")
+    batch = tmp_path / src.name
+    batch.mkdir()
+    for p in src.iterdir():
+        if p.is_file() and not p.name.startswith("."):
+            shutil.copy2(p, batch / p.name)
+    summary = report_stage.run(batch, PARAMS)
+    answers = pd.read_parquet(batch / "answers.parquet")
+    assert summary["submissions"] == answers.loc[answers["is_current"], "response_id"].nunique()
+    rec = _csv(batch, "reconciliation")
+    assert set(rec["ok"]) == {"True"}
