@@ -147,7 +147,8 @@ def build_batch(batch_dir: Path, drop: tuple[str, ...] = ()) -> Path:
     theme_rows = []
     for qid in QUESTIONS:
         for tid, (label, origin) in THEMES.items():
-            members = assign[(assign["question_id"] == qid) & assign["themes"].str.split(";").map(lambda t, x=tid: x in t)]
+            has = assign["themes"].str.split(";").map(lambda t, x=tid: x in t)
+            members = assign[(assign["question_id"] == qid) & has]
             if members.empty:
                 continue
             quotes = [

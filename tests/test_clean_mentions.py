@@ -159,3 +159,29 @@ def test_real_itu_seed_response(shared_dir) -> None:
     assert find_mentions(q11).agenda_2030 and find_mentions(q11).action_lines == []
     url = next(p for p in paragraphs if p.startswith("<https://www.itu.int"))
     assert find_mentions(url) == Mentions()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://www.example.si/8355990/Neuradno-Na-%C4%8Delo-sveta-%C5%A1an",  # URL-encoded bytes
+        "instruments such as the Sustainable Development Goals5, the ITU Constitution",  # footnote 5
+        "write to c5team@example.org",
+    ],
+)
+def test_no_codes_from_urls_or_footnotes(text: str) -> None:
+    m = find_mentions(text)
+    assert m.action_lines == [] and m.sdgs == []
+
+
+@pytest.mark.shared
+def test_real_trai_goal_9_and_no_url_codes(shared_dir) -> None:
+    """A real TRAI submission cites "Goal 9"; URL-encoded Slovenian titles give no C4/C5."""
+    df = pd.read_csv(
+        shared_dir / "corpora/trai-differential-pricing-2015/trai_differential_pricing_submissions.csv",
+        dtype=str, keep_default_na=False,
+    )
+    text = " ".join(df["text"])
+    m = find_mentions(text)
+    assert "9" in m.sdgs
+    assert m.action_lines == []

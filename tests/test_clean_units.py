@@ -35,6 +35,7 @@ def test_unicode_and_whitespace() -> None:
     assert normalise_text(float("nan")) == ""
     assert normalise_text("   \n\n ") == ""
     assert normalise_text("donâ€™t") == "don’t"  # cp1252 mojibake repaired
+    assert normalise_text("the world?s operators? Yes?") == "the world’s operators? Yes?"
 
 
 def test_page_furniture_and_repeated_headers_removed() -> None:

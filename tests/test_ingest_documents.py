@@ -130,6 +130,13 @@ def test_unreadable_files_are_quarantined(tmp_path: Path, name: str, payload: by
     assert line["source_file"].endswith(name) and reason in line["reason"]
 
 
+def test_stray_nul_bytes_do_not_reject_a_text(tmp_path: Path) -> None:
+    path = tmp_path / "extracted.txt"
+    path.write_bytes(b"Text extracted from a PDF.\x00 " + b"More words about access. " * 200)
+    a = ingest_paths([path], Q, {}).answers
+    assert len(a) == 1 and "\x00" not in a["answer"].iloc[0]
+
+
 def test_folders_are_read_recursively_and_missing_paths_reported(tmp_path: Path) -> None:
     nested = tmp_path / "batch" / "sub"
     nested.mkdir(parents=True)

@@ -94,6 +94,11 @@ def test_plan_matches_truncated_and_prefixed_headers() -> None:
     assert plan.ignored == ["Email"]
 
 
+def test_bare_number_headers_are_not_questions() -> None:
+    plan = plan_wide(["participant", "group-id", "1", "2", "4", "12", "14"], Q)
+    assert not plan.questions and not plan.fields
+
+
 def test_xlsx_with_numeric_ids_and_date_cells(tmp_path: Path) -> None:
     wb = Workbook()
     ws = wb.active
@@ -102,6 +107,7 @@ def test_xlsx_with_numeric_ids_and_date_cells(tmp_path: Path) -> None:
     ws.append(form_header())
     ws.append(form_row(401, datetime(2025, 3, 18, 9, 10), "Atoll Net"))
     ws.append(form_row(402, "04/03/2025 10:30", "Summit Guild"))
+    ws["F3"], ws["G3"], ws["H3"] = "N/A", "NA", "null"  # kept as written, not read as missing
     ws["B2"].number_format = "dd/mm/yyyy hh:mm"
     path = tmp_path / "export.xlsx"
     wb.save(path)
@@ -111,6 +117,8 @@ def test_xlsx_with_numeric_ids_and_date_cells(tmp_path: Path) -> None:
     assert subs.loc["401", "submitted_at"] == "2025-03-18T09:10:00"
     assert subs.loc["402", "submitted_at"] == "2025-03-04T10:30:00"
     assert subs.loc["401", "source_record"] == "sheet Responses, row 2"
+    a = result.answers
+    assert a[a["response_id"] == "402"]["answer"].tolist()[:4] == ["N/A", "NA", "null", "Summit Guild answer 3"]
 
 
 def test_rows_without_response_id_get_stable_ids(tmp_path: Path) -> None:

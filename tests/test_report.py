@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import report_fixtures as F
 from openpyxl import load_workbook
 
 from pipeline.io import sha256_file
@@ -16,7 +17,6 @@ from pipeline.report import ReconciliationError, build_report, load_batch
 from pipeline.report import stage as report_stage
 from pipeline.report import tables as T
 from pipeline.report.safety import md_cell, neutralise_cell, neutralise_frame
-import report_fixtures as F
 
 PARAMS = {"seed": 1, "report": {"top_quotes": 5}}
 

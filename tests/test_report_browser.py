@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import report_fixtures as F
+
 from pipeline import config
 from pipeline.report import stage as report_stage
 

@@ -17,6 +17,9 @@ ENTITY_LABELS = frozenset(
 _DROP_POS = frozenset({"DET", "PRON", "NUM", "SYM", "PUNCT", "SPACE", "X", "PART", "CCONJ", "ADP", "INTJ"})
 _HAS_LETTERS = re.compile(r"[^\W\d_]{2,}")
 _SPACES = re.compile(r"\s+")
+# spaCy lemmatises "data" to "datum" and "media" to "medium": wrong for this domain.
+_KEEP_AS_WRITTEN = {"data": "data", "media": "media", "news": "news", "icts": "ict", "sdgs": "sdg",
+                    "ais": "ai", "ngos": "ngo", "smes": "sme", "msmes": "msme", "llms": "llm"}
 _LETTER = re.compile(r"[^\W\d_]")
 _LEADING_THE = re.compile(r"^the\s+", re.I)
 
@@ -40,18 +43,25 @@ def _words(chunk: Any) -> list[list[Any]]:
     return words
 
 
+def _form(tok: Any) -> str:
+    """Lemma for nouns (plural -> singular), surface form otherwise; a few lemmas kept as written."""
+    low = tok.text.lower()
+    if low in _KEEP_AS_WRITTEN:
+        return _KEEP_AS_WRITTEN[low]
+    return str(tok.lemma_ if tok.pos_ in {"NOUN", "PROPN"} and tok.lemma_ else tok.text).lower()
+
+
 def _word_form(word: list[Any]) -> str | None:
     """Lower-case form of one word: lemma for nouns (plural -> singular), surface form otherwise."""
     if len(word) == 1:
         tok = word[0]
         if not _keep(tok):
             return None
-        use_lemma = tok.pos_ in {"NOUN", "PROPN"} and tok.lemma_
-        return (tok.lemma_ if use_lemma else tok.text).lower()
+        return _form(tok)
     text = "".join(t.text for t in word[:-1]).lower()
     last = word[-1]
-    form = text + (last.lemma_ if last.pos_ == "NOUN" and last.lemma_ else last.text).lower()
-    form = form.strip("-\u2010\u2011'\"’()[]")
+    form = text + _form(last)
+    form = form.strip("-\u2010\u2011'\"’()[]:;,.!?")
     return form if _LETTER.search(form) and not all(t.is_stop or t.is_punct for t in word) else None
 
 

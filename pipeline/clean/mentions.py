@@ -108,7 +108,7 @@ _SUBS_THEN_C7 = re.compile(rf"\b(?P<topics>{_SUB_ANY})\s*\(\s*(?:Action\s+Line\s
 # --- bare codes: "C5", "AL C3", "Action Lines C1 to C3", "C1-C11" ------------------------------
 _CODE = r"C(?:1[01]|[1-9])"  # "C 5" only after "action line" (see below)
 _NOT_BEFORE = (
-    r"(?<![\w\-/.#@&])"  # not part of a token such as "AC5", "C4-C5ISR", "file/C5"
+    r"(?<![\w\-/.#@&%=])"  # not part of a token such as "AC5", "C4-C5ISR", "file/C5", "%C4"
 )
 _REFERENCE_WORDS = re.compile(
     r"(?:table|figure|fig\.?|annex|appendix|section|paragraph|para\.?|page|item|box|chapter|part|"
@@ -118,7 +118,7 @@ _REFERENCE_WORDS = re.compile(
 )
 _CODE_RUN = re.compile(
     rf"{_NOT_BEFORE}(?P<first>{_CODE})(?P<rest>(?:(?:{_RANGE}|{_SEP}){_CODE})*)"
-    rf"(?![\w@]|[.\-/]\w|\s?\+)",
+    rf"(?![\w@%]|[.\-/]\w|\s?\+)",
 )
 _CODE_IN_RUN = re.compile(rf"(?P<sep>{_RANGE}|{_SEP})?C(?P<n>1[01]|[1-9])")
 _AL_CONTEXT = re.compile(rf"(?:{_ACTION_LINE}|\bAL|WSIS)\s*[:(]?\s*$", re.I)
@@ -133,11 +133,13 @@ _TARGET_SUFFIX = r"(?:\.(?:1[0-9]|[1-9]|[a-d])(?:\.\d{1,2})?)"
 _NUMREF = rf"(?:{_NUM}{_TARGET_SUFFIX}?)"
 _NUM_LIST = rf"(?:{_NUMREF}(?:(?:{_RANGE}|{_SEP}){_NUMREF})*)"
 _NUMBER_WORD = r"(?:\s*(?:#|no\.?|nos\.?|number|nr\.?|n°|n\.?º)\s*)?"
-_SDG_PREFIX = (
-    r"(?:\bSDGs?|\bS\.D\.G\.?s?|\bSustainable\s+Development\s+Goals?(?:\s*\(\s*SDGs?\s*\))?"
-    r"|\bGlobal\s+Goals?|\bODS|\bODD|\bObjetivos?\s+de\s+Desarrollo\s+Sostenible"
-    r"|\bObjectifs?\s+de\s+d[ée]veloppement\s+durable|\bZiele?\s+für\s+nachhaltige\s+Entwicklung)"
+_SDG_ABBREV = r"(?:\bSDGs?|\bS\.D\.G\.?s?|\bODS|\bODD)"  # "SDG4" needs no space
+_SDG_WORDS = (  # the long forms need a separator before the number ("Goals5" is a footnote)
+    r"(?:\bSustainable\s+Development\s+Goals?(?:\s*\(\s*SDGs?\s*\))?|\bGlobal\s+Goals?"
+    r"|\bObjetivos?\s+de\s+Desarrollo\s+Sostenible|\bObjectifs?\s+de\s+d[ée]veloppement\s+durable"
+    r"|\bZiele?\s+für\s+nachhaltige\s+Entwicklung)(?=\s|\s*[-#\u2013])"
 )
+_SDG_PREFIX = rf"(?:{_SDG_ABBREV}|{_SDG_WORDS})"
 _SDG_RE = re.compile(
     rf"{_SDG_PREFIX}\s*(?:{_DASH}\s*)?(?:targets?\s+|indicators?\s+)?{_NUMBER_WORD}"
     rf"(?P<nums>{_NUM_LIST})(?![\d%])(?!\s*(?:%|percent|per\s+cent|million|billion))",
@@ -145,7 +147,7 @@ _SDG_RE = re.compile(
 )
 # "Goal 9", "Goals 3 and 5" (capitalised only: lower-case "goal 2" is too often generic).
 _GOAL_RE = re.compile(
-    rf"\bGoals?\s*{_NUMBER_WORD}(?P<nums>{_NUM_LIST})(?![\d%.,]\d)(?!\s*(?:%|percent|million|billion))"
+    rf"\bGoals?(?=\s|\s*[-#\u2013])\s*{_NUMBER_WORD}(?P<nums>{_NUM_LIST})(?![\d%.,]\d)(?!\s*(?:%|percent|million|billion))"
 )
 # "target 9.c", "SDG target 16.10", "targets 9.c and 17.8", "indicator 17.8.1".
 _TARGET_RE = re.compile(
@@ -231,10 +233,14 @@ def _sdg_codes(text: str) -> set[str]:
     return {str(n) for n in found}
 
 
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+", re.I)
+
+
 def find_mentions(text: str) -> Mentions:
     """Find explicit Action Line and SDG mentions in `text` (conservative: precision over recall)."""
     if not text or not isinstance(text, str):
         return Mentions()
+    text = _URL_RE.sub(lambda m: " " * len(m.group(0)), text)  # "%C4%8D" in a URL is no C4
     als = sorted(_action_line_codes(text), key=_AL_ORDER.__getitem__)
     sdgs = sorted(_sdg_codes(text), key=int)
     return Mentions(action_lines=als, sdgs=sdgs, agenda_2030=bool(_AGENDA_RE.search(text)))

@@ -36,6 +36,8 @@ _MOJIBAKE = {
     "\u00e2\u20ac\u00a6": "\u2026",
 }
 _MOJIBAKE_RE = re.compile("|".join(map(re.escape, _MOJIBAKE)))
+# An apostrophe lost in a code-page conversion: "world?s", "don?t" (a real "?" is followed by a space).
+_LOST_APOSTROPHE = re.compile(r"(?<=[^\W\d_])\?(?=(?:s|t|re|ll|ve|d|m)\b)")
 
 # Page furniture lines: "Page 3 of 12", "- 3 -", "3/12", "p. 4", a bare page number.
 _PAGE_LINE = re.compile(
@@ -109,6 +111,7 @@ def normalise_text(text: object) -> str:
     if not s.strip():
         return ""
     s = _MOJIBAKE_RE.sub(lambda m: _MOJIBAKE[m.group(0)], s)
+    s = _LOST_APOSTROPHE.sub("\u2019", s)
     s = unicodedata.normalize("NFKC", s).translate(_INVISIBLE)
     s = _LINE_SEP.sub("\n", s).replace("\t", " ")
     s = _CONTROL.sub("", s)

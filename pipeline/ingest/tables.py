@@ -75,7 +75,8 @@ def read_tables(path: Path) -> list[tuple[str, pd.DataFrame]]:
         if not zipfile.is_zipfile(path):
             raise TableError("XLSX file is corrupt: not a valid Excel (zip) file")
         try:
-            sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl")
+            sheets = pd.read_excel(path, sheet_name=None, dtype=object, engine="openpyxl",
+                                   keep_default_na=False, na_values=[])
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on broken files
             raise TableError(f"XLSX file is corrupt: {type(exc).__name__}: {exc}") from exc
         return [(str(name), _clean_frame(df)) for name, df in sheets.items()]

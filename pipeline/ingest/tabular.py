@@ -48,10 +48,14 @@ class ColumnPlan:
 
 
 def _header_parts(header: str) -> tuple[int | None, str]:
+    """(number, text) of a column header; a bare number ("12", as in vote matrices) is no question."""
     clean = strip_markdown_line(header)
     m = _HEADER_NUM.match(clean)
     if m:
-        return int(m.group(1)), (m.group(2) or "").strip()
+        text = (m.group(2) or "").strip()
+        if not text and not re.match(r"^q", clean, re.IGNORECASE):
+            return None, ""
+        return int(m.group(1)), text
     return None, clean
 
 
@@ -258,7 +262,10 @@ _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 
 
 def _getter(spec: str, columns: list[str]) -> Any:
-    """A function row -> value for a column name or a "{col}-{col}" template; raises on unknown columns."""
+    """A function row -> value for a column name, a "{col}-{col}" template or a literal "=value";
+    raises KeyError on unknown columns."""
+    if spec.startswith("="):
+        return lambda row: spec[1:]
     if "{" in spec:
         names = _TEMPLATE.findall(spec)
         missing = [n for n in names if n not in columns]

@@ -36,8 +36,9 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise DecodeError("file is not valid UTF-16 text") from exc
-    if b"\x00" in data:
+    if data.count(b"\x00") > max(2, len(data) // 1000):
         raise DecodeError("file is not valid UTF-8/CP1252 text (binary content)")
+    data = data.replace(b"\x00", b"")  # a few stray NUL bytes (PDF extraction) are dropped
     text: str | None = None
     encoding = ""
     for enc in ("utf-8-sig", "cp1252", "latin-1"):

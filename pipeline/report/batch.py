@@ -130,7 +130,7 @@ def quotes_of(themes: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for r in themes.itertuples(index=False):
         try:
-            items = json.loads(getattr(r, "quotes") or "[]")
+            items = json.loads(str(r.quotes or "[]"))
         except (TypeError, ValueError):
             items = []
         for rank, q in enumerate(items, start=1):

@@ -70,7 +70,7 @@ def heatmap(df: pd.DataFrame, row_labels: Sequence[str], title: str, percent: bo
     for j, c in enumerate(cols):
         x = label_w + j * cell + cell / 2
         parts.append(f'<text x="{x:.1f}" y="{head - 6}" transform="rotate(-55 {x:.1f} {head - 6})">'
-                     f'{esc(_short(c, 22))}</text>')
+                     f'{esc(_short(c, 28))}</text>')
     for i, label in enumerate(row_labels):
         y = head + i * cell
         parts.append(f'<text x="{label_w - 6}" y="{y + cell / 2 + 4:.1f}" text-anchor="end">'
@@ -102,7 +102,7 @@ def scatter_map(points: pd.DataFrame, names: dict[str, str], title: str, max_leg
     ranked = sorted(counts.index, key=lambda t: (t == "other", -int(counts[t]), str(t)))
     shown = [t for t in ranked if t != "other"][: max_legend - 1]
     colour = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(shown)}
-    legend_w, pad = 300, 20
+    legend_w, pad = 340, 20
     plot_w, plot_h = width - legend_w - 2 * pad, height - 2 * pad - 20
     xs, ys = points["x"].to_numpy(dtype=float), points["y"].to_numpy(dtype=float)
     x0, x1 = (float(xs.min()), float(xs.max())) if len(xs) else (0.0, 1.0)
@@ -132,7 +132,7 @@ def scatter_map(points: pd.DataFrame, names: dict[str, str], title: str, max_leg
             n = int(len(points) - sum(int(counts[t]) for t in shown))
             label = f"other themes and 'other' ({n})"
         else:
-            label = f"{_short(names.get(tid, tid), 34)} ({int(counts[tid])})"
+            label = f"{_short(names.get(tid, tid), 42)} ({int(counts[tid])})"
         parts.append(f'<rect class="legend-key" x="{lx}" y="{y - 10}" width="12" height="12" fill="{col}"/>'
                      f'<text x="{lx + 18}" y="{y}">{esc(label)}</text>')
     parts.append("</g></svg>")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import InputError
 from pipeline.report import tables as T
 from pipeline.report.batch import Batch
 
@@ -74,6 +75,8 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     """Every table of the report; raises ReconciliationError when the counts do not add up with ingest."""
     cfg = params.get("report", {}) or {}
     top = max(3, min(5, int(cfg.get("top_quotes", 5))))
+    if str(cfg.get("map_method", "pca")).lower() != "pca":
+        raise InputError("params.yaml", "report.map_method", "only 'pca' is supported (deterministic, no extra model)")
     answers = T.base_answers(batch)
     assign = batch.theme_assignments
     notes: list[str] = []
@@ -145,7 +148,7 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     checks = T.reconcile(answers, batch.answers, batch.quarantine, assign, batch.tags, by_q, ingest_summary)
     tables.append(Table("reconciliation", "Reconciliation",
                         "Checks that the report's figures add up with ingest (all must be OK).", checks))
-    T.assert_reconciled(checks)
+    T.assert_reconciled(checks, str(batch.batch_dir))
     cur = answers[answers["is_current"]]
     at = T.answer_themes(answers, assign)
     headline = {

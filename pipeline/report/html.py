@@ -33,7 +33,8 @@ th,td{border:1px solid #d5dee8;padding:4px 8px;vertical-align:top;text-align:lef
 th{background:#1f4e79;color:#fff}
 td.num{text-align:right;font-variant-numeric:tabular-nums}tr:nth-child(even) td{background:#f6f8fb}
 td.linked{background:#fce4b6 !important;font-weight:600}
-.desc{color:#444;font-size:14px;max-width:1000px}.note{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 12px}
+.desc{color:#444;font-size:14px;max-width:1000px}
+.note{background:#fff4d6;border-left:4px solid #e0a800;padding:6px 12px}
 blockquote{margin:8px 0 12px;padding:6px 14px;border-left:4px solid #9bb7d4;background:#f6f8fb}
 blockquote .who{display:block;color:#555;font-size:12px;margin-top:4px}
 .scroll{overflow-x:auto}details{margin:10px 0}summary{cursor:pointer;font-weight:600;color:#1f4e79}
@@ -100,7 +101,8 @@ def _themes_per_question(report: Report) -> str:
     return "".join(out)
 
 
-def _heatmaps(report: Report) -> str:
+def _heatmaps(report: Report) -> tuple[str, str]:
+    """(theme x stakeholder group heatmap, Action Line x SDG heatmap); empty strings when there is no data."""
     out = []
     txs = report.table("theme_x_stakeholder")
     if txs is not None and len(txs):
@@ -112,6 +114,8 @@ def _heatmaps(report: Report) -> str:
                    "'Theme x question').</p>")
         out.append(charts.heatmap(vals, top["theme"].astype(str).tolist(), "Theme x stakeholder group",
                                   chart_id="heat-stakeholder-chart", cell=44))
+    first = "".join(out)
+    out = []
     axs = report.table("action_line_x_sdg")
     if axs is not None and len(axs):
         vals = axs.drop(columns=["action_line"])
@@ -120,7 +124,7 @@ def _heatmaps(report: Report) -> str:
                    "dark outline are pairs the WSIS-SDG matrix links.</p>")
         out.append(charts.heatmap(vals, axs["action_line"].astype(str).tolist(), "Action Line x SDG (answers)",
                                   percent=False, mask=mask, chart_id="heat-al-sdg-chart", cell=30, label_w=140))
-    return "".join(out)
+    return first, "".join(out)
 
 
 def _quotes(report: Report) -> str:
@@ -158,6 +162,7 @@ def render_html(report: Report, generated_at: str | None = None) -> str:
                                   "Answers by theme (PCA of answer embeddings)", chart_id="answer-map")
     else:
         amap = '<p class="note">No embeddings: the map is left out.</p>'
+    heat_stakeholder, heat_al_sdg = _heatmaps(report)
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in (
         ("how", "How to read"), ("quality", "Data quality"), ("themes", "Themes per question"),
         ("across", "Across questions"), ("tags", "Action Lines & SDGs"), ("map", "Map"), ("quotes", "Quotes"),
@@ -174,7 +179,8 @@ def render_html(report: Report, generated_at: str | None = None) -> str:
 <p class="{'ok' if checks_ok else 'bad'}">Reconciliation with ingest: {'all checks add up' if checks_ok else 'FAILED'}
 ({len(report.checks)} checks, see the appendix).</p></section>
 <section id="how"><h2>How to read this report</h2><ul>
-<li>Counts are of <b>current submissions</b>: when an organisation submitted again, only its latest submission counts.</li>
+<li>Counts are of <b>current submissions</b>: when an organisation submitted again, only its latest submission
+counts.</li>
 <li>An <b>answering respondent</b> of a question gave a substantive answer (not empty, N/A, "see above"...). Shares are
 respondents with the theme divided by the answering respondents of the question (or group, or region). One answer can
 carry several themes, so shares do not add up to 100%.</li>
@@ -187,16 +193,17 @@ Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
 {_section(report, "answering_by_question", skip={"question_text"})}</section>
 <section id="themes"><h2>Themes per question</h2>{_themes_per_question(report)}</section>
 <section id="across"><h2>Themes across questions and stakeholder groups</h2>{_section(report, "theme_x_question")}
-{_heatmaps_part(report, "stakeholder")}</section>
+{heat_stakeholder}</section>
 <section id="tags"><h2>WSIS Action Lines and SDGs</h2>{_section(report, "action_lines_by_question")}
-{_section(report, "sdgs_by_question")}{_heatmaps_part(report, "al-sdg")}
+{_section(report, "sdgs_by_question")}{heat_al_sdg}
 {_section(report, "action_line_x_sdg", marks=report.matrix_mask)}</section>
 <section id="map"><h2>Map of the answers</h2><p class="desc">Each dot is an answered answer, placed by a
 principal-component projection of its sentence embedding (similar answers lie close together) and coloured by its
 main theme; hover a dot for its question and response.</p>{amap}</section>
 <section id="quotes"><h2>Quotes</h2>{_quotes(report)}</section>
 <section id="appendix"><h2>Appendix</h2>
-<details><summary>Themes by stakeholder group (per question)</summary>{_section(report, "themes_by_stakeholder")}</details>
+<details><summary>Themes by stakeholder group (per question)</summary>
+{_section(report, "themes_by_stakeholder")}</details>
 <details><summary>Themes by region (per question)</summary>{_section(report, "themes_by_region")}</details>
 <details><summary>Theme catalogue</summary>{_section(report, "themes")}</details>
 <details><summary>Duplicates and campaigns</summary>{_section(report, "duplicates")}</details>
@@ -206,10 +213,3 @@ main theme; hover a dot for its question and response.</p>{amap}</section>
 """
     return body
 
-
-def _heatmaps_part(report: Report, which: str) -> str:
-    """Split `_heatmaps` so each chart sits in its own section."""
-    html = _heatmaps(report)
-    marker = '<h3 id="heat-al-sdg">'
-    head, _, tail = html.partition(marker)
-    return head if which == "stakeholder" else (marker + tail if tail else "")

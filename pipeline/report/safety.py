@@ -15,7 +15,10 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # characters openpyxl refuses to write (C0 controls except tab, newline, carriage return)
 _ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~])")  # emphasis, code, links/images, table pipes, strikethrough
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # intraword underscores are inert
+_MD_LEADING = re.compile(r"^([#>+=-])")  # headings, quotes, lists at the start of a block
+_MD_ORDERED = re.compile(r"^(\d+)([.)])")  # "1." starts an ordered list: escape the dot
 
 
 def neutralise_cell(value: Any) -> Any:
@@ -55,7 +58,10 @@ def md_cell(value: Any) -> str:
         return ""
     text = " ".join(str(value).split())
     text = html.escape(text, quote=False)
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_UNDERSCORE.sub(r"\\_", text)
+    text = _MD_ORDERED.sub(r"\1\\\2", text)
+    return _MD_LEADING.sub(r"\\\1", text)
 
 
 def md_text(value: Any) -> str:

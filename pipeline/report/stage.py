@@ -110,6 +110,7 @@ def run(batch_dir: Path, params: dict[str, Any], manifest: dict[str, Any] | None
         "files": {str(p.relative_to(out_dir)): sha256_file(p) for p in files},
     }
     write_json(man, out_dir / "run_manifest.json")
+    quotes = report.table("quotes")
     log.info("report: %d tables, %d files in %s (%.1f s)", len(report.tables), len(files) + 1, out_dir, seconds)
     return {
         "tables": len(report.tables),
@@ -117,7 +118,7 @@ def run(batch_dir: Path, params: dict[str, Any], manifest: dict[str, Any] | None
         "submissions": report.headline["submissions"],
         "answered": report.headline["answered"],
         "themes": report.headline["themes"],
-        "quotes": int(len(report.table("quotes") if report.table("quotes") is not None else [])),
+        "quotes": len(quotes) if quotes is not None else 0,
         "reconciliation_checks": len(report.checks),
         "missing_artefacts": len(batch.missing),
         "report_html": str(out_dir / "report.html"),

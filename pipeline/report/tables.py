@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import InputError
 from pipeline.report.batch import Batch, Taxonomy, quotes_of
 from pipeline.schemas import STAKEHOLDER_GROUPS
 
@@ -26,8 +27,11 @@ REGIONS = ["Africa", "Americas", "Asia", "Europe", "Oceania"]
 UNKNOWN = "unknown"
 
 
-class ReconciliationError(RuntimeError):
-    """Report figures do not add up with ingest; the report must not be published."""
+class ReconciliationError(InputError):
+    """Report figures do not add up with ingest; the report must not be published (the CLI shows the reason)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(where, None, reason)
 
 
 # ---------------------------------------------------------------------------------------------- basics
@@ -126,7 +130,7 @@ def answer_themes(answers: pd.DataFrame, assignments: pd.DataFrame | None) -> pd
             themes_of[aid] = [t for t in split_codes(value) if t not in NONANSWER_THEMES]
     rows = []
     for r in base.itertuples(index=False):
-        ids = themes_of.get(r.answer_id) or [OTHER]
+        ids = themes_of.get(str(r.answer_id)) or [OTHER]
         for rank, tid in enumerate(dict.fromkeys(ids), start=1):
             rows.append((r.answer_id, r.response_id, r.question_id, tid, rank))
     return pd.DataFrame(rows, columns=cols)
@@ -160,7 +164,7 @@ def themes_by_question(answers: pd.DataFrame, assignments: pd.DataFrame | None,
         n_resp = int(grp["response_id"].nunique())
         denom = int(answering.get(qid, 0))
         rows.append({
-            "question_id": qid, "question_text": str(qinfo.loc[qid, "question_text"]) if qid in qinfo.index else "",
+            "question_id": qid, "question_text": str(qinfo.at[str(qid), "question_text"]) if qid in qinfo.index else "",
             "theme_id": tid, "theme": info["label"], "origin": info["origin"],
             "answers": int(grp["answer_id"].nunique()), "respondents": n_resp, "answering_respondents": denom,
             "share_of_answering": round(n_resp / denom, 4) if denom else 0.0,
@@ -300,7 +304,7 @@ def theme_x_stakeholder(answers: pd.DataFrame, assignments: pd.DataFrame | None,
     rows = []
     for r in txq.itertuples(index=False):
         grp = at[at["key"] == r.theme_id]
-        row: dict[str, Any] = {"theme_id": r.theme_id, "theme": r.theme, "respondents": int(r.respondents)}
+        row: dict[str, Any] = {"theme_id": r.theme_id, "theme": r.theme, "respondents": int(str(r.respondents))}
         for g in groups:
             n = int(grp.loc[grp["stakeholder_group"] == g, "response_id"].nunique())
             row[f"{g} (share)"] = round(n / int(denom[g]), 4) if int(denom[g]) else 0.0
@@ -452,9 +456,9 @@ def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: p
         for r in grp.sort_values("rank").itertuples(index=False):
             if r.response_id not in current.index or n >= top:
                 continue
-            meta = current.loc[r.response_id]
+            meta = current.loc[str(r.response_id)]
             n += 1
-            text = seg_text.get(r.segment_id, r.text)
+            text = seg_text.get(str(r.segment_id), str(r.text))
             rows.append({
                 "question_id": scope, "theme_id": tid, "theme": _label_of(labels, str(scope), str(tid))["label"],
                 "rank": n, "response_id": r.response_id, "org_name": meta["org_name"], "org_type": meta["org_type"],
@@ -565,8 +569,9 @@ def reconcile(answers: pd.DataFrame, raw_answers: pd.DataFrame, quarantine: pd.D
     checks.append(("same (response, question) pairs as ingest", len(raw_ids), len(raw_ids & set(answers["answer_id"]))))
     checks.append(("answers in = current + superseded", len(answers),
                    len(cur) + int((~answers["is_current"]).sum())))
+    n_old = int(answers.loc[~answers["is_current"], "response_id"].nunique())
     checks.append(("submissions = current + superseded", int(answers["response_id"].nunique()),
-                   int(cur["response_id"].nunique()) + int(answers.loc[~answers["is_current"], "response_id"].nunique())))
+                   int(cur["response_id"].nunique()) + n_old))
     answered = int((~cur["is_nonanswer"]).sum())
     nonans = int(cur["is_nonanswer"].sum())
     checks.append(("current answers = answered + non-answers", len(cur), answered + nonans))
@@ -574,7 +579,8 @@ def reconcile(answers: pd.DataFrame, raw_answers: pd.DataFrame, quarantine: pd.D
                    int(cur.loc[cur["is_nonanswer"], "nonanswer_reason"].value_counts().sum())))
     if assignments is not None:
         ids = assignments["answer_id"].astype(str)
-        checks.append(("one theme assignment row per answer", len(answers), int(ids.isin(set(answers["answer_id"])).sum())))
+        known = int(ids.isin(set(answers["answer_id"])).sum())
+        checks.append(("one theme assignment row per answer", len(answers), known))
         checks.append(("theme assignments have no duplicate answers", 0, int(ids.duplicated().sum())))
         at = answer_themes(answers, assignments)
         checks.append(("answered = in a theme + other bucket", answered,
@@ -604,12 +610,12 @@ def reconcile(answers: pd.DataFrame, raw_answers: pd.DataFrame, quarantine: pd.D
     )
 
 
-def assert_reconciled(checks: pd.DataFrame) -> None:
+def assert_reconciled(checks: pd.DataFrame, where: str = "batch") -> None:
     """Raise ReconciliationError naming every check that does not add up."""
     bad = checks[~checks["ok"]]
     if len(bad):
         lines = "; ".join(f"{r.check}: expected {r.expected}, found {r.found}" for r in bad.itertuples())
-        raise ReconciliationError(f"report figures do not reconcile with ingest: {lines}")
+        raise ReconciliationError(where, f"report figures do not reconcile with ingest: {lines}")
 
 
 # ---------------------------------------------------------------------------------------------- map
@@ -636,10 +642,11 @@ def answer_map(answers: pd.DataFrame, embeddings: dict[str, np.ndarray] | None,
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     coords = centred @ (comps * signs[:, None]).T
     top = answer_themes(answers, assignments)
-    top = top[top["rank"] == 1].set_index("answer_id")["theme_id"].to_dict()
+    first = top[top["rank"] == 1].set_index("answer_id")["theme_id"]
+    main = {str(k): str(v) for k, v in first.items()}
     return pd.DataFrame({
         "answer_id": cur["answer_id"].to_numpy(), "response_id": cur["response_id"].to_numpy(),
         "question_id": cur["question_id"].to_numpy(), "x": np.round(coords[:, 0], 5),
         "y": np.round(coords[:, 1], 5) if coords.shape[1] > 1 else 0.0,
-        "theme_id": [top.get(a, OTHER) for a in cur["answer_id"]],
+        "theme_id": [main.get(str(a), OTHER) for a in cur["answer_id"]],
     }, columns=cols)

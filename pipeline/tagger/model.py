@@ -85,6 +85,7 @@ class Tagger(BaseEstimator):
         keyword_weight: float = 1.0,
         keyword_prior: float = 0.3,
         keyword_smoothing: float = 2.0,
+        second_sdg_ratio: float = 0.5,
     ) -> None:
         self.label_ids = label_ids
         self.label_kinds = label_kinds
@@ -104,6 +105,7 @@ class Tagger(BaseEstimator):
         self.keyword_weight = keyword_weight
         self.keyword_prior = keyword_prior
         self.keyword_smoothing = keyword_smoothing
+        self.second_sdg_ratio = second_sdg_ratio
 
     # --- features ---------------------------------------------------------------------------------
 
@@ -317,13 +319,16 @@ class Tagger(BaseEstimator):
         raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
                         self.prior_coef_, self.prior_intercept_)
         proba = _sigmoid(raw * self.calib_a_ + self.calib_b_)
-        proba = self._combine(proba, self._evidence(hits, self.keyword_reliability_))
+        table = getattr(self, "keyword_reliability_", None)  # absent in models saved before it existed
+        if table:
+            proba = self._combine(proba, self._evidence(hits, table))
         empty = ~np.any(E != 0, axis=1)
         proba[empty] = 0.0
         return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
-        """0/1 labels from scores: per-label thresholds, the top SDG (and Action Line) above the floor."""
+        """0/1 labels from scores: per-label thresholds; the top SDG (and Action Line) when it reaches the
+        floor, plus the runner-up SDG when its score is at least `second_sdg_ratio` x the top score."""
         pred = (proba >= self.thresholds_).astype(np.int8)
         kinds = np.asarray(list(self.label_kinds))
         for kind, enabled in (("sdg", self.top_sdg), ("action_line", self.top_action_line)):
@@ -332,10 +337,15 @@ class Tagger(BaseEstimator):
             cols = np.flatnonzero(kinds == kind)
             if cols.size == 0:
                 continue
-            best = cols[np.argmax(proba[:, cols], axis=1)]
+            order = cols[np.argsort(-proba[:, cols], axis=1, kind="stable")]
             rows = np.arange(len(proba))
-            ok = proba[rows, best] >= self.min_score_floor
-            pred[rows[ok], best[ok]] = 1
+            top = proba[rows, order[:, 0]]
+            ok = top >= self.min_score_floor
+            pred[rows[ok], order[ok, 0]] = 1
+            if kind == "sdg" and self.second_sdg_ratio > 0 and len(cols) > 1:
+                # a close runner-up SDG is kept too: snippets often serve two goals
+                close = ok & (proba[rows, order[:, 1]] >= self.second_sdg_ratio * top)
+                pred[rows[close], order[close, 1]] = 1
         if getattr(self, "c7_parent_", False):
             ids = list(self.label_ids)
             subs = [i for i, lab in enumerate(ids) if lab.startswith("C7.")]

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "keyword_weight": 1.0,
     "keyword_prior": 0.3,
     "keyword_smoothing": 2.0,
+    "second_sdg_ratio": 0.5,
     "n_folds": 5,
     "beta_action_lines": 1.0,
     "beta_sdgs": 1.0,
@@ -272,6 +273,7 @@ def build_tagger(taxonomy: Taxonomy, vectors: np.ndarray, section: dict[str, Any
         min_score_floor=float(section["min_score_floor"]),
         keyword_weight=float(section["keyword_weight"]), keyword_prior=float(section["keyword_prior"]),
         keyword_smoothing=float(section["keyword_smoothing"]),
+        second_sdg_ratio=float(section["second_sdg_ratio"]),
     )
 
 

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "merge_threshold": 0.9,
     "seed_match_threshold": 0.5,
     "seed_cosine_weight": 0.7,
+    "seed_min_lift": 0.05,
     "other_threshold": 0.3,
     "n_quotes": 5,
     "n_keywords": 8,
@@ -36,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "k_per_segments": 2.0,
     "silhouette_sample": 3000,
     "minibatch_above": 8000,
-    "secondary_margin": 0.0,
+    "secondary_margin": 0.05,
     "threads": 1,
     "seed": 0,
 }
@@ -184,20 +185,35 @@ def refine(
 
 
 def match_seeds(
-    centroids: np.ndarray, member_texts: list[list[str]], seeds: SeedThemes | None, cfg: dict[str, Any]
+    centroids: np.ndarray,
+    member_texts: list[list[str]],
+    seeds: SeedThemes | None,
+    cfg: dict[str, Any],
+    question_mean: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """For each cluster: (seed index or -1, match score); one cluster per seed (greedy, best first)."""
+    """For each cluster: (seed index or -1, match score); one cluster per seed (greedy, best first).
+
+    score = w * cosine(centroid, seed description) + (1 - w) * keyword lift, where the lift is the
+    share of the cluster's segments mentioning a seed keyword minus that share in the whole question.
+    A cluster must also be closer to the seed than the question as a whole is (`seed_min_lift`), so
+    that in a consultation about AI not every cluster becomes "AI governance".
+    """
     k = len(centroids)
     if seeds is None or not len(seeds) or k == 0:
         return [(-1, 0.0)] * k
     w = float(cfg["seed_cosine_weight"])
-    cos = centroids @ seeds.vectors.T if seeds.vectors is not None and seeds.vectors.size else 0.0
-    kw = np.zeros((k, len(seeds)))
-    for c, texts in enumerate(member_texts):
-        if texts:
-            kw[c] = keyword_hits(texts, seeds).mean(axis=0)
-    score = w * np.asarray(cos) + (1 - w) * kw if seeds.vectors is not None else kw
-    score = np.broadcast_to(score, (k, len(seeds)))
+    hits = [keyword_hits(texts, seeds) if texts else np.zeros((0, len(seeds)), bool) for texts in member_texts]
+    n_all = sum(len(h) for h in hits)
+    base = sum(h.sum(axis=0) for h in hits) / max(n_all, 1)
+    kw = np.stack([np.clip(h.mean(axis=0) - base, 0, 1) if len(h) else np.zeros(len(seeds)) for h in hits])
+    if seeds.vectors is not None and seeds.vectors.size:
+        cos = centroids @ seeds.vectors.T
+        qm = question_mean if question_mean is not None else centroids.mean(axis=0)
+        qm = qm / max(float(np.linalg.norm(qm)), 1e-9)
+        lift_ok = (cos - (qm @ seeds.vectors.T)[None, :]) >= float(cfg["seed_min_lift"])
+        score = np.where(lift_ok, w * cos + (1 - w) * kw, 0.0)
+    else:
+        score = kw
     thr = float(cfg["seed_match_threshold"])
     out: list[tuple[int, float]] = [(-1, 0.0)] * k
     pairs = sorted(
@@ -369,7 +385,7 @@ def _question_themes(
         own = np.where(labels >= 0, own, sims_all.max(axis=1))
     texts = qseg["text"].tolist()
     members = [[texts[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
-    seeds_m = match_seeds(cent, members, seeds, cfg)
+    seeds_m = match_seeds(cent, members, seeds, cfg, x.mean(axis=0))
     # deterministic order: seed themes first by id, then emergent by size (desc) and first segment id
     seg_ids = qseg["segment_id"].to_numpy()
     sizes = [len(set(resp[labels == c].tolist())) for c in range(k)]
