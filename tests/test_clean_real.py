@@ -144,8 +144,8 @@ def test_real_pdf_submissions_trai(trai: pd.DataFrame, params: dict) -> None:
         assert row.n_segments >= 5 and row.language == "en"
         assert not re.search(r"[\w.]+@\w+\.\w{2,}", row.text_redacted)
     ind = clean[clean["stakeholder_group"] == "individual"]
-    if len(ind):
-        assert "[name]" in ind["text_redacted"].iloc[0]
+    assert len(ind) == 1 and "[name]" in ind["text_redacted"].iloc[0]
+    assert "[name]" not in clean.loc[clean["stakeholder_group"] != "individual", "text_redacted"].str.cat()
     texts = clean.set_index("answer_id")["text_clean"]
     for seg in segments.itertuples():
         assert texts[seg.answer_id][seg.start : seg.end] == seg.text

@@ -213,3 +213,16 @@ def test_blank_model_fallback(params: dict) -> None:
         assert clean["keyphrases"].map(len).sum() == 0
     finally:
         load_nlp.cache_clear()
+
+
+def test_keyphrase_forms(params: dict) -> None:
+    from pipeline.clean.keyphrases import keyphrases
+
+    nlp = load_nlp(params["clean"]["spacy_model"])
+    doc = nlp("The e-health strategies of the ministries protect data privacy for SMEs, and "
+              "social media need 5G networks.")
+    kp = keyphrases(doc)
+    assert "e-health strategy" in kp  # hyphenated compound kept, plural lemmatised
+    assert "data privacy" in kp  # not "datum privacy"
+    assert "social media" in kp and "sme" in kp and "5g network" in kp
+    assert not any(p.startswith(("the ", "a ")) for p in kp)

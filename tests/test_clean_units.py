@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,8 @@ def test_unicode_and_whitespace() -> None:
     out = normalise_text("\ufeffWe  need\u00a0\u200bmore\tﬁnance.\r\n“Quotes” and don’t stay.")
     assert out == "We need more finance.\n“Quotes” and don’t stay."
     assert normalise_text(None) == ""
-    assert normalise_text(float("nan")) == ""
+    assert normalise_text(float("nan")) == "" and normalise_text(pd.NA) == ""
+    assert normalise_text(12) == "12"
     assert normalise_text("   \n\n ") == ""
     assert normalise_text("donâ€™t") == "don’t"  # cp1252 mojibake repaired
     assert normalise_text("the world?s operators? Yes?") == "the world’s operators? Yes?"

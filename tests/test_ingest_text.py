@@ -137,6 +137,14 @@ def test_crlf_and_cp1252(tmp_path: Path) -> None:
     assert "\r" not in "".join(answers["answer"])
 
 
+def test_double_encoded_utf8_is_repaired(tmp_path: Path) -> None:
+    text = build_export("506", "25/12/2024 23:59", "Caf\u00e9 Num\u00e9rique", "NGO", "Senegal", ANSWERS)
+    mojibake = text.encode("utf-8").decode("cp1252").encode("utf-8")  # "â€“", "Ã©"
+    answers, quarantine = ingest_text(tmp_path, mojibake)
+    assert quarantine.empty and answers["response_id"].iloc[0] == "506"
+    assert answers["org_name"].iloc[0] == "Caf\u00e9 Num\u00e9rique"
+
+
 def test_multi_submission_file_and_repeated_headers(tmp_path: Path) -> None:
     parts = [build_export(str(600 + i), f"0{i + 1}/04/2025 12:00", f"Org {i}", "Private Sector", "Fiji",
                           {n: f"Text {i}-{n}" for n in range(4, 15)}) for i in range(3)]
@@ -146,6 +154,13 @@ def test_multi_submission_file_and_repeated_headers(tmp_path: Path) -> None:
     assert answer_map(answers, "601")["Q14"] == "Text 1-14"  # no header/marker leaked into the last answer
     assert answers.groupby("response_id")["submitted_at"].first().tolist() == [
         "2025-04-01T12:00:00", "2025-04-02T12:00:00", "2025-04-03T12:00:00"]
+
+
+def test_unknown_extra_field_does_not_leak_into_a_field(tmp_path: Path) -> None:
+    text = build_export("530", "01/02/2025 10:00", "Org", "Academia", "Chile", ANSWERS)
+    text = text.replace("Academia\n", "Academia\n\nContact e-mail\n\nnobody@example.org\n")
+    answers, _ = ingest_text(tmp_path, text)
+    assert answers["org_type"].iloc[0] == "Academia" and answers["country"].iloc[0] == "Chile"
 
 
 def test_page_header_repeated_inside_a_submission(tmp_path: Path) -> None:

@@ -293,3 +293,15 @@ def test_report_on_processed_sample_batch(tmp_path: Path) -> None:
     assert summary["submissions"] == answers.loc[answers["is_current"], "response_id"].nunique()
     rec = _csv(batch, "reconciliation")
     assert set(rec["ok"]) == {"True"}
+
+
+def test_long_inputs_without_question_numbers(tmp_path: Path) -> None:
+    """Canonical long files have no question numbers (null Int64): questions fall back to natural id order."""
+    batch = F.build_batch(tmp_path / "b")
+    for name in ("answers.parquet", "answers_clean.parquet"):
+        df = pd.read_parquet(batch / name)
+        df["question_number"] = pd.array([pd.NA] * len(df), dtype="Int64")
+        df.to_parquet(batch / name, index=False)
+    report_stage.run(batch, PARAMS)
+    tbq = _csv(batch, "themes_by_question")
+    assert list(dict.fromkeys(tbq["question_id"])) == ["Q1", "Q2", "Q3"]

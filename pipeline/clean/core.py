@@ -22,7 +22,7 @@ from pipeline.clean.mentions import find_mentions
 from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
 from pipeline.clean.normalise import normalise_text, word_count
-from pipeline.clean.pii import redact
+from pipeline.clean.pii import name_spans, redact
 from pipeline.clean.segments import group_sentences, split_long
 from pipeline.errors import InputError
 
@@ -120,16 +120,16 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     timings["spacy"] = clock.lap()
 
     groups_sg = _str_col(answers, "stakeholder_group")
+    org_names = _str_col(answers, "org_name")
     redact_names = bool(cfg["redact_individual_names"])
     min_w, max_w = int(cfg["segment_min_words"]), int(cfg["segment_max_words"])
     text_redacted: list[str] = []
     n_segments: list[int] = []
     seg_rows: list[dict[str, Any]] = []
     for i, text in enumerate(texts):
-        names = (
-            analyses[i].person_spans
-            if redact_names and groups_sg[i].strip().lower() == "individual" else []
-        )
+        names: list[tuple[int, int]] = []
+        if redact_names and groups_sg[i].strip().lower() == "individual":
+            names = analyses[i].person_spans + name_spans(text, org_names[i])
         text_redacted.append(redact(text, names))
         if is_non[i]:
             n_segments.append(0)

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections import Counter
 
+import pandas as pd
+
 __all__ = ["normalise_text", "word_count"]
 
 # Invisible characters that only break tokenisation: zero-width, BOM, soft hyphen, word joiner.
@@ -105,9 +107,11 @@ def _unwrap(lines: list[str]) -> str:
 
 def normalise_text(text: object) -> str:
     """Return the clean text of one answer (idempotent: normalising twice changes nothing)."""
-    if text is None or (isinstance(text, float) and text != text):
-        return ""
-    s = str(text)
+    if not isinstance(text, str):
+        if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+            return ""
+        text = str(text)
+    s = text
     if not s.strip():
         return ""
     s = _MOJIBAKE_RE.sub(lambda m: _MOJIBAKE[m.group(0)], s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["EMAIL", "PHONE", "pii_spans", "redact"]
+__all__ = ["EMAIL", "PHONE", "name_spans", "pii_spans", "redact"]
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # International and common national phone formats; validated by digit count below.
@@ -48,6 +48,32 @@ def pii_spans(text: str) -> list[tuple[int, int, str]]:
         if _PHONE_CUE.search(text[max(0, m.start() - 30) : m.start()]) and 6 <= _digits(m.group(0)) <= 15:
             spans.append((m.start(), m.end(), "[phone]"))
     return _merge(spans)
+
+
+_NAME_PART = re.compile(r"^[A-Z][a-zà-ÿ'’\-]+\.?$|^[A-Z]\.?$")
+_NOT_NAME = re.compile(
+    r"\b(?:independent|individual|citizen|researcher|consultant|student|private|person|self|none|"
+    r"anonymous|n/?a|retired|professor|expert|freelance\w*)\b",
+    re.I,
+)
+
+
+def name_spans(text: str, person_name: str) -> list[tuple[int, int]]:
+    """Spans of a known respondent name (as given in the form) and of its parts in `text`.
+
+    NER misses names in signatures and letterheads ("Wg Cdr A. Name (Retd)"); for an individual
+    the form's name field tells us what to look for. Only applied when the field looks like a
+    personal name (2-4 capitalised words, no "independent researcher" style words).
+    """
+    name = " ".join(person_name.split())
+    parts = name.split(" ")
+    if not 2 <= len(parts) <= 4 or _NOT_NAME.search(name) or not all(_NAME_PART.match(p) for p in parts):
+        return []
+    words = sorted({p.rstrip(".") for p in parts if len(p.rstrip(".")) >= 3}, key=len, reverse=True)
+    pattern = re.compile(
+        r"\b(?:" + "|".join([re.escape(name)] + [re.escape(w) for w in words]) + r")\b"
+    )
+    return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
 def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

@@ -257,7 +257,21 @@ class TextFormParser:
                     continue
                 break
         if item.kind == "field":
-            return " ".join(strip_markdown_line(ln) for ln in lines if ln.strip()).strip()
+            # a field value is its first paragraph; anything after a blank line is not the value
+            # (e.g. an extra field of the form that the questionnaire does not list)
+            paragraph: list[str] = []
+            end = len(lines)
+            for k, ln in enumerate(lines):
+                if ln.strip():
+                    paragraph.append(strip_markdown_line(ln))
+                elif paragraph:
+                    end = k
+                    break
+            dropped = [ln for ln in lines[end:] if ln.strip()]
+            if dropped:
+                log.info("field %s: lines after its value were not read: %s", item.role,
+                         " | ".join(dropped)[:200])
+            return " ".join(paragraph).strip()
         return "\n".join(ln.rstrip() for ln in lines).strip()
 
     def _is_title(self, line: str) -> bool:

@@ -50,10 +50,26 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             continue
     if text is None:  # pragma: no cover - latin-1 decodes every byte
         raise DecodeError("file is not valid UTF-8/CP1252 text")
+    text = fix_mojibake(text)
     n_bad = len(_CONTROL.findall(text)) + sum(1 for ch in text if 0x80 <= ord(ch) <= 0x9F)
     if text and n_bad / len(text) > 0.01:
         raise DecodeError("file is not valid UTF-8/CP1252 text (binary or garbled content)")
     return text, encoding
+
+
+_MOJIBAKE = re.compile("\u00e2\u20ac|\u00c3[\u0080-\u00bf\u2018-\u203a\u0152-\u0178]")
+
+
+def fix_mojibake(text: str) -> str:
+    """Undo UTF-8 text that was decoded as CP1252 once ("â€“" for "–", "Ã©" for "é"), when the whole
+    text round-trips cleanly; otherwise return it unchanged."""
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        fixed = text.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+    return fixed if len(_MOJIBAKE.findall(fixed)) < len(_MOJIBAKE.findall(text)) else text
 
 
 def normalise_newlines(text: str) -> str:

@@ -77,7 +77,7 @@ def questions(answers: pd.DataFrame) -> pd.DataFrame:
     if "question_number" not in df.columns:
         df["question_number"] = pd.NA
     q = df[cols].drop_duplicates("question_id").copy()
-    q["_num"] = pd.to_numeric(q["question_number"], errors="coerce").fillna(np.inf)
+    q["_num"] = pd.to_numeric(q["question_number"], errors="coerce").astype("float64").fillna(np.inf)
     q["_nat"] = q["question_id"].map(_natural_key)
     q = q.sort_values(["_num", "_nat"], kind="stable")
     return q[cols].reset_index(drop=True)

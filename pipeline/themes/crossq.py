@@ -52,24 +52,25 @@ def theme_by_question(
         q[q["theme_id"] != "nonanswer"].groupby("scope")["size"].sum().to_dict()
     )
     rows = []
-    for (qid, tid), r in zip(keys, q.itertuples(index=False), strict=True):
+    for (qid, tid), r in zip(keys, q.to_dict("records"), strict=True):
         rows.append(
             {
                 "theme_id": tid,
                 "question_id": qid,
-                "label": r.label,
-                "origin": r.origin,
+                "label": r["label"],
+                "origin": r["origin"],
                 "cross_theme": groups[(qid, tid)],
-                "n_answers": int(r.size),
-                "n_segments": int(r.n_segments),
-                "n_respondents": int(r.n_respondents),
-                "share": round(int(r.size) / max(int(substantive.get(qid, 0)), 1), 4),
+                "n_answers": int(r["size"]),
+                "n_segments": int(r["n_segments"]),
+                "n_respondents": int(r["n_respondents"]),
+                "share": round(int(r["size"]) / max(int(substantive.get(qid, 0)), 1), 4),
             }
         )
     df = pd.DataFrame(rows, columns=["theme_id", "question_id", "label", "origin", "cross_theme",
                                      "n_answers", "n_segments", "n_respondents", "share"])
-    n_q = df.groupby("cross_theme")["question_id"].transform("nunique") if len(df) else []
-    df["n_questions"] = n_q
+    df["n_questions"] = (
+        df.groupby("cross_theme")["question_id"].transform("nunique") if len(df) else pd.Series(dtype=int)
+    )
     return df.sort_values(["cross_theme", "question_id", "theme_id"], kind="stable").reset_index(drop=True)
 
 
@@ -82,10 +83,10 @@ def batch_scope_rows(themes: pd.DataFrame, seg_assign: pd.DataFrame, seg: pd.Dat
     rows: list[dict[str, Any]] = []
     for tid, grp in q.groupby("theme_id", sort=True):
         mine = sa[sa["theme_id"] == tid]
-        kw = Counter()
+        kw: Counter[str] = Counter()
         for keywords in grp["keywords"]:
             for rank, k in enumerate([x for x in str(keywords).split(";") if x]):
-                kw[k] += 1.0 / (rank + 1)
+                kw[k] += 1000 // (rank + 1)
         quotes: list[dict[str, str]] = []
         seen: set[str] = set()
         for qs in grp.sort_values("size", ascending=False)["quotes"]:

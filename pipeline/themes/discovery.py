@@ -337,7 +337,7 @@ def _discover(
     assignments = _answer_assignments(
         ans, seg, vec, seg_assign, centroids, float(cfg["secondary_margin"])
     )
-    from pipeline.themes.crossq import theme_by_question, batch_scope_rows
+    from pipeline.themes.crossq import batch_scope_rows, theme_by_question
 
     tbq = theme_by_question(themes, centroids)
     themes = pd.concat([themes, batch_scope_rows(themes, seg_assign, seg)], ignore_index=True)
@@ -459,7 +459,8 @@ def _theme_table(
                 "n_respondents": int(st["n_respondents"]) if st is not None else 0,
             }
         )
-    for (qid, tid), st in stats.iterrows():
+    for key, st in stats.iterrows():
+        qid, tid = str(key[0]), str(key[1])  # type: ignore[index]
         if tid in (OTHER_ID, NONANSWER_ID):
             out.append(
                 {

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
-import pandas as pd
 import yaml
 from scipy import sparse
 from sklearn.base import BaseEstimator

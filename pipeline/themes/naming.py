@@ -16,10 +16,14 @@ _PHONE_RE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ()./-]{6,}\d(?!\w)")
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 # Words too generic to name a theme in any consultation (question boilerplate, fillers).
 _GENERIC = frozenset(
-    """also would could should might may must shall will can need needs use used using make made way ways
-    thing things lot lots etc e.g i.e like just really important example including include includes need
-    well many much more most new one two first however therefore whether within without among across
-    ensure think believe feel people yes no don't doesn't it's i'm""".split()
+    (
+        "also", "would", "could", "should", "might", "may", "must", "shall", "will", "can", "need",
+        "needs", "use", "used", "using", "make", "made", "way", "ways", "thing", "things", "lot",
+        "lots", "etc", "e.g", "i.e", "like", "just", "really", "important", "example", "including",
+        "include", "includes", "well", "many", "much", "more", "most", "new", "one", "two", "first",
+        "however", "therefore", "whether", "within", "without", "among", "across", "ensure", "think",
+        "believe", "feel", "people", "yes", "no", "don't", "doesn't", "it's", "i'm",
+    )
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _GENERIC
 
@@ -113,7 +117,7 @@ def top_keywords(scores: np.ndarray, names: Sequence[str], n: int) -> list[list[
     """Top-n terms per class, dropping terms contained in a better-ranked phrase (or containing it)."""
     out: list[list[str]] = []
     for row in scores:
-        order = np.lexsort((np.array(names, dtype=object).astype(str), -row)) if len(names) else []
+        order: Sequence[int] = np.lexsort((np.array(names, dtype=object).astype(str), -row)) if len(names) else []
         chosen: list[str] = []
         for j in order:
             if row[j] <= 0 or len(chosen) >= n:
@@ -141,10 +145,10 @@ def make_label(keywords: Sequence[str], max_terms: int = 3) -> str:
 
 
 def pick_quotes(
-    order: Sequence[int],
-    response_ids: Sequence[str],
-    segment_ids: Sequence[str],
-    texts: Sequence[str],
+    order: Sequence[int] | np.ndarray,
+    response_ids: Sequence[str] | np.ndarray,
+    segment_ids: Sequence[str] | np.ndarray,
+    texts: Sequence[str] | np.ndarray,
     n: int,
     max_chars: int = 300,
 ) -> list[dict[str, str]]:
