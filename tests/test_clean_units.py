@@ -14,7 +14,7 @@ from pipeline.clean.duplicates import find_duplicates
 from pipeline.clean.language import LanguageDetector
 from pipeline.clean.nonanswers import nonanswer_reason
 from pipeline.clean.normalise import normalise_text, word_count
-from pipeline.clean.pii import redact
+from pipeline.clean.pii import name_spans, redact
 from pipeline.clean.segments import Sentence, group_sentences, paragraph_blocks, split_long
 
 # --- normalise -------------------------------------------------------------------------------
@@ -270,3 +270,12 @@ def test_paragraph_blocks_offsets() -> None:
     assert [text[a:b] for a, b in blocks] == ["First para.", "Second para line one\nline two.", "Third."]
     long = "x " * 30000
     assert all(b - a <= 20000 for a, b in paragraph_blocks(long))
+
+
+def test_name_spans_from_form_name() -> None:
+    text = "Regards, Wg Cdr Ada Lovelace (Retd). Ada thinks Adaptive rules help."
+    spans = name_spans(text, "Ada Lovelace")
+    assert [text[a:b] for a, b in spans] == ["Ada Lovelace", "Ada"]  # not "Adaptive"
+    assert name_spans(text, "Independent Researcher") == []
+    assert name_spans(text, "Ada") == []  # one word: too ambiguous
+    assert name_spans(text, "acme ltd") == []

@@ -72,6 +72,15 @@ def test_same_name_in_two_countries_is_not_a_resubmission(tmp_path: Path) -> Non
     assert subs["country"].tolist() == ["Ghana", "Malawi"]
 
 
+def test_resubmission_with_acronym_and_missing_country(tmp_path: Path) -> None:
+    one = export("47", "01/01/2025 10:00", "Open Routing Group")
+    two = export("48", "02/01/2025 10:00", "Open Routing Group (ORG)").replace("\nGhana\n", "\n\n")
+    (tmp_path / "a.txt").write_text(one + "\n" + two, encoding="utf-8")
+    subs = ingest_paths([tmp_path], Q, PARAMS).answers.drop_duplicates("response_id").set_index("response_id")
+    assert subs.loc["48", "country"] == "" and subs.loc["48", "submission_group"] == "47"
+    assert subs.loc["48", "is_current"] and not subs.loc["47", "is_current"]
+
+
 def test_individuals_without_org_are_not_grouped(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text(export("40", "01/01/2025 10:00", "N/A") + "\n"
                                     + export("41", "02/01/2025 10:00", "Individual"), encoding="utf-8")

@@ -156,6 +156,17 @@ def test_multi_submission_file_and_repeated_headers(tmp_path: Path) -> None:
         "2025-04-01T12:00:00", "2025-04-02T12:00:00", "2025-04-03T12:00:00"]
 
 
+def test_answer_on_the_heading_line(tmp_path: Path) -> None:
+    q7 = Q.question_by_id("Q7").text  # type: ignore[union-attr]
+    q8 = Q.question_by_id("Q8").text  # type: ignore[union-attr]
+    text = build_export("540", "01/02/2025 10:00", "Org", "Academia", "Chile", ANSWERS)
+    text = text.replace(f"7. {q7}\n\n{ANSWERS[7]}", f"7. {q7} Power and devices.\nAnd skills.")
+    text = text.replace(f"8. {q8}", f"8. {q8} (max. 300 words)")
+    answers, _ = ingest_text(tmp_path, text)
+    got = answer_map(answers, "540")
+    assert got["Q7"] == "Power and devices.\nAnd skills." and got["Q8"] == ANSWERS[8]
+
+
 def test_unknown_extra_field_does_not_leak_into_a_field(tmp_path: Path) -> None:
     text = build_export("530", "01/02/2025 10:00", "Org", "Academia", "Chile", ANSWERS)
     text = text.replace("Academia\n", "Academia\n\nContact e-mail\n\nnobody@example.org\n")

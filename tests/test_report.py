@@ -213,6 +213,9 @@ def test_manifest_records_outputs(built: tuple[Path, dict], tmp_path: Path) -> N
     ("tags.parquet", "tag_consistency.parquet"),
     ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet"),
     ("embeddings.npz", "segments.parquet", "quarantine.csv"),
+    ("answers_clean.parquet", "segments.parquet", "themes.parquet", "theme_assignments.parquet",
+     "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet", "tag_consistency.parquet",
+     "embeddings.npz"),
 ])
 def test_optional_artefacts_may_be_absent(tmp_path: Path, drop: tuple[str, ...]) -> None:
     batch = F.build_batch(tmp_path / "b", drop=drop)
@@ -227,6 +230,10 @@ def test_optional_artefacts_may_be_absent(tmp_path: Path, drop: tuple[str, ...])
     if "theme_assignments.parquet" in drop:
         tbq = _csv(batch, "themes_by_question")
         assert set(tbq["theme_id"]) == {"other"}
+    if "answers_clean.parquet" in drop:  # only ingest ran: empty answers are the non-answers
+        dq = dq.set_index("measure")["value"]
+        assert int(dq["non-answers"]) == 1 and int(dq["answered (substantive)"]) == F.N_CURRENT_ANSWERS - 1
+        assert F.EMAIL not in (batch / "report" / "report.html").read_text(encoding="utf-8")
 
 
 def test_stale_tables_are_removed(tmp_path: Path) -> None:
@@ -305,3 +312,14 @@ def test_long_inputs_without_question_numbers(tmp_path: Path) -> None:
     report_stage.run(batch, PARAMS)
     tbq = _csv(batch, "themes_by_question")
     assert list(dict.fromkeys(tbq["question_id"])) == ["Q1", "Q2", "Q3"]
+
+
+def test_map_is_sampled_for_big_batches(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "b")
+    params = {"seed": 3, "report": {"top_quotes": 3, "map_max_points": 5}}
+    first = build_report(load_batch(batch), params)
+    second = build_report(load_batch(batch), params)
+    assert len(first.answer_map) == 5
+    pd.testing.assert_frame_equal(first.answer_map, second.answer_map)
+    assert any("sample of 5" in n for n in first.notes)
+    assert first.table("quotes").groupby(["question_id", "theme_id"]).size().max() <= 3

@@ -368,3 +368,12 @@ def test_predict_does_not_mutate_inputs(trained):
     np.testing.assert_array_equal(vecs, before)
     np.testing.assert_array_equal(p1, tagger.predict_proba(texts, vecs))
     assert tagger.predict_proba(["   "], np.zeros((1, DIM), dtype=np.float32)).max() == 0.0
+
+
+def test_weak_labels_from_explicit_mentions(tmp_path):
+    batch = _batch(tmp_path / "batch")
+    weak = train.load_weak_labels([batch], limit=100)
+    assert weak["id"].tolist() == ["weak:r3::q2"]
+    assert weak.loc[0, "labels"] == ["C10", "SDG14"] and weak.loc[0, "split"] == "train"
+    data = train.assemble([batch], train.tag_params(config.load_params()), make_training_dir(tmp_path / "t"))
+    assert (data.frame["source"] == "weak:batch").sum() == 1

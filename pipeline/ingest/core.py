@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".parquet", ".pq"}
 DOC_SUFFIXES = {".docx", ".pdf"}
-SKIP_NAMES = {"readme", "license", "licence", "changelog"}
+SKIP_NAMES = ("readme", "license", "licence", "changelog")  # file-name prefixes of batch documentation
 _NO_ORG = {"", "na", "n a", "none", "individual", "private individual", "anonymous", "not applicable",
            "unknown", "self", "personal", "personal capacity", "me"}
 
@@ -85,7 +86,7 @@ def read_file(path: Path, name: str, q: Questionnaire, params: dict[str, Any],
     def reject(reason: str, excerpt: str = "") -> _FileOutcome:
         return _FileOutcome([], [QuarantineLine(name, "file", reason, excerpt)])
 
-    if stem.lower() in SKIP_NAMES and suffix in TEXT_SUFFIXES:
+    if stem.lower().startswith(SKIP_NAMES) and suffix in TEXT_SUFFIXES:
         return reject("README/licence file describing the batch, not a submission: skipped")
     if stem.startswith("~$"):
         return reject("Office lock file, not a submission: skipped")
@@ -213,7 +214,7 @@ def ingest_paths(paths: list[Path], questionnaire: Questionnaire | Path | str | 
 # ---- re-submissions ----------------------------------------------------------------------------
 def org_key(name: str) -> str:
     """Organisation name folded for matching re-submissions ("" when it names no organisation)."""
-    key = fold(name)
+    key = fold(re.sub(r"\([^)]*\)", " ", name)) or fold(name)  # "(OSRG)" acronyms do not count
     if key.startswith("the "):
         key = key[4:]
     return "" if key in _NO_ORG else key
@@ -264,7 +265,7 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
             parent[max(ri, rj)] = min(ri, rj)
 
     by_id: dict[str, int] = {}
-    by_org: dict[str, int] = {}
+    by_org: dict[str, dict[str, int]] = {}  # name -> country -> first submission
     for i, s in enumerate(kept):
         if s.response_id in by_id:
             union(i, by_id[s.response_id])
@@ -273,11 +274,13 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
         name_key = org_key(s.org_name)
         if name_key:
             # same name in two countries ("Ministry of Communications") is two organisations
-            okey = f"{name_key}|{_country_key(s.country_raw)}"
-            if okey in by_org:
-                union(i, by_org[okey])
-            else:
-                by_org[okey] = i
+            # (a country left empty matches any country)
+            countries = by_org.setdefault(name_key, {})
+            ckey = _country_key(s.country_raw)
+            for other_country, j in countries.items():
+                if not ckey or not other_country or other_country == ckey:
+                    union(i, j)
+            countries.setdefault(ckey, i)
     groups: dict[int, list[int]] = {}
     for i in range(len(kept)):
         groups.setdefault(find(i), []).append(i)

@@ -99,6 +99,9 @@ class TextFormParser:
                 if nsim >= QUESTION_NUMBERED_MIN:
                     return HeadingHit(idx, nsim + 0.3, consumed=1)
                 return HeadingHit(idx, 0.8) if has_prefix else None
+            split = self._split_inline_answer(item, text)
+            if split is not None:
+                return HeadingHit(idx, split[0] + 0.3, split[1])
             if in_list:
                 threshold = QUESTION_IN_LIST_MIN
             elif text.rstrip(" *_").endswith("?"):
@@ -116,6 +119,20 @@ class TextFormParser:
             # a question on a line of its own, where the next question of the form is expected
             threshold = QUESTION_ISOLATED_MIN
         return HeadingHit(idx, sim) if sim >= threshold else None
+
+    @staticmethod
+    def _split_inline_answer(item: Item, text: str) -> tuple[float, str] | None:
+        """(similarity, answer) when a numbered heading line goes on after its question mark with the
+        answer itself ("4. What ...? We think ..."); form notes in brackets ("(max 300 words)") are not
+        answers."""
+        cut = text.find("?")
+        if cut < 0 or not text[cut + 1:].strip(" *_"):
+            return None
+        rest = text[cut + 1:].strip(" *_")
+        if re.fullmatch(r"[(\[].*[)\]]", rest):
+            return None
+        sim = item.label_similarity(text[: cut + 1], QUESTION_IN_LIST_MIN)
+        return (sim, rest) if sim >= QUESTION_IN_LIST_MIN else None
 
     def match_heading(self, line: str, pos: int, next_line: str = "", prev_line: str = "",
                       isolated: bool = False) -> tuple[HeadingHit | None, bool]:

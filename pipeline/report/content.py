@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError
@@ -146,6 +147,10 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
               T.quarantine_table(batch.quarantine)),
     ]
     checks = T.reconcile(answers, batch.answers, batch.quarantine, assign, batch.tags, by_q, ingest_summary)
+    at_all = T.answer_themes(answers, assign)
+    n_other = int(at_all.loc[at_all["theme_id"] == T.OTHER, "answer_id"].nunique())
+    tbq = next(t.df for t in tables if t.name == "themes_by_question")
+    checks = pd.concat([checks, T.reconcile_tables(by_q, tbq, n_other)], ignore_index=True)
     tables.append(Table("reconciliation", "Reconciliation",
                         "Checks that the report's figures add up with ingest (all must be OK).", checks))
     T.assert_reconciled(checks, str(batch.batch_dir))
@@ -164,6 +169,11 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     txq = next(t.df for t in tables if t.name == "theme_x_question")
     names = dict(zip(txq["theme_id"].astype(str), txq["theme"].astype(str), strict=True)) if len(txq) else {}
     amap = T.answer_map(answers, batch.embeddings, assign)
+    max_points = int(cfg.get("map_max_points", 5000))
+    if len(amap) > max_points:  # keep report.html light: a deterministic sample of the dots (PCA used all)
+        keep = np.sort(np.random.default_rng(int(params.get("seed", 0))).choice(len(amap), max_points, replace=False))
+        amap = amap.iloc[keep].reset_index(drop=True)
+        notes.append(f"The map shows a random sample of {max_points} of the answers.")
     if batch.embeddings is None:
         notes.append("embeddings.npz is absent: the map of answers is left out.")
     cross = T.cross_theme_map(batch.theme_by_question)

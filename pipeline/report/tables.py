@@ -610,6 +610,22 @@ def reconcile(answers: pd.DataFrame, raw_answers: pd.DataFrame, quarantine: pd.D
     )
 
 
+def reconcile_tables(by_question: pd.DataFrame, themes_by_q: pd.DataFrame, other_bucket: int) -> pd.DataFrame:
+    """Cross-checks between report tables: theme denominators and the 'other' rows agree with the counts."""
+    checks: list[tuple[str, Any, Any]] = []
+    if len(themes_by_q):
+        denominators = themes_by_q.drop_duplicates("question_id").set_index("question_id")["answering_respondents"]
+        expected = by_question.set_index("question_id")["answering_respondents"].reindex(denominators.index)
+        checks.append(("theme shares use the answering respondents of their question",
+                       int(expected.sum()), int(denominators.sum())))
+        checks.append(("'other' rows of themes by question = other bucket", other_bucket,
+                       int(themes_by_q.loc[themes_by_q["theme_id"] == OTHER, "answers"].sum())))
+    return pd.DataFrame(
+        [{"check": c, "expected": e, "found": f, "ok": bool(e == f)} for c, e, f in checks],
+        columns=["check", "expected", "found", "ok"],
+    )
+
+
 def assert_reconciled(checks: pd.DataFrame, where: str = "batch") -> None:
     """Raise ReconciliationError naming every check that does not add up."""
     bad = checks[~checks["ok"]]

@@ -204,8 +204,10 @@ def assemble(
     label_files: list[Path], section: dict[str, Any], training_dir: Path | None = None
 ) -> LabelledSet:
     parts = [load_handwritten(training_dir)]
-    parts += [load_label_file(Path(f)) for f in label_files]
+    parts += [load_label_file(Path(f)) for f in label_files if not Path(f).is_dir()]
+    # a batch folder given as a label source contributes weak labels from its explicit mentions
     weak = [Path(b) for b in section.get("weak_label_batches") or []]
+    weak += [Path(f) for f in label_files if Path(f).is_dir()]
     if weak:
         parts.append(load_weak_labels(weak, int(section.get("weak_label_max", 2000))))
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
@@ -412,12 +414,15 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         f"Created {m['created_utc']}. Promoted to CURRENT: **{m['promoted']}**"
         + (" (forced)" if m["forced"] else "") + ".", "",
         "## What it is",
-        "A multi-label classifier over all-MiniLM-L6-v2 sentence embeddings plus two lexical feature sets "
-        "(similarity to each label's description, keyword-lexicon hits from the taxonomy files), blended "
-        f"with a zero-shot prior (weight {m['params'].get('prior_weight')}), Platt-calibrated per label on "
-        "out-of-fold scores; one threshold per label chosen by multi-label stratified cross-validation. "
-        "The top SDG is always predicted when its score reaches the floor "
-        f"({m['params'].get('min_score_floor')}); explicit mentions are added by the tag stage.",
+        "Per label, a logistic regression over all-MiniLM-L6-v2 sentence embeddings, the similarity to "
+        "every label description and keyword-lexicon hits (taxonomy files), blended with a zero-shot prior "
+        f"shared by all labels (weight {m['params'].get('prior_weight')}), Platt-calibrated on out-of-fold "
+        "scores, then combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is "
+        f"estimated on the training texts (weight {m['params'].get('keyword_weight')}). One threshold per "
+        "label is chosen by multi-label stratified cross-validation. The top SDG is always predicted when "
+        f"its score reaches {m['params'].get('min_score_floor')}, and the runner-up SDG when it scores at "
+        f"least {m['params'].get('second_sdg_ratio')} x the top; explicit mentions are added by the tag "
+        "stage; long answers are scored per segment (max).",
         "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list).", "",
         "## Data",
         f"- training examples: {m['data']['n_train']} ({m['data']['train_sources']}); "
@@ -433,7 +438,7 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
             lines.append(f"| {label} {key} | {_fmt(before, group, key)} | {_fmt(after, group, key)} |")
     lines.append(f"| SDG named-goal accuracy | {_fmt(before, '', 'sdg_named_accuracy')} | "
                  f"{_fmt(after, '', 'sdg_named_accuracy')} |")
-    lines += ["", f"Before: version {m['before']['version'] or '(none)'}.", "",
+    lines += ["", f"Before: version {m['before']['version'] or '(none: no earlier model)'}.", "",
               "## Per label (held-out)", "", "| label | title | P | R | F1 | support | threshold |",
               "|---|---|---|---|---|---|---|"]
     if after:

@@ -459,8 +459,8 @@ def _theme_table(
                 "n_respondents": int(st["n_respondents"]) if st is not None else 0,
             }
         )
-    for key, st in stats.iterrows():
-        qid, tid = str(key[0]), str(key[1])  # type: ignore[index]
+    for stat_key, st in stats.iterrows():
+        qid, tid = (str(v) for v in stat_key)  # type: ignore[attr-defined]
         if tid in (OTHER_ID, NONANSWER_ID):
             out.append(
                 {

@@ -131,7 +131,7 @@ class FrameworkMapper(BaseEstimator):
         if themes.vectors is None:
             raise ValueError("framework themes must be encoded (SeedThemes.encoded) before fitting")
         self.themes_ = themes
-        n, t = len(X), len(themes)
+        t = len(themes)
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
         self.theme_vectors_ = _unit(np.asarray(themes.vectors, dtype=np.float32))
         s = self._cosine_scores(X)

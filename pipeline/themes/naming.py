@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -117,7 +118,7 @@ def top_keywords(scores: np.ndarray, names: Sequence[str], n: int) -> list[list[
     """Top-n terms per class, dropping terms contained in a better-ranked phrase (or containing it)."""
     out: list[list[str]] = []
     for row in scores:
-        order: Sequence[int] = np.lexsort((np.array(names, dtype=object).astype(str), -row)) if len(names) else []
+        order: Any = np.lexsort((np.array(names, dtype=object).astype(str), -row)) if len(names) else []
         chosen: list[str] = []
         for j in order:
             if row[j] <= 0 or len(chosen) >= n:

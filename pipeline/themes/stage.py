@@ -169,7 +169,7 @@ def map_framework(
             if scope != "all" and not len(mem):
                 continue
             s_mem = np.flatnonzero(np.isin(seg_ans, mem) & (np.array(seg_theme) == tid))
-            order: np.ndarray | list[int] = s_mem[np.argsort(-np.asarray(seg_score)[s_mem], kind="stable")] if len(s_mem) else []
+            order = s_mem[np.argsort(-np.asarray(seg_score)[s_mem], kind="stable")]
             quotes = pick_quotes(list(order), seg["response_id"].astype(str).tolist(),
                                  seg["segment_id"].astype(str).tolist(), text_red.astype(str).tolist(),
                                  int(cfg["n_quotes"]))

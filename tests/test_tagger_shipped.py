@@ -1,0 +1,72 @@
+"""The model shipped in models/tagger/ (what `make run` uses): loads safely, is documented, tags real
+embeddings sensibly, and gives every substantive real answer at least one SDG."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pipeline import config
+from pipeline.tagger import features, stage
+from pipeline.tagger.model import load_tagger
+from pipeline.tagger.taxonomy import ALL_LABEL_IDS
+
+ROOT = config.PROJECT_ROOT / "models" / "tagger"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory):
+    version = (ROOT / "CURRENT").read_text(encoding="utf-8").strip()
+    folder = ROOT / version
+    with pytest.MonkeyPatch.context() as mp:  # private embedding cache, real sentence model
+        mp.setenv("WSIS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield {"folder": folder, "tagger": load_tagger(folder / "tagger.skops"),
+               "params": config.load_params()}
+
+
+def test_shipped_model_is_small_documented_and_measured(shipped):
+    folder = shipped["folder"]
+    assert (folder / "tagger.skops").stat().st_size < 5_000_000
+    assert list(shipped["tagger"].label_ids) == list(ALL_LABEL_IDS)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    held = metrics["heldout"]
+    assert held["n"] > 100
+    assert held["action_lines"]["micro_f1"] >= 0.65 and held["sdgs"]["micro_f1"] >= 0.65
+    assert held["sdg_named_accuracy"] >= 0.78
+    card = (folder / "README.md").read_text()
+    for section in ("## Data", "## Parameters", "## Held-out metrics", "## Known limits"):
+        assert section in card
+    assert metrics["data"]["files_sha256"]
+
+
+def test_shipped_model_tags_invented_answers(shipped):
+    rows = [
+        ("h", "Telemedicine and electronic patient records let rural clinics consult specialists remotely."),
+        ("b", "Affordable broadband backbone and last-mile fibre are still missing in rural districts."),
+        ("c", "National CERTs need to cooperate on ransomware and protect critical infrastructure."),
+        ("g", "Women and girls remain under-represented in the digital workforce and in STEM studies."),
+        ("x", ""),
+    ]
+    out, _ = stage.tag_adhoc_frame(shipped["tagger"], pd.DataFrame(rows, columns=["id", "text"]),
+                                   shipped["params"])
+    got = {r.id: (r.action_lines.split(";"), r.sdgs.split(";")) for r in out.itertuples()}
+    assert "C7.e-health" in got["h"][0] and "3" in got["h"][1]
+    assert "C2" in got["b"][0] and "9" in got["b"][1]
+    assert "C5" in got["c"][0]
+    assert "5" in got["g"][1]
+    assert got["x"] == ([""], [""])
+
+
+@pytest.mark.shared
+def test_every_substantive_real_answer_gets_an_sdg(shipped, shared_dir):
+    df = pd.read_csv(shared_dir / "corpora/au-safe-responsible-ai-2023/srai_shortened.csv", dtype=str,
+                     keep_default_na=False)
+    texts = [t for t in df["sub_value"] if len(t.split()) >= 20][:40]
+    vecs = features.encode(texts, shipped["params"])
+    tagger = shipped["tagger"]
+    res = stage.tag_texts(tagger, texts, vecs, [([], [])] * len(texts))
+    _, sdgs = stage.label_strings(tagger, res.pred)
+    assert sum(bool(s) for s in sdgs) >= 0.95 * len(texts)
+    assert res.proba.shape == (len(texts), len(ALL_LABEL_IDS))
