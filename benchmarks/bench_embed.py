@@ -6,10 +6,12 @@ run (fresh cache, every text encoded) and a WARM re-run (same texts, cache reope
 fixed seeded sample, then a warm lookup at full corpus scale (the cache filled with the sample's
 real vectors plus synthetic vectors for the rest, so 52k lookups are measured without encoding
 52k texts) and the cold full-corpus time extrapolated from the sample rate. The machine is shared
-(2 cores), so the load average is recorded, and the torch/onnx speed ratio is also measured
-*paired*: both backends alternate on the same chunks in one process, so load changes hit both.
+(2 cores), so the load average is recorded, and encoder throughput is also measured round-robin:
+the backends alternate, one process each, for several rounds, and the median per-round ratio to
+torch is reported (robust to the slow load changes of a shared machine).
 
     .venv/bin/python benchmarks/bench_embed.py [--sample 3000] [--full] [--backends torch,onnx]
+        [--rounds 3 --round-sample 600]
 """
 
 from __future__ import annotations
@@ -169,33 +171,57 @@ def fresh_process_warm(backend: str, n: int, cache_dir: Path, batch_size: int) -
     return res
 
 
-def paired_speedup(n: int, batch_size: int, onnx_home: Path | None = None,
-                   chunk: int = 128) -> dict[str, Any]:
-    """torch vs onnx on the same chunks, alternating, so shared-machine load hits both alike."""
+def rate_worker(backend: str, n: int, batch_size: int, round_no: int,
+                onnx_home: Path | None) -> dict[str, Any]:
+    """Throughput of one backend's encoder alone (no cache) on a seeded sample, in texts/s."""
     from pipeline.embed.backends import get_backend
 
-    params = load_params()["embed"]
-    texts = sorted((t for t in sample(load_texts(), n) if t.strip()), key=len)
+    rng = np.random.default_rng(SEED + round_no)
+    corpus = [t for t in load_texts() if t.strip()]
+    texts = sorted((corpus[i] for i in rng.choice(len(corpus), n, replace=False)), key=len)
     with tempfile.TemporaryDirectory() as tmp:
-        home = onnx_home if onnx_home is not None else Path(tmp)
-        tb = get_backend({**params, "backend": "torch"}, home)
-        ob = get_backend({**params, "backend": "onnx"}, home)
-        tb.encode_batch(texts[:8])
-        ob.encode_batch(texts[:8])
-        t_torch = t_onnx = 0.0
-        for i in range(0, len(texts), chunk):
-            part = texts[i : i + chunk]
-            for j in range(0, len(part), batch_size):
-                s = time.perf_counter()
-                tb.encode_batch(part[j : j + batch_size])
-                t_torch += time.perf_counter() - s
-                s = time.perf_counter()
-                ob.encode_batch(part[j : j + batch_size])
-                t_onnx += time.perf_counter() - s
-    return {"texts": len(texts), "torch_seconds": round(t_torch, 2), "onnx_seconds": round(t_onnx, 2),
-            "torch_texts_per_s": round(len(texts) / t_torch, 1),
-            "onnx_texts_per_s": round(len(texts) / t_onnx, 1),
-            "onnx_speedup": round(t_torch / t_onnx, 2), "load": _load()}
+        home = Path(tmp)
+        if onnx_home is not None and (onnx_home / "onnx").is_dir():
+            shutil.copytree(onnx_home / "onnx", home / "onnx")
+        be = get_backend({**load_params()["embed"], "backend": backend}, home)
+        be.encode_batch(texts[:batch_size])  # warm-up: first-call allocations
+        t0 = time.perf_counter()
+        for i in range(0, len(texts), batch_size):
+            be.encode_batch(texts[i : i + batch_size])
+        dt = time.perf_counter() - t0
+    return {"backend": backend, "round": round_no, "texts": n, "seconds": round(dt, 2),
+            "texts_per_s": round(n / dt, 1), "load": _load()}
+
+
+def round_robin(backends: list[str], rounds: int, n: int, batch_size: int,
+                onnx_home: Path) -> dict[str, Any]:
+    """Backends measured in alternation, one process each, `rounds` times: the median per-round
+    ratio is robust to the slow load changes of a shared machine (in-process interleaving is not:
+    one runtime's spinning worker threads slow the other down)."""
+    runs: list[dict[str, Any]] = []
+    for r in range(rounds):
+        for backend in backends:
+            cmd = [sys.executable, __file__, "--rate-worker", backend, "--round", str(r),
+                   "--round-sample", str(n), "--batch-size", str(batch_size),
+                   "--onnx-home", str(onnx_home)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                runs.append({"backend": backend, "round": r, "error": proc.stderr[-1000:]})
+                continue
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"[bench_embed] round {r} {backend}: {runs[-1]['texts_per_s']} texts/s",
+                  file=sys.stderr, flush=True)
+    rates = {b: [x["texts_per_s"] for x in runs if x["backend"] == b and "texts_per_s" in x]
+             for b in backends}
+    out: dict[str, Any] = {"rounds": rounds, "texts_per_round": n, "runs": runs,
+                           "median_texts_per_s": {b: float(np.median(v)) for b, v in rates.items() if v}}
+    if rates.get("torch"):
+        for b in backends:
+            if b != "torch" and len(rates.get(b, [])) == len(rates["torch"]):
+                ratios = [x / t for x, t in zip(rates[b], rates["torch"], strict=True)]
+                out[f"{b}_over_torch_per_round"] = [round(x, 2) for x in ratios]
+                out[f"{b}_over_torch_median"] = round(float(np.median(ratios)), 2)
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -221,23 +247,25 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="cold/warm on the whole corpus (slow)")
     ap.add_argument("--backends", default="torch,onnx,multilingual")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--paired", type=int, default=1000, help="texts for the paired speed ratio (0: skip)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embed.json")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--paired-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--export-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--onnx-home", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=3, help="round-robin throughput rounds (0: skip)")
+    ap.add_argument("--round-sample", type=int, default=600, help="texts per backend per round")
+    ap.add_argument("--rate-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = 0 if args.full else args.sample
 
     if args.worker:
         print(json.dumps(worker(args.worker, n, args.batch_size, args.onnx_home)))
         return
+    if args.rate_worker:
+        print(json.dumps(rate_worker(args.rate_worker, args.round_sample, args.batch_size,
+                                     args.round, args.onnx_home)))
+        return
     if args.export_worker:
         print(json.dumps(export_worker(args.onnx_home)))
-        return
-    if args.paired_worker:
-        print(json.dumps(paired_speedup(args.paired, args.batch_size, args.onnx_home)))
         return
 
     result: dict[str, Any] = {"corpus": CORPUS, "sample": n or "full", "seed": SEED,
@@ -271,12 +299,9 @@ def main() -> None:
     if "torch" in bs and "onnx" in bs and "cold" in bs["torch"] and "cold" in bs["onnx"]:
         result["onnx_speedup_cold_runs"] = round(
             bs["onnx"]["cold_answers_per_s"] / bs["torch"]["cold_answers_per_s"], 2)
-    if args.paired and "torch" in bs and "onnx" in bs:
-        cmd = [sys.executable, __file__, "--paired-worker", "--paired", str(args.paired),
-               "--batch-size", str(args.batch_size), "--onnx-home", str(onnx_home)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        result["paired"] = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
-                            else {"error": proc.stderr[-2000:]})
+    if args.rounds:
+        result["round_robin"] = round_robin(backends, args.rounds, args.round_sample,
+                                            args.batch_size, onnx_home)
     shutil.rmtree(onnx_home, ignore_errors=True)
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     args.out.parent.mkdir(parents=True, exist_ok=True)

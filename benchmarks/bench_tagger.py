@@ -6,8 +6,12 @@
   the CURRENT shipped model; mentions found by regex (in the pipeline they come precomputed from clean).
   Also a 1,000-answer run of long texts split into segments (max aggregation).
 - train: `train.fit_on` on data/training/*.csv with embeddings cached (a first, uncached run also encodes).
+- dev: a realistic check on 41 real answers labelled by one of us (benchmarks/tagger_dev_labels.csv holds ids
+  and labels only; the texts are read at run time from ../shared: the 11 answers of the seed ITU response
+  and paragraphs of NETmundial 2014 contributions), tagged like `wsis tag --input` (sentence passages, max).
+  One annotator, no adjudication: read it as a trend, not as the judged score.
 
-    .venv/bin/python benchmarks/bench_tagger.py [--n 10000] [--no-train]
+    .venv/bin/python benchmarks/bench_tagger.py [--n 10000] [--no-train] [--no-dev]
 
 Writes benchmarks/results/bench_tagger.json.
 """
@@ -15,9 +19,11 @@ Writes benchmarks/results/bench_tagger.json.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -33,6 +39,7 @@ os.environ.setdefault("WSIS_NO_PROGRESS", "1")
 
 from pipeline import config  # noqa: E402
 from pipeline.tagger import features, stage, train  # noqa: E402
+from pipeline.tagger.taxonomy import split_codes  # noqa: E402
 
 CORPUS = "corpora/au-safe-responsible-ai-2023/srai_shortened.csv"
 
@@ -110,10 +117,49 @@ def bench_train(params: dict) -> dict:
     }
 
 
+def dev_texts() -> dict[str, str]:
+    """id -> text of the dev set, extracted deterministically from ../shared."""
+    out: dict[str, str] = {}
+    seed = (_shared() / "seed" / "itu-wsis20-response-83.txt").read_text(encoding="utf-8")
+    parts = re.split(r"\n(\d+)\. ", seed)
+    for i in range(1, len(parts) - 1, 2):
+        n, body = int(parts[i]), parts[i + 1].split("\n\n", 1)
+        if n >= 4 and len(body) > 1:
+            out[f"seed83-q{n}"] = " ".join(body[1].split("\n##")[0].split())
+    for f in sorted(glob.glob(str(_shared() / "corpora" / "netmundial-2014" / "netmundial-*.txt"))):
+        text = Path(f).read_text(encoding="utf-8", errors="ignore")
+        paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+        paras = [p for p in paras if 50 <= len(p.split()) <= 160]
+        for k, p in enumerate(paras[1:7:3]):
+            out[f"{Path(f).name[:14]}-p{k}"] = p
+    return out
+
+
+def bench_dev(params: dict) -> dict:
+    gold = pd.read_csv(ROOT / "benchmarks" / "tagger_dev_labels.csv", dtype=str, keep_default_na=False)
+    texts = dev_texts()
+    gold = gold[gold["id"].isin(texts)].reset_index(drop=True)
+    tagger, folder = train.load_model(params)
+    frame = pd.DataFrame({"id": gold["id"], "text": [texts[i] for i in gold["id"]]})
+    out, _ = stage.tag_adhoc_frame(tagger, frame, params)
+    ids = list(tagger.label_ids)
+    pred = train.LabelledSet(pd.DataFrame({"labels": [
+        split_codes(a, "action_line") + split_codes(s, "sdg") for a, s in zip(out["action_lines"], out["sdgs"],
+                                                                             strict=True)]})).matrix(ids)
+    ref = train.LabelledSet(pd.DataFrame({"labels": [
+        split_codes(a, "action_line") + split_codes(s, "sdg") for a, s in zip(gold["action_lines"],
+                                                                             gold["sdgs"], strict=True)]}))
+    m = train.evaluate_predictions(ref.matrix(ids), pred, ids)
+    return {"model": folder.name, "n": m["n"],
+            "action_lines": {k: m["action_lines"][k] for k in ("micro_precision", "micro_recall", "micro_f1")},
+            "sdgs": {k: m["sdgs"][k] for k in ("micro_precision", "micro_recall", "micro_f1")}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--no-train", action="store_true")
+    ap.add_argument("--no-dev", action="store_true")
     args = ap.parse_args()
     params = config.load_params()
     result = {
@@ -123,6 +169,8 @@ def main() -> None:
     }
     if not args.no_train:
         result["train"] = bench_train(params)
+    if not args.no_dev and (_shared() / "seed").is_dir():
+        result["dev_real_answers"] = bench_dev(params)
     result["machine"]["load_average_end"] = os.getloadavg()
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out = ROOT / "benchmarks" / "results" / "bench_tagger.json"

@@ -22,8 +22,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The pipeline code measured: the checkout, or a frozen copy of it (`WSIS_CODE_ROOT`, see
+# `snapshot_code`) so that edits made to the checkout while a long benchmark runs do not change the code
+# under test (and do not invalidate the runner's cache keys between the cold and the warm run).
+CODE_ROOT = Path(os.environ.get("WSIS_CODE_ROOT", ROOT))
+if str(CODE_ROOT) not in sys.path:
+    sys.path.insert(0, str(CODE_ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -37,6 +41,35 @@ def shared_dir() -> Path:
     if not (path / "corpora").is_dir():
         raise SystemExit(f"no corpora under {path}: set WSIS_SHARED_DIR")
     return path
+
+
+def snapshot_code(dest: Path) -> Path:
+    """Copy what `wsis run` needs (pipeline/, params.yaml, models/) to `dest`; returns `dest`."""
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "pipeline", dest / "pipeline", ignore=ignore)
+    if (ROOT / "models").is_dir():
+        shutil.copytree(ROOT / "models", dest / "models", ignore=ignore)
+    for name in ("params.yaml", "pyproject.toml"):
+        shutil.copy(ROOT / name, dest / name)
+    return dest
+
+
+def git_head() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=False)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=False)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
 
 
 def rss_mb() -> float:
@@ -161,6 +194,7 @@ def machine_info() -> dict[str, Any]:
         info["packages"] = package_versions()
     except Exception as exc:  # noqa: BLE001 - the benchmark env may lack a package
         info["packages_error"] = str(exc)
+    info["git_head"] = git_head()
     info["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return info
 

@@ -70,6 +70,7 @@ def test_normalise_idempotent(text: str) -> None:
 NONANSWERS = [
     ("", "empty"), ("   ", "empty"), ("N/A", "na"), ("n.a.", "na"), ("-", "na"), ("...", "na"),
     ("k.A.", "na"), ("None", "none"), ("Nothing.", "none"), ("#NAME?", "na"),
+    ("I don't know", "na"), ("i'm not sure", "na"), ("Keine Ahnung", "na"),
     ("No comment.", "no_comment"), ("Nothing to add", "no_comment"),
     ("We have no further comments at this stage.", "no_comment"), ("sin comentarios", "no_comment"),
     ("Keine Anmerkungen.", "no_comment"), ("Sans commentaire", "no_comment"),
@@ -97,6 +98,7 @@ def test_nonanswer_reasons(text: str, reason: str) -> None:
         "N/A for governments, but the private sector must invest more in skills.",
         "Information about https://example.org should be translated into local languages.",
         "See the need for more local content in every language.",
+        "I don't know my neighbours well, so trust is low.",
     ],
 )
 def test_real_answers_are_not_flagged(text: str) -> None:

@@ -225,6 +225,18 @@ def test_stage_writes_embeddings_npz(embed_params, torch_backend, isolated_cache
                           data["answer_vectors"])
 
 
+def test_stage_warns_when_most_answers_are_not_english(embed_params, torch_backend,
+                                                       isolated_cache, tmp_path, caplog):
+    batch = _batch(tmp_path / "batch")
+    answers = pd.read_parquet(batch / "answers_clean.parquet")
+    io.write_parquet(answers.assign(language=["fr", "und", "de"]),
+                     batch / "answers_clean.parquet")
+    with caplog.at_level("WARNING", logger="pipeline.embed.stage"):
+        summary = run(batch, embed_params, isolated_cache)
+    assert summary["non_english_share"] == 1.0  # the non-answer does not count
+    assert "embed.backend=multilingual" in caplog.text
+
+
 def test_stage_reports_missing_input(embed_params, tmp_path):
     from pipeline.errors import InputError
 

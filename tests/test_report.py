@@ -323,3 +323,24 @@ def test_map_is_sampled_for_big_batches(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(first.answer_map, second.answer_map)
     assert any("sample of 5" in n for n in first.notes)
     assert first.table("quotes").groupby(["question_id", "theme_id"]).size().max() <= 3
+
+
+def test_xlsx_text_limits() -> None:
+    from pipeline.report.safety import xlsx_text
+
+    assert xlsx_text("a\x00b\x1fc") == "abc"
+    assert len(xlsx_text("x" * 40_000)) == 32_000
+    assert xlsx_text("=1") == "'=1" and xlsx_text(5) == 5
+
+
+def test_report_files_are_readable_by_others(built: tuple[Path, dict]) -> None:
+    import os
+    import stat
+
+    batch, _ = built
+    mask = os.umask(0)
+    os.umask(mask)
+    if mask & stat.S_IROTH:
+        pytest.skip("umask hides files from others")
+    for name in ("report.html", "report.xlsx", "run_manifest.json", "tables/quotes.csv"):
+        assert (batch / "report" / name).stat().st_mode & stat.S_IROTH, name

@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "segment_min_words": 6,
     "near_duplicate_threshold": 0.85,
     "min_duplicate_words": 8,
-    "min_exact_duplicate_words": 4,
+    "min_exact_duplicate_words": 8,
     "redact_individual_names": True,
     "languages": list(DEFAULT_LANGUAGES),
     "keyphrase_languages": ["en", "und"],

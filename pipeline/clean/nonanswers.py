@@ -87,6 +87,17 @@ _DOC_NOUN = re.compile(
 _ATTACHED_WORD = re.compile(
     r"\b(?:attached|enclosed|uploaded|ci-joint|ci joint|beigefügt\w*|adjunto|allegato|in allegato)\b"
 )
+_DONT_KNOW = re.compile(
+    r"^(?:honestly\s+|frankly\s+|sorry\s+|well\s+)?(?:i|we)?\s*(?:really\s+|just\s+|genuinely\s+)?"
+    r"(?:do not know|don t know|dont know|didn t know|not sure|am not sure|m not sure|are not sure|"
+    r"have no idea|ve no idea|no idea|can t say|cannot say|can t tell|cannot tell|not certain|"
+    r"am not certain|have no clue|no clue|find it (?:difficult|hard) to (?:answer|say)|"
+    r"have no opinion|no opinion|don t have an? (?:answer|opinion)|do not have an? (?:answer|opinion)|"
+    r"weiß nicht|weiss nicht|keine ahnung|je ne sais pas|ne sais pas|no sé|no lo sé|non lo so|non so|"
+    r"não sei)"
+    r"(?:\s+(?:really|yet|at all|honestly|to be honest|for now|what to say|how to answer|"
+    r"about (?:this|that|it)|anything about (?:this|that|it)))?$"
+)
 _NONE = re.compile(
     r"^(?:none|nil|nothing|nothing really|none really|nada|rien|aucun|aucune|nichts|keine|ninguno|"
     r"ninguna|nessuno|nincs|brak|geen)$"
@@ -132,6 +143,8 @@ def nonanswer_reason(text: str, question_text: str = "") -> str:
         return "na"  # "-", "...", "?": only punctuation
     n_words = len(folded.split())
     if n_words <= 6 and _NA.match(folded):
+        return "na"
+    if n_words <= 10 and _DONT_KNOW.match(folded):
         return "na"
     if n_words <= 2 and _NONE.match(folded):
         return "none"  # "None"/"Nothing": may be a real (empty) opinion, but carries no theme

@@ -64,7 +64,9 @@ class TorchBackend:
 
     def __init__(self, model: str, max_seq_length: int, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load; ours is enough
         path = model_path(model)
         self.model_id = model
         self.max_seq_length: int | None = int(max_seq_length)

@@ -89,6 +89,9 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     t0 = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,22 @@ def _texts(df: pd.DataFrame, text_col: str, file: str) -> list[str]:
     return text.tolist()
 
 
+NON_ENGLISH_WARN_SHARE = 0.2
+
+
+def non_english_share(answers: pd.DataFrame) -> float:
+    """Share of real answers whose detected language is neither English nor undetermined."""
+    if "language" not in answers.columns or answers.empty:
+        return 0.0
+    real = answers
+    if "is_nonanswer" in answers.columns:
+        real = answers[~answers["is_nonanswer"].fillna(False).astype(bool)]
+    if real.empty:
+        return 0.0
+    lang = real["language"].fillna("und").astype(str)
+    return float((~lang.isin(["en", "und", ""])).mean())
+
+
 def embed_frames(
     answers: pd.DataFrame, segments: pd.DataFrame, params: dict[str, Any], cache_dir: Path | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -50,7 +66,14 @@ def embed_frames(
         "model_id": np.asarray(f"{stats.backend}:{stats.model_id}"),
     }
     summary = stats.as_dict()
-    summary.update(answers=n_a, segments=len(s_texts), dim=int(vectors.shape[1]))
+    share = non_english_share(answers)
+    summary.update(answers=n_a, segments=len(s_texts), dim=int(vectors.shape[1]),
+                   non_english_share=round(share, 3))
+    if share > NON_ENGLISH_WARN_SHARE and stats.backend != "multilingual":
+        log.warning(
+            "%.0f%% of answers are not in English but embed.backend=%s (English-only model); "
+            "consider embed.backend=multilingual", 100 * share, stats.backend,
+        )
     return arrays, summary
 
 

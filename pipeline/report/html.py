@@ -88,7 +88,8 @@ def _themes_per_question(report: Report) -> str:
     tbq = report.table("themes_by_question")
     if tbq is None or tbq.empty:
         return '<p class="note">No theme assignments in this batch.</p>'
-    out = []
+    links = " ".join(f'<a href="#q-{esc(q)}">{esc(q)}</a>' for q in dict.fromkeys(tbq["question_id"]))
+    out = [f'<p class="desc">Jump to: {links}</p>']
     for qid, grp in tbq.groupby("question_id", sort=False):
         qtext = str(grp["question_text"].iloc[0])
         out.append(f'<h3 id="q-{esc(qid)}">{esc(qid)}: {esc(qtext)}</h3>')

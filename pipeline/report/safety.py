@@ -38,10 +38,16 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+XLSX_MAX_CHARS = 32_000  # Excel refuses cells longer than 32,767 characters
+
+
 def xlsx_text(value: Any) -> Any:
-    """Formula-safe text without the control characters that corrupt an XLSX file."""
+    """Formula-safe text without the control characters that corrupt an XLSX file, within Excel's cell limit."""
     if isinstance(value, str):
-        return neutralise_cell(_ILLEGAL_XLSX.sub("", value))
+        text = _ILLEGAL_XLSX.sub("", value)
+        if len(text) > XLSX_MAX_CHARS:
+            text = text[: XLSX_MAX_CHARS - 3] + "..."
+        return neutralise_cell(text)
     return value
 
 

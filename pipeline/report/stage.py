@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import time
 from datetime import UTC, datetime
@@ -71,6 +72,14 @@ def ingest_summary(manifest: dict[str, Any] | None, batch_dir: Path) -> dict[str
     return found if isinstance(found, dict) else None
 
 
+def _share_mode(paths: list[Path]) -> None:
+    """Atomic writes create private (0600) temp files; report files are for sharing, so apply the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~mask)
+
+
 def write_report(report: Report, out_dir: Path) -> list[Path]:
     """Write every output file of the report; return their paths (manifest excluded)."""
     tables_dir = out_dir / TABLES_DIR
@@ -110,6 +119,7 @@ def run(batch_dir: Path, params: dict[str, Any], manifest: dict[str, Any] | None
         "files": {str(p.relative_to(out_dir)): sha256_file(p) for p in files},
     }
     write_json(man, out_dir / "run_manifest.json")
+    _share_mode([*files, out_dir / "run_manifest.json"])
     quotes = report.table("quotes")
     log.info("report: %d tables, %d files in %s (%.1f s)", len(report.tables), len(files) + 1, out_dir, seconds)
     return {

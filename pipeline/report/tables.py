@@ -124,16 +124,21 @@ def answer_themes(answers: pd.DataFrame, assignments: pd.DataFrame | None) -> pd
     """Long table of current answering answers x theme (rank from 1); answers without a theme get `other`."""
     cols = ["answer_id", "response_id", "question_id", "theme_id", "rank"]
     base = current_answering(answers)[["answer_id", "response_id", "question_id"]]
-    themes_of: dict[str, list[str]] = {}
-    if assignments is not None:
-        for aid, value in zip(assignments["answer_id"].astype(str), assignments["themes"], strict=True):
-            themes_of[aid] = [t for t in split_codes(value) if t not in NONANSWER_THEMES]
-    rows = []
-    for r in base.itertuples(index=False):
-        ids = themes_of.get(str(r.answer_id)) or [OTHER]
-        for rank, tid in enumerate(dict.fromkeys(ids), start=1):
-            rows.append((r.answer_id, r.response_id, r.question_id, tid, rank))
-    return pd.DataFrame(rows, columns=cols)
+    if assignments is None or assignments.empty or base.empty:
+        return base.assign(theme_id=OTHER, rank=1)[cols].reset_index(drop=True)
+    assign = pd.DataFrame({
+        "answer_id": assignments["answer_id"].astype(str).to_numpy(),
+        "theme_id": assignments["themes"].fillna("").astype(str).to_numpy(),
+    }).drop_duplicates("answer_id")
+    assign["theme_id"] = assign["theme_id"].str.split(";")
+    long = assign.explode("theme_id", ignore_index=True)
+    long["theme_id"] = long["theme_id"].fillna("").astype(str).str.strip()
+    long = long[(long["theme_id"] != "") & ~long["theme_id"].isin(NONANSWER_THEMES)]
+    long = long.drop_duplicates(["answer_id", "theme_id"])
+    out = base.merge(long, on="answer_id", how="left")
+    out["theme_id"] = out["theme_id"].fillna(OTHER)
+    out["rank"] = out.groupby("answer_id", sort=False).cumcount() + 1
+    return out[cols].reset_index(drop=True)
 
 
 def cross_theme_map(theme_by_question: pd.DataFrame | None) -> dict[tuple[str, str], str]:
@@ -301,9 +306,10 @@ def theme_x_stakeholder(answers: pd.DataFrame, assignments: pd.DataFrame | None,
     denom = current_answering(answers).groupby("stakeholder_group")["response_id"].nunique()
     groups = [g for g in STAKEHOLDER_GROUPS if g in denom.index] + sorted(set(denom.index) - set(STAKEHOLDER_GROUPS))
     txq = theme_x_question(answers, assignments, themes, theme_by_question)
+    by_key: dict[str, pd.DataFrame] = {str(k): g for k, g in at.groupby("key", sort=False)}
     rows = []
     for r in txq.itertuples(index=False):
-        grp = at[at["key"] == r.theme_id]
+        grp = by_key.get(str(r.theme_id), at.iloc[0:0])
         row: dict[str, Any] = {"theme_id": r.theme_id, "theme": r.theme, "respondents": int(str(r.respondents))}
         for g in groups:
             n = int(grp.loc[grp["stakeholder_group"] == g, "response_id"].nunique())
@@ -543,7 +549,8 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
     if "language" in cur.columns:
         langs = cur.loc[~cur["is_nonanswer"], "language"].value_counts()
         for lang in sorted(langs.index):
-            rows.append(("languages", f"answered in '{lang}'", int(langs[lang]), "und = too short to tell"))
+            note = "too short or mixed to tell" if lang == "und" else ""
+            rows.append(("languages", f"answered in '{lang}'", int(langs[lang]), note))
     if tags is not None:
         t = tags.assign(answer_id=tags["answer_id"].astype(str))
         t = current_answering(answers)[["answer_id"]].merge(t, on="answer_id", how="left")

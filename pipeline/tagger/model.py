@@ -86,6 +86,8 @@ class Tagger(BaseEstimator):
         keyword_prior: float = 0.3,
         keyword_smoothing: float = 2.0,
         second_sdg_ratio: float = 0.5,
+        prototype_vectors: np.ndarray | None = None,
+        prototype_owner: Sequence[int] | None = None,
     ) -> None:
         self.label_ids = label_ids
         self.label_kinds = label_kinds
@@ -106,6 +108,8 @@ class Tagger(BaseEstimator):
         self.keyword_prior = keyword_prior
         self.keyword_smoothing = keyword_smoothing
         self.second_sdg_ratio = second_sdg_ratio
+        self.prototype_vectors = prototype_vectors
+        self.prototype_owner = prototype_owner
 
     # --- features ---------------------------------------------------------------------------------
 
@@ -123,27 +127,41 @@ class Tagger(BaseEstimator):
     def _base_features(
         self, hits: list[list[str]], embeddings: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(embeddings, label similarities, log1p keyword hits per label) as float32 arrays."""
+        """(embeddings, label similarities, log1p keyword hits per label) as float32 arrays.
+
+        Similarities are (n, 2 x n_labels): to each label's whole description, and the best match among its
+        short prototypes (description sentences, keyword groups) when given, which stays sharp for texts
+        that touch one aspect of a broad label."""
         E = np.asarray(embeddings, dtype=np.float32)
         V = np.asarray(self.label_vectors, dtype=np.float32)
         S = E @ V.T
+        if self.prototype_vectors is not None and self.prototype_owner is not None:
+            owner = np.asarray(self.prototype_owner)
+            sims = E @ np.asarray(self.prototype_vectors, dtype=np.float32).T
+            M = np.stack([sims[:, owner == j].max(axis=1) if np.any(owner == j) else S[:, j]
+                          for j in range(len(self.label_ids))], axis=1)
+        else:
+            M = S
         K = np.zeros((len(hits), len(self.label_ids)), dtype=np.float32)
         table = self.keywords or {}
         for i, kws in enumerate(hits):
             for kw in kws:
                 K[i, table.get(kw, [])] += 1.0
-        return E, S, np.log1p(K)
+        return E, np.hstack([S, M]), np.log1p(K)
 
-    def _prior_features(self, S: np.ndarray, K: np.ndarray) -> np.ndarray:
-        """Per (text, label) zero-shot features: similarity relative to the other labels of its kind, hits."""
-        rel = np.zeros_like(S)
-        gap = np.zeros_like(S)
-        for mask in self._kind_masks().values():
-            sub = S[:, mask]
-            rel[:, mask] = (sub - sub.mean(axis=1, keepdims=True)) / (sub.std(axis=1, keepdims=True) + 1e-3)
-            top = np.sort(sub, axis=1)[:, -1:]
-            gap[:, mask] = sub - top
-        return np.stack([rel, gap * 10.0, S * 5.0, K, (K > 0).astype(np.float32)], axis=-1)
+    def _prior_features(self, S2: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """Per (text, label) zero-shot features: similarities relative to the other labels of its kind, hits."""
+        n_labels = K.shape[1]
+        feats = []
+        for S in (S2[:, :n_labels], S2[:, n_labels:]):
+            rel = np.zeros_like(S)
+            gap = np.zeros_like(S)
+            for mask in self._kind_masks().values():
+                sub = S[:, mask]
+                rel[:, mask] = (sub - sub.mean(axis=1, keepdims=True)) / (sub.std(axis=1, keepdims=True) + 1e-3)
+                gap[:, mask] = sub - np.sort(sub, axis=1)[:, -1:]
+            feats += [rel, gap * 10.0, S * 5.0]
+        return np.stack([*feats, K, (K > 0).astype(np.float32)], axis=-1)
 
     def _hits(self, texts: Sequence[str]) -> list[list[str]]:
         """Distinct lexicon keywords found in each text."""

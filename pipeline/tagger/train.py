@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,9 @@ log = logging.getLogger(__name__)
 TRAINING_DIR = config.PROJECT_ROOT / "data" / "training"
 
 DEFAULTS: dict[str, Any] = {
-    "C": 1.0,
-    "prior_weight": 0.35,
+    "C": 0.5,
+    "prior_weight": 0.5,
+    "prototypes": True,
     "keyword_weight": 1.0,
     "keyword_prior": 0.3,
     "keyword_smoothing": 2.0,
@@ -263,7 +265,23 @@ def label_vectors(taxonomy: Taxonomy, params: dict[str, Any]) -> np.ndarray:
     return features.encode([lab.prototype_text for lab in taxonomy.labels], params, config.cache_dir())
 
 
-def build_tagger(taxonomy: Taxonomy, vectors: np.ndarray, section: dict[str, Any]) -> Tagger:
+def prototypes(taxonomy: Taxonomy) -> tuple[list[str], list[int]]:
+    """Short texts describing one aspect of a label each: title, description sentences, keyword groups."""
+    texts: list[str] = []
+    owner: list[int] = []
+    for j, lab in enumerate(taxonomy.labels):
+        items = [lab.title] + [s.strip() for s in re.split(r"(?<=[.;])\s+", lab.description) if s.strip()]
+        kws = list(lab.keywords)
+        items += [", ".join(kws[k : k + 6]) for k in range(0, len(kws), 6)]
+        texts += items
+        owner += [j] * len(items)
+    return texts, owner
+
+
+def build_tagger(
+    taxonomy: Taxonomy, vectors: np.ndarray, section: dict[str, Any],
+    proto: tuple[np.ndarray, list[int]] | None = None,
+) -> Tagger:
     lex = features.KeywordLexicon.from_taxonomy(taxonomy)
     return Tagger(
         label_ids=taxonomy.ids, label_kinds=[lab.kind for lab in taxonomy.labels],
@@ -276,6 +294,8 @@ def build_tagger(taxonomy: Taxonomy, vectors: np.ndarray, section: dict[str, Any
         keyword_weight=float(section["keyword_weight"]), keyword_prior=float(section["keyword_prior"]),
         keyword_smoothing=float(section["keyword_smoothing"]),
         second_sdg_ratio=float(section["second_sdg_ratio"]),
+        prototype_vectors=proto[0].astype(np.float16) if proto is not None else None,
+        prototype_owner=list(proto[1]) if proto is not None else None,
     )
 
 
@@ -290,12 +310,16 @@ def fit_on(
     held = frame[frame["split"] == "heldout"].reset_index(drop=True)
     ids = taxonomy.ids
     vectors = label_vectors(taxonomy, params)
+    proto = None
+    if section.get("prototypes", True):
+        proto_texts, proto_owner = prototypes(taxonomy)
+        proto = (features.encode(proto_texts, params, config.cache_dir()), proto_owner)
     t0 = time.perf_counter()
     E_train = features.encode(train["text"].tolist(), params, config.cache_dir())
     t_embed = time.perf_counter() - t0
     Y_train = LabelledSet(train).matrix(ids)
     t1 = time.perf_counter()
-    tagger = build_tagger(taxonomy, vectors, section).fit(train["text"].tolist(), Y_train, E_train)
+    tagger = build_tagger(taxonomy, vectors, section, proto).fit(train["text"].tolist(), Y_train, E_train)
     t_fit = time.perf_counter() - t1
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     tagger.examples_text_ = train.loc[hand, "text"].tolist()
@@ -415,7 +439,8 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         + (" (forced)" if m["forced"] else "") + ".", "",
         "## What it is",
         "Per label, a logistic regression over all-MiniLM-L6-v2 sentence embeddings, the similarity to "
-        "every label description and keyword-lexicon hits (taxonomy files), blended with a zero-shot prior "
+        "every label description (whole, and best of its sentences / keyword groups) and keyword-lexicon "
+        "hits (taxonomy files), blended with a zero-shot prior "
         f"shared by all labels (weight {m['params'].get('prior_weight')}), Platt-calibrated on out-of-fold "
         "scores, then combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is "
         f"estimated on the training texts (weight {m['params'].get('keyword_weight')}). One threshold per "

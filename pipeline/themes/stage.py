@@ -124,6 +124,7 @@ def map_framework(
         answer_vectors=avec,
         segment_vectors=svec[seg_ok],
         segment_answer=seg_ans[seg_ok],
+        groups=ans["question_id"].astype(str).to_numpy(),
     )
     mapper = mapper_from_params(params).fit(data, themes)
     scores = mapper.decision_function(data)

@@ -1,0 +1,177 @@
+"""Framework mode: loading frames, the FrameworkMapper estimator, and the stage shell end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from pipeline import io
+from pipeline.errors import InputError
+from pipeline.themes import stage
+from pipeline.themes.framework import FrameworkData, FrameworkMapper, load_framework
+from pipeline.themes.seeds import SeedThemes
+from themes_synth import TOPICS
+
+DIM = 48
+FRAME_YAML = """
+themes:
+  - id: access
+    label: Connectivity
+    description: Affordable broadband and internet access for rural and unconnected people.
+    keywords: [broadband, connectivity]
+  - id: privacy
+    label: Privacy
+    description: Protection of personal data and privacy against surveillance.
+    keywords: [privacy, personal data]
+  - id: skills
+    label: Digital skills
+    description: Training, digital literacy and skills for teachers, workers and young people.
+"""
+TOPIC_OF = {"access": "connectivity", "privacy": "privacy", "skills": "skills"}
+
+
+def _world(n: int = 90, seed: int = 0) -> tuple[FrameworkData, np.ndarray, np.ndarray]:
+    """Answers with 1-2 planted topics; description vectors are noisy copies of the topic centres."""
+    rng = np.random.default_rng(seed)
+    names = list(TOPICS)
+    centres = rng.normal(size=(len(names), DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    texts, avec, svec, sans, gold = [], [], [], [], []
+    for i in range(n):
+        k = 1 + int(rng.random() < 0.3)
+        topics = rng.choice(len(names), size=k, replace=False)
+        parts = []
+        for t in topics:
+            parts.append(" ".join(rng.choice(TOPICS[names[t]], size=2, replace=False)))
+            v = centres[t] + 0.9 * rng.normal(size=DIM) / np.sqrt(DIM)
+            svec.append(v / np.linalg.norm(v))
+            sans.append(i)
+        a = np.mean([svec[j] for j in range(len(svec)) if sans[j] == i], axis=0)
+        avec.append(a / np.linalg.norm(a))
+        texts.append(" ".join(parts))
+        gold.append([t in topics for t in range(len(names))])
+    desc = centres + 1.2 * rng.normal(size=centres.shape) / np.sqrt(DIM)
+    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
+    data = FrameworkData(texts, np.asarray(avec, np.float32), np.asarray(svec, np.float32), np.asarray(sans))
+    return data, np.asarray(gold), desc.astype(np.float32)
+
+
+def _frame(desc: np.ndarray, tmp_path: Path) -> SeedThemes:
+    path = tmp_path / "frame.yaml"
+    path.write_text(FRAME_YAML, encoding="utf-8")
+    frame = load_framework(path)
+    order = [list(TOPICS).index(TOPIC_OF[t]) for t in frame.ids]
+    return frame.encoded(lambda texts: desc[order])
+
+
+def test_load_framework_yaml_and_csv(tmp_path: Path) -> None:
+    y = tmp_path / "f.yaml"
+    y.write_text(FRAME_YAML, encoding="utf-8")
+    fy = load_framework(y)
+    assert fy.ids == ("access", "privacy", "skills") and fy.keywords[0] == ("broadband", "connectivity")
+    c = tmp_path / "f.csv"
+    pd.DataFrame({"id": ["a", "b"], "label": ["A", "B"], "description": ["first", "second"],
+                  "keywords": ["x; y", ""]}).to_csv(c, index=False)
+    fc = load_framework(c)
+    assert fc.ids == ("a", "b") and fc.keywords == (("x", "y"), ())
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"name": ["a"]}).to_csv(bad, index=False)
+    with pytest.raises(InputError):
+        load_framework(bad)
+    example = Path(__file__).resolve().parents[1] / "data" / "frameworks" / "wsis20_example.yaml"
+    assert len(load_framework(example)) >= 5
+
+
+def test_mapper_beats_plain_cosine(tmp_path: Path) -> None:
+    data, gold, desc = _world()
+    frame = _frame(desc, tmp_path)
+    order = [list(TOPICS).index(TOPIC_OF[t]) for t in frame.ids]
+    gold = gold[:, order]
+    mapper = FrameworkMapper(seed=0).fit(data, frame)
+    pred = mapper.predict(data)
+    f1 = f1_score(gold, pred, average="samples", zero_division=0)
+    cos = data.answer_vectors @ frame.vectors.T
+    plain = cos >= cos.max(axis=1, keepdims=True) - 0.03
+    f1_plain = f1_score(gold, plain, average="samples", zero_division=0)
+    assert f1 >= 0.8 and f1 > f1_plain
+    scores = mapper.decision_function(data)
+    assert scores.shape == gold.shape and ((scores > 0) & (scores < 1)).all()
+    assert pred.any(axis=1).all()
+    for attr in ("theme_vectors_", "tfidf_", "emb_mean_", "emb_std_"):
+        assert hasattr(mapper, attr)
+    assert FrameworkMapper(tau=2.0).get_params()["tau"] == 2.0
+
+
+def test_empty_answers_get_no_theme(tmp_path: Path) -> None:
+    data, _, desc = _world(30)
+    data.answer_vectors[0] = 0.0
+    keep = data.segment_answer != 0
+    data = FrameworkData(data.texts, data.answer_vectors, data.segment_vectors[keep], data.segment_answer[keep])
+    frame = _frame(desc, tmp_path)
+    mapper = FrameworkMapper().fit(data, frame)
+    assert not mapper.predict(data)[0].any()
+    assert (mapper.decision_function(data)[0] == 0).all()
+
+
+def _batch_dir(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    data, gold, desc = _world(60, seed=3)
+    rows, segs = [], []
+    for i, text in enumerate(data.texts):
+        aid = f"R{i:03d}::Q1"
+        rows.append({"answer_id": aid, "response_id": f"R{i:03d}", "question_id": "Q1", "text_clean": text,
+                     "is_nonanswer": False})
+    for j, a in enumerate(data.segment_answer):
+        segs.append({"segment_id": f"R{a:03d}::Q1#{j}", "answer_id": f"R{a:03d}::Q1",
+                     "response_id": f"R{a:03d}", "question_id": "Q1", "text": data.texts[a],
+                     "text_redacted": data.texts[a], "is_nonanswer": False})
+    batch = tmp_path / "batch"
+    answers, segments = pd.DataFrame(rows), pd.DataFrame(segs)
+    io.write_parquet(answers, batch / "answers_clean.parquet")
+    io.write_parquet(segments, batch / "segments.parquet")
+    io.write_npz(batch / "embeddings.npz", answer_ids=answers["answer_id"].to_numpy(str),
+                 answer_vectors=data.answer_vectors, segment_ids=segments["segment_id"].to_numpy(str),
+                 segment_vectors=data.segment_vectors, model_id=np.array("test"))
+    return batch, gold, desc
+
+
+def test_stage_framework_mode_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch, gold, desc = _batch_dir(tmp_path)
+    frame_file = tmp_path / "frame.yaml"
+    frame_file.write_text(FRAME_YAML, encoding="utf-8")
+    order = [list(TOPICS).index(TOPIC_OF[t]) for t in ("access", "privacy", "skills")]
+    monkeypatch.setattr(stage, "make_encoder", lambda params: (lambda texts: desc[order]))
+    summary = stage.run(batch, {"seed": 1, "themes": {}}, framework=frame_file)
+    assert summary["mode"] == "framework" and summary["answers"] == 60
+    ta = pd.read_parquet(batch / "theme_assignments.parquet")
+    assert {"score_access", "score_privacy", "score_skills"} <= set(ta.columns)
+    pred = np.array([[t in s.split(";") for t in ("access", "privacy", "skills")] for s in ta["themes"]])
+    assert f1_score(gold[:, order], pred, average="samples", zero_division=0) >= 0.75
+    themes = pd.read_parquet(batch / "themes.parquet")
+    assert set(themes["origin"]) == {"framework"} and {"all", "Q1"} <= set(themes["scope"])
+    sa = pd.read_parquet(batch / "segment_assignments.parquet")
+    assert sa["theme_id"].isin(["access", "privacy", "skills", "other"]).all()
+    # same answers in another row order -> same assignments
+    perm = np.random.default_rng(0).permutation(60)
+    a = pd.read_parquet(batch / "answers_clean.parquet").iloc[perm]
+    io.write_parquet(a, batch / "answers_clean.parquet")
+    stage.run(batch, {"seed": 1, "themes": {}}, framework=frame_file)
+    ta2 = pd.read_parquet(batch / "theme_assignments.parquet")
+    pd.testing.assert_frame_equal(ta.sort_values("answer_id").reset_index(drop=True),
+                                  ta2.sort_values("answer_id").reset_index(drop=True))
+
+
+def test_stage_discovery_writes_all_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch, _, _ = _batch_dir(tmp_path)
+    monkeypatch.setattr(stage, "make_encoder", lambda params: (lambda texts: np.eye(len(texts), DIM)))
+    summary = stage.run(batch, {"seed": 1, "themes": {"min_themes": 2, "max_themes": 5}})
+    assert summary["themes"] >= 2 and summary["other_share"] < 0.15
+    for name in ("themes", "theme_assignments", "segment_assignments", "theme_by_question"):
+        assert (batch / f"{name}.parquet").exists()
+    missing = tmp_path / "empty"
+    missing.mkdir()
+    with pytest.raises(InputError):
+        stage.run(missing, {"themes": {}})
