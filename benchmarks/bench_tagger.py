@@ -95,8 +95,6 @@ def bench_tag(n: int, params: dict) -> dict:
         "model": folder.name, "n_texts": n, "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),
         "tag_seconds_best_of_3": round(min(best), 3), "tag_seconds_runs": [round(b, 3) for b in best],
         "texts_per_second": round(n / min(best)), "mentions_regex_seconds": round(t_mentions, 3),
-        "labelled_with_sdg": int((res.pred[:, [j for j, x in enumerate(tagger.label_ids)
-                                               if x.startswith("SDG")]].sum(1) > 0).sum()),
         "long_docs": len(long_texts), "long_segments": len(segs), "long_seconds": round(t_long, 3),
         "model_file_bytes": (folder / "tagger.skops").stat().st_size,
     }

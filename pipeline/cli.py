@@ -199,7 +199,11 @@ def report(
     params = _setup(params_file, verbose)
     from pipeline.report import stage
 
-    _summary("report", stage.run(_batch_dir([], out), params))
+    try:
+        summary = stage.run(_batch_dir([], out), params)
+    except InputError as exc:
+        _fail(exc)
+    _summary("report", summary)
 
 
 @app.command()

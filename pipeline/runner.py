@@ -76,9 +76,10 @@ def code_hash(*names: str) -> str:
     digests: dict[str, str] = {}
     for name in names:
         target = config.PACKAGE_DIR / name
-        candidates = [target.with_suffix(".py")] if not target.is_dir() else sorted(
-            p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-        )
+        if target.is_dir():
+            candidates = sorted(p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        else:
+            candidates = [target if target.suffix else target.with_suffix(".py")]
         for path in candidates:
             if path.exists():
                 digests[str(path.relative_to(config.PACKAGE_DIR))] = sha256_file(path)

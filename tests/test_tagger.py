@@ -377,3 +377,13 @@ def test_weak_labels_from_explicit_mentions(tmp_path):
     assert weak.loc[0, "labels"] == ["C10", "SDG14"] and weak.loc[0, "split"] == "train"
     data = train.assemble([batch], train.tag_params(config.load_params()), make_training_dir(tmp_path / "t"))
     assert (data.frame["source"] == "weak:batch").sum() == 1
+
+
+def test_texts_are_encoded_in_the_taggers_training_space(trained):
+    tagger, _ = train.load_model(trained["params"])
+    assert tagger.embed_model_ == trained["params"]["embed"]["model"]
+    onnx = config.deep_merge(trained["params"], {"embed": {"backend": "onnx"}})
+    assert train.encoder_params(onnx, tagger) is onnx  # int8 export of the same model: same space
+    multi = config.deep_merge(trained["params"], {"embed": {"backend": "multilingual"}})
+    fixed = train.encoder_params(multi, tagger)
+    assert fixed["embed"]["backend"] == tagger.embed_backend_ and multi["embed"]["backend"] == "multilingual"

@@ -49,7 +49,7 @@ def bc(shared_dir: Path, encoder) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarra
     long = df.melt(id_vars=[idc], value_vars=cols, var_name="question_id", value_name="answer")
     long = long.rename(columns={idc: "response_id"})
     long = long[long["answer"].str.split().str.len() >= 4].sort_values(["question_id", "response_id"])
-    long = long.groupby("question_id").head(220).reset_index(drop=True)
+    long = long.groupby("question_id").head(150).reset_index(drop=True)
     long["answer_id"] = long["response_id"] + "::" + long["question_id"]
     seg = _segments(long)
     return long, seg, encoder(seg["text"].tolist())
@@ -74,11 +74,11 @@ def test_real_corpus_other_share_and_shuffle_stability(bc) -> None:
 def test_framework_mode_beats_plain_cosine_on_vendor_tags(shared_dir: Path, encoder) -> None:
     gd = pd.read_csv(shared_dir / "corpora/cip-global-dialogues/GD1-3_open_responses_with_remesh_tags.csv")
     q = gd[gd["question_id"] == "f5407fc4-4693-4284-9c71-9a436ed8a854"].dropna(subset=["response_text"])
-    q = q.sort_values("participant_id").head(400)
+    q = q.sort_values("participant_id").head(300)
     tags = q["remesh_tags"].fillna("").str.split("|").apply(
         lambda ts: [t.strip() for t in ts if t.strip() not in ("", "Other", "Uninformative answer")])
     counts = pd.Series([t for ts in tags for t in ts]).value_counts()
-    frame_tags = [t for t, c in counts.items() if c >= 12]
+    frame_tags = [t for t, c in counts.items() if c >= 9]
     keep = tags.apply(lambda ts: any(t in frame_tags for t in ts)).to_numpy()
     q, tags = q[keep].reset_index(drop=True), tags[keep].reset_index(drop=True)
     gold = np.array([[t in ts for t in frame_tags] for ts in tags])

@@ -21,7 +21,7 @@ from pipeline.tagger import features
 from pipeline.tagger.consistency import consistency_report
 from pipeline.tagger.model import Tagger, aggregate
 from pipeline.tagger.taxonomy import load_taxonomy, output_code, split_codes
-from pipeline.tagger.train import load_model, tag_params
+from pipeline.tagger.train import encoder_params, load_model, tag_params
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,9 @@ def _vectors_for(
     params: dict[str, Any],
 ) -> np.ndarray:
     """Stored embeddings by id; anything missing is encoded (through the embedding cache)."""
+    if not keys:
+        dim = stored.shape[1] if stored is not None and stored.ndim == 2 else 384
+        return np.zeros((0, dim), dtype=np.float32)
     if stored_ids is not None and stored is not None and len(stored):
         pos = {str(k): i for i, k in enumerate(stored_ids)}
         if all(k in pos for k in keys):
@@ -159,18 +162,24 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     emb_file = batch_dir / "embeddings.npz"
     emb = read_npz(emb_file) if emb_file.exists() else {}
     tagger, folder = load_model(params, model_dir)
+    enc_params = encoder_params(params, tagger)
+    stored_model = str(emb.get("model_id", "")).split(":")[-1]
+    if emb and stored_model != str(getattr(tagger, "embed_model_", stored_model)):
+        log.warning("embeddings.npz holds %s vectors, the tagger needs %s: re-encoding",
+                    stored_model, tagger.embed_model_)
+        emb = {}
 
     ids = answers["answer_id"].astype(str).tolist()
     text_col = "text_clean" if "text_clean" in answers else "answer"
     texts = answers[text_col].fillna("").astype(str).tolist()
     skip = (answers["is_nonanswer"].astype(bool).to_numpy() if "is_nonanswer" in answers
             else np.array([not t.strip() for t in texts]))
-    vectors = _vectors_for(ids, texts, emb.get("answer_ids"), emb.get("answer_vectors"), params)
+    vectors = _vectors_for(ids, texts, emb.get("answer_ids"), emb.get("answer_vectors"), enc_params)
     n_seg = answers["n_segments"] if "n_segments" in answers else pd.Series(1, index=answers.index)
     seg = _segments_for(ids, segments, n_seg, int(section.get("min_segments_to_split", 2)))
     seg_texts = seg["text"].fillna("").astype(str).tolist()
     seg_vectors = _vectors_for(seg["segment_id"].astype(str).tolist(), seg_texts,
-                               emb.get("segment_ids"), emb.get("segment_vectors"), params)
+                               emb.get("segment_ids"), emb.get("segment_vectors"), enc_params)
     owner_of = {a: i for i, a in enumerate(ids)}
     seg_owner = np.array([owner_of[a] for a in seg["answer_id"].astype(str)], dtype=np.int64)
     n_sentences = 0
@@ -179,9 +188,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
         sents, sent_owner = sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
         if sents:
             seg_texts = seg_texts + sents
-            seg_vectors = np.vstack([seg_vectors.reshape(len(seg_vectors), -1) if len(seg_vectors)
-                                     else np.zeros((0, vectors.shape[1]), np.float32),
-                                     features.encode(sents, params, config.cache_dir())])
+            seg_vectors = np.vstack([seg_vectors, features.encode(sents, enc_params, config.cache_dir())])
             seg_owner = np.concatenate([seg_owner, sent_owner])
             n_sentences = len(sents)
     else:
@@ -242,7 +249,7 @@ def tag_adhoc_frame(
     texts = frame["text"].astype(str).tolist()
     skip = np.array([not t.strip() for t in texts])
     seg_texts, owners = sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
-    vecs = features.encode(texts + seg_texts, params, config.cache_dir())
+    vecs = features.encode(texts + seg_texts, encoder_params(params, tagger), config.cache_dir())
     vectors, seg_vectors = vecs[: len(texts)], vecs[len(texts):]
     mentions = [features.find_mentions(t) for t in texts]
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, owners,

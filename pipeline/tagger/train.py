@@ -97,6 +97,23 @@ def load_model(params: dict[str, Any], model_dir: Path | None = None) -> tuple[T
     return load_tagger(folder / "tagger.skops"), folder
 
 
+def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
+    """Params whose `embed` section encodes texts in the space the tagger was trained in: the same model;
+    torch and onnx (int8 export, cosine >= 0.985) are interchangeable, any other backend is replaced."""
+    model = getattr(tagger, "embed_model_", None)
+    if model is None:
+        return params
+    embed = dict(params.get("embed", {}) or {})
+    backend = str(embed.get("backend", "torch"))
+    trained = str(getattr(tagger, "embed_backend_", "torch"))
+    same_space = backend == trained or {backend, trained} <= {"torch", "onnx"}
+    if embed.get("model") == model and same_space:
+        return params
+    log.warning("embedding with %s:%s (the tagger's training space) instead of %s:%s",
+                trained, model, backend, embed.get("model"))
+    return config.deep_merge(params, {"embed": {"model": model, "backend": trained}})
+
+
 # --- training data -----------------------------------------------------------------------------------
 
 @dataclass
@@ -322,6 +339,9 @@ def fit_on(
     tagger = build_tagger(taxonomy, vectors, section, proto).fit(train["text"].tolist(), Y_train, E_train)
     t_fit = time.perf_counter() - t1
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
+    embed = params.get("embed", {}) or {}
+    tagger.embed_model_ = str(embed.get("model", "all-MiniLM-L6-v2"))
+    tagger.embed_backend_ = str(embed.get("backend", "torch"))
     tagger.examples_text_ = train.loc[hand, "text"].tolist()
     tagger.examples_labels_ = [";".join(output_code(x) for x in labs) for labs in train.loc[hand, "labels"]]
     tagger.examples_vectors_ = np.round(E_train[hand] * 127).astype(np.int8)  # cosine order kept

@@ -107,7 +107,10 @@ def class_tfidf(term_lists: Sequence[Sequence[str]], classes: np.ndarray, n_clas
         if cls >= 0:
             for term in set(doc):
                 support[int(cls), vocab[term]] += 1
-    score = tf * idf * (support >= 2)
+    raw = tf * idf
+    score = raw * (support >= 2)
+    empty = score.max(axis=1) <= 0
+    score[empty] = raw[empty]  # tiny or very diverse themes: fall back to single-use terms
     names = [""] * len(vocab)
     for term, j in vocab.items():
         names[j] = term
