@@ -46,7 +46,8 @@ lint: install-dev
 	$(BIN)/mypy pipeline
 
 bench: install-dev
-	$(BIN)/pip install --quiet -e ".[bench]"
+	test -x .venv-bench/bin/python || ($(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet torch==2.13.0 \
+		&& .venv-bench/bin/pip install --quiet -e ".[bench]")  # BERTopic only in its own env, never in $(VENV)
 	$(BIN)/python benchmarks/run_all.py
 
 clean-processed:

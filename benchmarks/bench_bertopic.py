@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--min-cluster-size", type=int, default=10)
     ap.add_argument("--max-questions", type=int, default=None, help="only the first N questions (quick check)")
     ap.add_argument("--suffix", default="_gd")
+    ap.add_argument("--pipeline-result", default="pipeline_gd50k_onnx",
+                    help="results/<name>.json of the pipeline run that produced --batch (our themes timing)")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/wsis-bench/bertopic"),
                     help="where the prediction/gold CSVs are written (for `wsis evaluate --kind discovery`)")
     args = ap.parse_args()
@@ -164,11 +166,7 @@ def main() -> None:
     ours_non_other = themes[themes["origin"] != "other"]
     ours_out = ours["themes"].map(lambda v: (ev.split_labels(v) or ["other"])[0] == "other")
     answered = ours["answer_id"].isin(set(clean.loc[~clean["is_nonanswer"], "answer_id"]))
-    pipe = None
-    for name in ("pipeline_gd50k_onnx", "pipeline_gd50k"):
-        pipe = read_result(name)
-        if pipe:
-            break
+    pipe = read_result(args.pipeline_result)
     ours_timing = pipe["cold"]["stages"].get("themes") if pipe else None
     result = {
         "batch": str(batch),
@@ -187,7 +185,7 @@ def main() -> None:
         },
         "ours": {
             "time": ours_timing,
-            "time_source": "themes stage of results/pipeline_gd50k*.json (cold run on the same batch)",
+            "time_source": f"themes stage of results/{args.pipeline_result}.json (cold run on the same batch)",
             "n_themes": int(len(ours_non_other)),
             "n_themes_by_origin": themes["origin"].value_counts().to_dict(),
             "outlier_share": round(float(ours_out[answered].mean()), 4) if answered.any() else None,

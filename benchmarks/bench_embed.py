@@ -247,6 +247,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="cold/warm on the whole corpus (slow)")
     ap.add_argument("--backends", default="torch,onnx,multilingual")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embed.json")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--export-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--onnx-home", type=Path, help=argparse.SUPPRESS)

@@ -281,3 +281,16 @@ def test_name_spans_from_form_name() -> None:
     assert name_spans(text, "Independent Researcher") == []
     assert name_spans(text, "Ada") == []  # one word: too ambiguous
     assert name_spans(text, "acme ltd") == []
+
+
+def test_language_batch_prior_decides_short_uncertain_texts() -> None:
+    detect = LanguageDetector()
+    short = "Hospitality and kindness."
+    assert detect(short) == "und"  # langid alone is unsure (~0.5)
+    english = [f"We need more investment in digital skills and connectivity number {i}." for i in range(30)]
+    batch = [*english, short, "ok"]
+    out = detect.detect_many(batch)
+    assert out[-2] == "en" and out[-1] == "und"  # too-short texts stay undetermined
+    assert detect.detect_many(batch[::-1])[::-1] == out  # order independent
+    german = ["Wir brauchen mehr Investitionen in digitale Infrastruktur."] * 3
+    assert detect.detect_many([*english, *german])[-1] == "de"  # confident minority kept

@@ -387,3 +387,15 @@ def test_texts_are_encoded_in_the_taggers_training_space(trained):
     multi = config.deep_merge(trained["params"], {"embed": {"backend": "multilingual"}})
     fixed = train.encoder_params(multi, tagger)
     assert fixed["embed"]["backend"] == tagger.embed_backend_ and multi["embed"]["backend"] == "multilingual"
+
+
+def test_forced_top_sdg_needs_a_substantive_text_and_follows_params(trained):
+    tagger, _ = train.load_model(trained["params"])
+    ids = list(tagger.label_ids)
+    proba = np.zeros((2, len(ids)))
+    proba[:, ids.index("SDG7")] = 0.4  # below SDG7's threshold, above the floor
+    tagger = stage.with_decision_params(tagger, {"min_score_floor": 0.3})
+    pred = tagger.decide(proba, allow_top=np.array([True, False]))
+    assert pred[0, ids.index("SDG7")] == 1 and pred[1].sum() == 0
+    strict = stage.with_decision_params(tagger, {"min_score_floor": 0.5, "top_sdg": False})
+    assert strict.decide(proba).sum() == 0 and tagger.min_score_floor == 0.3  # a copy, model untouched

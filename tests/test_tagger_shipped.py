@@ -48,6 +48,8 @@ def test_shipped_model_tags_invented_answers(shipped):
         ("c", "National CERTs need to cooperate on ransomware and protect critical infrastructure."),
         ("g", "Women and girls remain under-represented in the digital workforce and in STEM studies."),
         ("x", ""),
+        ("n", "No further comments."),
+        ("t", "We thank the organisers for the opportunity to contribute to this consultation."),
     ]
     out, _ = stage.tag_adhoc_frame(shipped["tagger"], pd.DataFrame(rows, columns=["id", "text"]),
                                    shipped["params"])
@@ -57,6 +59,7 @@ def test_shipped_model_tags_invented_answers(shipped):
     assert "C5" in got["c"][0]
     assert "5" in got["g"][1]
     assert got["x"] == ([""], [""])
+    assert got["n"] == ([""], [""]) and got["t"] == ([""], [""])  # generic texts: no forced top SDG
 
 
 @pytest.mark.shared

@@ -12,7 +12,7 @@ from themes_synth import TOPICS
 
 from pipeline.themes import discover_themes
 from pipeline.themes.discovery import NONANSWER_ID, OTHER_ID, cosine_silhouette, k_bounds, theme_params
-from pipeline.themes.naming import class_tfidf, make_label, pick_quotes, redact_pii, top_keywords
+from pipeline.themes.naming import acronyms, class_tfidf, make_label, pick_quotes, redact_pii, top_keywords
 from pipeline.themes.seeds import SeedThemes, from_records, keyword_hits, load_seed_themes
 from pipeline.themes.stage import neutralise
 
@@ -164,6 +164,8 @@ def test_ctfidf_prefers_distinctive_terms() -> None:
     assert kws[0] == ["privacy", "data"]  # shared term ranks below the distinctive one
     assert set(kws[1]) == {"broadband", "rural"}
     assert make_label(["digital divide", "rural area"]) == "Digital divide, rural area"
+    case = acronyms(["The IGF and AI policy", "LLMs are large"])
+    assert make_label(["ai", "llm", "igf forum"], case=case) == "AI, LLM, IGF forum"
 
 
 def test_labels_name_the_planted_topics(result) -> None:

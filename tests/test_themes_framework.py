@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
+from themes_synth import TOPICS
 
 from pipeline import io
 from pipeline.errors import InputError
 from pipeline.themes import stage
 from pipeline.themes.framework import FrameworkData, FrameworkMapper, load_framework
 from pipeline.themes.seeds import SeedThemes
-from themes_synth import TOPICS
 
 DIM = 48
 FRAME_YAML = """

@@ -96,7 +96,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     timings["normalise+nonanswers"] = clock.lap()
 
     detect = LanguageDetector(languages=tuple(cfg["languages"]))
-    languages = ["und" if non else detect(txt) for txt, non in zip(texts, is_non, strict=True)]
+    languages = detect.detect_many(["" if non else txt for txt, non in zip(texts, is_non, strict=True)])
     mentions = [find_mentions(txt) for txt in texts]
     timings["language+mentions"] = clock.lap()
 

@@ -48,10 +48,52 @@ class LanguageDetector:
         self.min_words = min_words
         self.min_confidence = min_confidence
 
-    def __call__(self, text: str) -> str:
+    def _sample(self, text: str) -> str | None:
         sample = _URL.sub(" ", text or "")[:4000]
         words = _LETTERS.findall(sample)
         if len(words) < self.min_words or sum(map(len, words)) < self.min_letters:
+            return None
+        return sample
+
+    def __call__(self, text: str) -> str:
+        sample = self._sample(text)
+        if sample is None:
             return "und"
         lang, prob = _identifier(self.languages).classify(sample)
         return str(lang) if prob >= self.min_confidence else "und"
+
+    def detect_many(self, texts: list[str], prior_weight: float = 1.0) -> list[str]:
+        """Detect a batch; uncertain texts are re-decided with the batch's language mix as a prior.
+
+        A short English answer ("Hospitality and kindness.") gets only ~0.5 from langid; in a
+        batch that is 95% English the posterior p(lang | text) * p(lang) is decisive. Texts below
+        the length floor stay "und". The result depends on the set of texts, not their order.
+        """
+        ident = _identifier(self.languages)
+        out: list[str] = []
+        uncertain: dict[int, list[tuple[str, float]]] = {}
+        for i, text in enumerate(texts):
+            sample = self._sample(text)
+            if sample is None:
+                out.append("und")
+                continue
+            ranked = ident.rank(sample)
+            lang, prob = ranked[0]
+            if prob >= self.min_confidence:
+                out.append(str(lang))
+            else:
+                out.append("und")
+                uncertain[i] = ranked
+        confident = [x for x in out if x != "und"]
+        if not uncertain or len(confident) < 20:
+            return out
+        counts = {lang: confident.count(lang) for lang in set(confident)}
+        n_langs = len(self.languages)
+        prior = {lang: (counts.get(lang, 0) + 1.0) / (len(confident) + n_langs) for lang in self.languages}
+        for i, ranked in uncertain.items():
+            post = {str(lang): p * prior.get(str(lang), 0.0) ** prior_weight for lang, p in ranked}
+            total = sum(post.values()) or 1.0
+            best = max(sorted(post), key=lambda k: post[k])
+            if post[best] / total >= self.min_confidence:
+                out[i] = best
+        return out

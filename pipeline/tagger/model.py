@@ -344,7 +344,9 @@ class Tagger(BaseEstimator):
         proba[empty] = 0.0
         return proba
 
-    def decide(self, proba: np.ndarray) -> np.ndarray:
+    def decide(
+        self, proba: np.ndarray, allow_top: np.ndarray | None = None, floor: np.ndarray | None = None
+    ) -> np.ndarray:
         """0/1 labels from scores: per-label thresholds; the top SDG (and Action Line) when it reaches the
         floor, plus the runner-up SDG when its score is at least `second_sdg_ratio` x the top score."""
         pred = (proba >= self.thresholds_).astype(np.int8)
@@ -358,7 +360,9 @@ class Tagger(BaseEstimator):
             order = cols[np.argsort(-proba[:, cols], axis=1, kind="stable")]
             rows = np.arange(len(proba))
             top = proba[rows, order[:, 0]]
-            ok = top >= self.min_score_floor
+            ok = top >= (self.min_score_floor if floor is None else np.asarray(floor, dtype=float))
+            if allow_top is not None:  # e.g. only substantive texts, not "Yes." or "No comment"
+                ok &= np.asarray(allow_top, dtype=bool)
             pred[rows[ok], order[ok, 0]] = 1
             if kind == "sdg" and self.second_sdg_ratio > 0 and len(cols) > 1:
                 # a close runner-up SDG is kept too: snippets often serve two goals

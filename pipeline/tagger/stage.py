@@ -26,6 +26,21 @@ from pipeline.tagger.train import encoder_params, load_model, tag_params
 log = logging.getLogger(__name__)
 
 
+DECISION_KEYS = ("min_score_floor", "second_sdg_ratio", "top_sdg", "top_action_line")
+
+
+def with_decision_params(tagger: Tagger, section: dict[str, Any]) -> Tagger:
+    """A shallow copy of the tagger whose decision rules (not its learned scores) follow params.yaml, so
+    changing e.g. `min_score_floor` takes effect on the next `wsis tag` without retraining."""
+    import copy
+
+    out = copy.copy(tagger)
+    for key in DECISION_KEYS:
+        if key in section:
+            setattr(out, key, type(getattr(tagger, key))(section[key]))
+    return out
+
+
 def score_column(label: str) -> str:
     return f"score_{label}"
 
@@ -44,11 +59,14 @@ def tag_texts(
     mentions: Sequence[tuple[list[str], list[str]]],
     seg_texts: Sequence[str] = (), seg_vectors: np.ndarray | None = None,
     seg_owner: np.ndarray | None = None, how: str = "max", skip: np.ndarray | None = None,
+    min_words_top: int = 4, substantive_words: int = 15, substantive_floor: float = 0.05,
 ) -> TagResult:
     """Pure core: score texts (and their segments, aggregated with `how`), decide, honour mentions.
 
     `seg_owner[k]` is the row in `texts` that segment k belongs to; `skip` marks non-answers (no model tags,
-    mentions still count)."""
+    mentions still count). The top SDG is forced on every substantive text (>= `substantive_words` words,
+    score >= `substantive_floor`), on shorter ones only from `min_score_floor` up, never under
+    `min_words_top` words ("Yes.", "No comment")."""
     n = len(texts)
     proba = tagger.predict_proba(list(texts), vectors)
     if len(seg_texts) and seg_vectors is not None and seg_owner is not None:
@@ -58,7 +76,10 @@ def tag_texts(
         proba = aggregate(both, owners, n, how)
     if skip is not None:
         proba[np.asarray(skip, dtype=bool)] = 0.0
-    pred = tagger.decide(proba)
+    n_words = np.array([len(str(t).split()) for t in texts])
+    floor = np.where(n_words >= substantive_words, min(substantive_floor, tagger.min_score_floor),
+                     tagger.min_score_floor)
+    pred = tagger.decide(proba, n_words >= min_words_top, floor)
     index = {lab: j for j, lab in enumerate(tagger.label_ids)}
     for i, (als, sdgs) in enumerate(mentions):
         for lab in [*als, *sdgs]:
@@ -162,6 +183,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     emb_file = batch_dir / "embeddings.npz"
     emb = read_npz(emb_file) if emb_file.exists() else {}
     tagger, folder = load_model(params, model_dir)
+    tagger = with_decision_params(tagger, section)
     enc_params = encoder_params(params, tagger)
     stored_model = str(emb.get("model_id", "")).split(":")[-1]
     if emb and stored_model != str(getattr(tagger, "embed_model_", stored_model)):
@@ -196,7 +218,9 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     records = answers.to_dict("records")
     mentions = [_mentions_from(r, t) for r, t in zip(records, texts, strict=True)]
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, seg_owner,
-                       str(section.get("segment_aggregate", "max")), skip)
+                       str(section.get("segment_aggregate", "max")), skip,
+                       int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
+                       float(section.get("substantive_floor", 0.05)))
     als, sdgs = label_strings(tagger, result.pred)
     tags = pd.DataFrame({
         "answer_id": ids,
@@ -246,6 +270,7 @@ def tag_adhoc_frame(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Tag an `id,text` frame: segments long texts, honours mentions; returns output frame + explanations."""
     section = tag_params(params)
+    tagger = with_decision_params(tagger, section)
     texts = frame["text"].astype(str).tolist()
     skip = np.array([not t.strip() for t in texts])
     seg_texts, owners = sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
@@ -253,7 +278,9 @@ def tag_adhoc_frame(
     vectors, seg_vectors = vecs[: len(texts)], vecs[len(texts):]
     mentions = [features.find_mentions(t) for t in texts]
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, owners,
-                       str(section.get("segment_aggregate", "max")), skip)
+                       str(section.get("segment_aggregate", "max")), skip,
+                       int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
+                       float(section.get("substantive_floor", 0.05)))
     als, sdgs = label_strings(tagger, result.pred)
     out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs})
     out = pd.concat([out, score_frame(tagger, result.proba)], axis=1)

@@ -39,7 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "beta_sdgs": 1.0,
     "top_sdg": True,
     "top_action_line": False,
-    "min_score_floor": 0.15,
+    "min_score_floor": 0.3,
+    "min_words_top": 4,
+    "substantive_words": 15,
+    "substantive_floor": 0.05,
     "weak_label_batches": [],
     "weak_label_max": 2000,
     "n_nearest_examples": 3,
@@ -359,9 +362,15 @@ def fit_on(
 
 
 def heldout_metrics(tagger: Tagger, held: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Metrics of the tagger used exactly as `wsis tag --input` uses it (sentence passages, mentions)."""
+    from pipeline.tagger.stage import tag_adhoc_frame
+
     ids = list(tagger.label_ids)
-    E = features.encode(held["text"].tolist(), params, config.cache_dir())
-    pred = tagger.predict(held["text"].tolist(), E)
+    out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": held["id"], "text": held["text"]}), params)
+    pred = LabelledSet(pd.DataFrame({"labels": [
+        split_codes(a, "action_line") + split_codes(s, "sdg")
+        for a, s in zip(out["action_lines"], out["sdgs"], strict=True)
+    ]})).matrix(ids)
     return evaluate_predictions(LabelledSet(held).matrix(ids), pred, ids)
 
 
@@ -464,8 +473,9 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         f"shared by all labels (weight {m['params'].get('prior_weight')}), Platt-calibrated on out-of-fold "
         "scores, then combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is "
         f"estimated on the training texts (weight {m['params'].get('keyword_weight')}). One threshold per "
-        "label is chosen by multi-label stratified cross-validation. The top SDG is always predicted when "
-        f"its score reaches {m['params'].get('min_score_floor')}, and the runner-up SDG when it scores at "
+        "label is chosen by multi-label stratified cross-validation. The top SDG is always predicted for "
+        f"texts of {m['params'].get('substantive_words')}+ words (shorter ones: when it scores "
+        f"{m['params'].get('min_score_floor')}+), and the runner-up SDG when it scores at "
         f"least {m['params'].get('second_sdg_ratio')} x the top; explicit mentions are added by the tag "
         "stage; long answers are scored per segment (max).",
         "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list).", "",

@@ -243,8 +243,9 @@ def _keyphrases_by_answer(answers: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _segment_terms(seg: pd.DataFrame, kp: dict[str, list[str]]) -> list[list[str]]:
+    """Naming terms per segment, from the PII-redacted text (keywords are shown to readers)."""
     terms = []
-    for aid, text in zip(seg["answer_id"], seg["text"], strict=True):
+    for aid, text in zip(seg["answer_id"], seg["text_redacted"], strict=True):
         t = naming.keyphrase_terms(str(text), kp.get(str(aid), []))
         terms.append(t + naming.ngram_terms(str(text)) if len(t) < 2 else t)
     return terms
@@ -409,6 +410,7 @@ def _question_themes(
     rows: list[dict[str, Any]] = []
     n_emergent = 0
     red = qseg["text_redacted"].tolist()
+    case = naming.acronyms(red)
     for c in range(k):
         mem = np.flatnonzero(labels == c)
         closeness = np.lexsort((seg_ids[mem].astype(str), -own[mem]))
@@ -420,7 +422,7 @@ def _question_themes(
         else:
             n_emergent += 1
             tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
-            label = naming.make_label(kws[c])
+            label = naming.make_label(kws[c], case=case)
             desc = ""
         rows.append(
             {

@@ -135,16 +135,26 @@ def top_keywords(scores: np.ndarray, names: Sequence[str], n: int) -> list[list[
     return out
 
 
-def make_label(keywords: Sequence[str], max_terms: int = 3) -> str:
+_ACRONYM_RE = re.compile(r"\b[A-Z][A-Z0-9]{1,5}s?\b")
+
+
+def acronyms(texts: Sequence[str]) -> dict[str, str]:
+    """Lower-case -> upper-case form of acronyms written in capitals (AI, LLM, IGF) in these texts."""
+    out: dict[str, str] = {}
+    for text in texts:
+        for m in _ACRONYM_RE.findall(text):
+            word = m[:-1] if m.endswith("s") and len(m) > 2 else m
+            out.setdefault(word.lower(), word)
+    return out
+
+
+def make_label(keywords: Sequence[str], max_terms: int = 3, case: dict[str, str] | None = None) -> str:
     """A short human-readable label from the best keyphrases, e.g. 'Data protection, consent'."""
-    picked: list[str] = []
-    for kw in keywords:
-        if len(picked) >= max_terms:
-            break
-        picked.append(kw)
+    picked = list(keywords[:max_terms])
     if not picked:
         return "Unlabelled theme"
-    label = ", ".join(picked)
+    case = case or {}
+    label = ", ".join(" ".join(case.get(w, w) for w in kw.split()) for kw in picked)
     return label[:1].upper() + label[1:]
 
 
