@@ -66,6 +66,19 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if len(p.strip().split()) >= 3]
 
 
+_ORG_WORDS = (
+    ("Northern", "Coastal", "Highland", "Central", "Eastern", "Western", "Island", "Southern", "Riverside", "Lakeside"),
+    ("Digital", "Connectivity", "Telecom", "Information Society", "Open Internet"),
+    ("Agency", "Council", "Network", "Institute"),
+)
+
+
+def _org_name(i: int) -> str:
+    """A distinct made-up organisation per submission (same names would be read as re-submissions)."""
+    a, b, c = _ORG_WORDS
+    return f"{a[i % len(a)]} {b[(i // len(a)) % len(b)]} {c[(i // (len(a) * len(b))) % len(c)]}"
+
+
 def build_itu100(dest: Path, n: int = 100, seed: int = SEED) -> Path:
     """A wide ITU export (CSV) of `n` new submissions recombined from the sample batch's answers."""
     from pipeline import config
@@ -85,7 +98,7 @@ def build_itu100(dest: Path, n: int = 100, seed: int = SEED) -> Path:
         row: dict[str, str] = {
             "Response ID": str(5000 + i),
             "Submitted": f"{1 + i % 28:02d}/02/2025 {9 + i % 8:02d}:{i % 60:02d}",
-            qcols[1]: f"{meta['org_name']} (benchmark copy {i})", qcols[2]: str(meta["org_type"]),
+            qcols[1]: _org_name(i), qcols[2]: str(meta["org_type"]),
             qcols[3]: str(meta["country"]),
         }
         for qn, col in qcols.items():
@@ -101,7 +114,8 @@ def build_itu100(dest: Path, n: int = 100, seed: int = SEED) -> Path:
             if k == 0 or not pool:
                 row[col] = template  # non-answers ("N/A", empty) stay as they are
                 continue
-            picks = rng.choice(len(pool), size=min(k, len(pool)), replace=False)
+            # at least two sentences, so that short answers do not repeat one sentence word for word
+            picks = rng.choice(len(pool), size=min(max(k, 2), len(pool)), replace=False)
             row[col] = " ".join(pool[j] for j in picks)
         rows.append(row)
     dest.mkdir(parents=True, exist_ok=True)

@@ -72,10 +72,11 @@ def pipeline_rows() -> list[str]:
         peak = max(s["peak_rss_mb"] for s in st.values()) / 1024
         cold, warm = data["cold"]["total"], data["warm"]["total"]
         backend = (data.get("param_overrides", {}).get("embed") or {}).get("backend", "torch")
+        load = (_get(data, "cold", "load_before") or [None])[0]
         rows.append(
             f"| {data['scenario']} ({backend}) | {_get(data, 'counts', 'answers')} | " + " | ".join(cells)
             + f" | {cold['wall_s']:.1f} ({cold['cpu_s']:.1f}) | {warm['wall_s']:.1f} | "
-            f"{warm['wall_s'] / cold['wall_s']:.1%} | {peak:.2f} GB | {_fmt((_get(data, 'cold', 'load_before') or [None])[0])} |"
+            f"{warm['wall_s'] / cold['wall_s']:.1%} | {peak:.2f} GB | {_fmt(load)} |"
         )
     return rows
 

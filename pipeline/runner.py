@@ -217,7 +217,7 @@ def build_stages(
             extra_inputs=(framework,) if framework else (),
         ),
         StageSpec(
-            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"), ("tags.parquet",),
+            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"), ("tags.parquet", "tag_consistency.parquet"),
             ("tag", "embed"), ("tagger", "resources/taxonomy", *shared),
             lambda: tag_stage.run(batch_dir, params, None),
             extra_inputs=(model_dir,),

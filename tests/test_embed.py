@@ -144,9 +144,10 @@ def test_interrupted_run_keeps_written_shards(embed_params, torch_backend, isola
 
 
 def test_same_texts_give_identical_vectors_in_any_order(embed_params, torch_backend, tmp_path):
-    a = encode(TEXTS, embed_params, tmp_path / "a")
-    rev = encode(TEXTS[::-1], embed_params, tmp_path / "b")[::-1]
-    again = encode(TEXTS, embed_params, tmp_path / "c")
+    texts = TEXTS[:6]
+    a = encode(texts, embed_params, tmp_path / "a")
+    rev = encode(texts[::-1], embed_params, tmp_path / "b")[::-1]
+    again = encode(texts, embed_params, tmp_path / "c")
     assert np.array_equal(a, rev) and np.array_equal(a, again)
 
 

@@ -4,7 +4,9 @@ Why this shape: the hand-written training set is small (~25-40 texts per label),
 (1) a per-label logistic regression over sentence embeddings + label-similarity + keyword-lexicon features with
 (2) a zero-shot prior shared by all labels (similarity of the text to the label description and keyword hits),
 which carries over to texts unlike the training set. Blended scores are Platt-calibrated per label on
-out-of-fold predictions, and each label gets its own threshold chosen by cross-validation (multi-label
+out-of-fold predictions and combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is
+counted on the training texts, so a specific keyword can carry a label in a long, list-like real answer
+where the embedding is diluted. Each label gets its own threshold chosen by cross-validation (multi-label
 stratified folds). All learned state is numpy arrays and plain containers, so skops can load it with a short,
 explicit trusted-type list.
 """

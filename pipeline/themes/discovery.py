@@ -145,9 +145,13 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def refine(
-    x: np.ndarray, labels: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any]
+    x: np.ndarray, labels: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any], min_k: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge near-duplicate clusters, fold tiny ones, send far-away segments to 'other' (-1)."""
+    """Merge near-duplicate clusters, fold tiny ones, send far-away segments to 'other' (-1).
+
+    Merging stops at `min_k` themes: in a question where every answer is about the same broad topic,
+    all centroids are close and unbounded merging would collapse distinct sub-themes.
+    """
     labels, k = _relabel(labels)
     merge_t = float(cfg["merge_threshold"])
     other_t = float(cfg["other_threshold"])
@@ -156,7 +160,7 @@ def refine(
         cent = _centroids(x, labels, k)
         sim = cent @ cent.T
         np.fill_diagonal(sim, -1)
-        if k > 1 and sim.max() > merge_t:
+        if k > max(min_k, 1) and sim.max() > merge_t:
             i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
             labels = np.where(labels == max(i, j), min(i, j), labels)
             labels, k = _relabel(labels)
@@ -378,7 +382,7 @@ def _question_themes(
         return [], [], np.zeros(0, dtype=int), np.zeros(0)
     resp = qseg["response_id"].to_numpy()
     labels = choose_clusters(x, cfg)
-    labels, cent = refine(x, labels, resp, cfg)
+    labels, cent = refine(x, labels, resp, cfg, k_bounds(n, cfg)[0])
     k = len(cent)
     sims_all = x @ cent.T if k else np.zeros((n, 0))
     own = np.where(labels >= 0, sims_all[np.arange(n), np.maximum(labels, 0)] if k else 0.0, 0.0)
