@@ -164,7 +164,8 @@ def test_ctfidf_prefers_distinctive_terms() -> None:
     assert kws[0] == ["privacy", "data"]  # shared term ranks below the distinctive one
     assert set(kws[1]) == {"broadband", "rural"}
     assert make_label(["digital divide", "rural area"]) == "Digital divide, rural area"
-    case = acronyms(["The IGF and AI policy", "LLMs are large"])
+    case = acronyms(["The IGF and AI policy", "LLMs are large", "DATA matters", "data, data"])
+    assert "data" not in case
     assert make_label(["ai", "llm", "igf forum"], case=case) == "AI, LLM, IGF forum"
 
 

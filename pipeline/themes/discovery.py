@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "merge_threshold": 0.9,
     "seed_match_threshold": 0.5,
     "seed_cosine_weight": 0.7,
-    "seed_min_lift": 0.05,
+    "seed_min_lift": 0.0,
     "other_threshold": 0.3,
     "n_quotes": 5,
     "n_keywords": 8,

@@ -139,13 +139,21 @@ _ACRONYM_RE = re.compile(r"\b[A-Z][A-Z0-9]{1,5}s?\b")
 
 
 def acronyms(texts: Sequence[str]) -> dict[str, str]:
-    """Lower-case -> upper-case form of acronyms written in capitals (AI, LLM, IGF) in these texts."""
-    out: dict[str, str] = {}
+    """Lower-case -> capitals for words mostly written in capitals in these texts (AI, LLM, IGF)."""
+    upper: Counter[str] = Counter()
     for text in texts:
         for m in _ACRONYM_RE.findall(text):
-            word = m[:-1] if m.endswith("s") and len(m) > 2 else m
-            out.setdefault(word.lower(), word)
-    return out
+            upper[m[:-1] if m.endswith("s") and len(m) > 2 else m] += 1
+    if not upper:
+        return {}
+    lower: Counter[str] = Counter()
+    wanted = {w.lower() for w in upper}
+    for text in texts:
+        for tok in re.findall(r"\b[A-Za-z][A-Za-z0-9]*\b", text):
+            low = tok.lower()
+            if low in wanted and not tok.isupper():
+                lower[low] += 1
+    return {w.lower(): w for w, n in upper.items() if n > lower[w.lower()]}
 
 
 def make_label(keywords: Sequence[str], max_terms: int = 3, case: dict[str, str] | None = None) -> str:
