@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--min-cluster-size", type=int, default=10)
     ap.add_argument("--max-questions", type=int, default=None, help="only the first N questions (quick check)")
     ap.add_argument("--suffix", default="_gd")
+    ap.add_argument("--wait", type=float, default=0.0,
+                    help="seconds to wait for the pipeline run's later stages (start BERTopic once embed is done)")
     ap.add_argument("--pipeline-result", default="pipeline_gd50k_onnx",
                     help="results/<name>.json of the pipeline run that produced --batch (our themes timing)")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/wsis-bench/bertopic"),
@@ -100,8 +102,6 @@ def main() -> None:
     emb = read_npz(batch / "embeddings.npz")
     clean = pd.read_parquet(batch / "answers_clean.parquet", columns=["answer_id", "question_id", "text_clean",
                                                                       "is_nonanswer"])
-    ours = pd.read_parquet(batch / "theme_assignments.parquet", columns=["answer_id", "question_id", "themes"])
-    themes = pd.read_parquet(batch / "themes.parquet", columns=["theme_id", "scope", "origin"])
     vec_index = {a: i for i, a in enumerate(emb["answer_ids"].astype(str).tolist())}
     vectors = emb["answer_vectors"]
     clean = clean[clean["answer_id"].isin(vec_index)]
@@ -136,6 +136,13 @@ def main() -> None:
                              for a, t in zip(part["answer_id"], topics.tolist(), strict=True))
     bt = pd.DataFrame(pred_rows, columns=["answer_id", "themes"])
 
+    # ----- our themes (the pipeline run may still be finishing its later stages: wait for them)
+    deadline = time.monotonic() + args.wait
+    while not (batch / "tags.parquet").exists() and time.monotonic() < deadline:
+        time.sleep(10)
+    ours = pd.read_parquet(batch / "theme_assignments.parquet", columns=["answer_id", "question_id", "themes"])
+    themes = pd.read_parquet(batch / "themes.parquet", columns=["theme_id", "scope", "origin"])
+
     # ----- gold and both systems, keyed per question
     gold = gold_frame()
     gold = gold[gold["answer_id"].isin(set(clean["answer_id"]))].copy()
@@ -168,7 +175,7 @@ def main() -> None:
     answered = ours["answer_id"].isin(set(clean.loc[~clean["is_nonanswer"], "answer_id"]))
     pipe = read_result(args.pipeline_result)
     ours_timing = pipe["cold"]["stages"].get("themes") if pipe else None
-    result = {
+    result: dict[str, Any] = {
         "batch": str(batch),
         "n_questions": len(questions),
         "n_answers_evaluated": len(gold),
