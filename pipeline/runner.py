@@ -217,7 +217,8 @@ def build_stages(
             extra_inputs=(framework,) if framework else (),
         ),
         StageSpec(
-            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"), ("tags.parquet", "tag_consistency.parquet"),
+            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
+            ("tags.parquet", "tag_consistency.parquet"),
             ("tag", "embed"), ("tagger", "resources/taxonomy", *shared),
             lambda: tag_stage.run(batch_dir, params, None),
             extra_inputs=(model_dir,),
@@ -278,9 +279,12 @@ def run_all(
     outcomes: list[StageOutcome] = []
     upstream_ran = False
     for spec in specs:
-        if console is not None:
-            console.print(f"[bold]{spec.name}[/bold] ...", end=" ")
-        outcome = run_stage(spec, batch_dir, params, force=force or upstream_ran and spec.name == "report")
+        force_stage = force or (upstream_ran and spec.name == "report")
+        if console is not None and console.is_terminal:
+            with console.status(f"[bold]{spec.name}[/bold] running ..."):
+                outcome = run_stage(spec, batch_dir, params, force=force_stage)
+        else:
+            outcome = run_stage(spec, batch_dir, params, force=force_stage)
         upstream_ran = upstream_ran or outcome.status == "ran"
         outcomes.append(outcome)
         manifest["stages"][spec.name] = {
@@ -289,7 +293,7 @@ def run_all(
         }
         if console is not None:
             label = "skipped (unchanged)" if outcome.status == "skipped" else f"done in {outcome.seconds:.1f} s"
-            console.print(label)
+            console.print(f"[bold]{spec.name:<7}[/bold] {label}")
     report_dir = batch_dir / "report"
     files = sorted(p for p in report_dir.iterdir() if p.is_file()) if report_dir.exists() else []
     return RunResult(batch_dir, outcomes, files, time.perf_counter() - started)
