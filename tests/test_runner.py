@@ -42,7 +42,8 @@ def test_stage_reruns_on_input_params_output_or_force(tmp_path: Path) -> None:
     assert runner.run_stage(_spec(tmp_path, calls), tmp_path, {**params, "double": {"k": 2}}).status == "ran"
     (tmp_path / "out.csv").unlink()
     assert runner.run_stage(_spec(tmp_path, calls), tmp_path, {**params, "double": {"k": 2}}).status == "ran"
-    assert runner.run_stage(_spec(tmp_path, calls), tmp_path, {**params, "double": {"k": 2}}, force=True).status == "ran"
+    forced = runner.run_stage(_spec(tmp_path, calls), tmp_path, {**params, "double": {"k": 2}}, force=True)
+    assert forced.status == "ran"
     assert runner.run_stage(_spec(tmp_path, calls), tmp_path, {**params, "double": {"k": 2}}).status == "skipped"
     assert len(calls) == 6
 
