@@ -246,12 +246,32 @@ def _keyphrases_by_answer(answers: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
-def _segment_terms(seg: pd.DataFrame, kp: dict[str, list[str]]) -> list[list[str]]:
-    """Naming terms per segment, from the PII-redacted text (keywords are shown to readers)."""
+def _question_texts(answers: pd.DataFrame) -> dict[str, str]:
+    """One question text per question id (the most common one), for naming."""
+    if "question_text" not in answers.columns:
+        return {}
+    texts = answers[["question_id", "question_text"]].astype(str)
+    texts = texts[texts["question_text"].str.strip() != ""]
+    return {
+        str(qid): str(group["question_text"].value_counts().sort_index().idxmax())
+        for qid, group in texts.groupby("question_id", sort=True)
+    }
+
+
+def _segment_terms(
+    seg: pd.DataFrame, kp: dict[str, list[str]], question_text: str = ""
+) -> list[list[str]]:
+    """Naming terms per segment, from the PII-redacted text (keywords are shown to readers).
+
+    Terms made only of words of the question itself ("milestone", "action line" when the question asks about
+    milestones of the Action Lines) echo the question rather than name a theme, so they are left out.
+    """
+    echo = naming.question_words(question_text)
     terms = []
     for aid, text in zip(seg["answer_id"], seg["text_redacted"], strict=True):
         t = naming.keyphrase_terms(str(text), kp.get(str(aid), []))
-        terms.append(t + naming.ngram_terms(str(text)) if len(t) < 2 else t)
+        t = t + naming.ngram_terms(str(text)) if len(t) < 2 else t
+        terms.append([term for term in t if not set(term.split()) <= echo])
     return terms
 
 
@@ -310,6 +330,7 @@ def _discover(
 ) -> ThemeResult:
     ans, seg, vec = _prepare(answers_clean, segments, seg_vectors)
     kp = _keyphrases_by_answer(ans)
+    q_text = _question_texts(ans)
     seg_theme = np.array([NONANSWER_ID] * len(seg), dtype=object)
     seg_score = np.zeros(len(seg), dtype=np.float32)
     theme_rows: list[dict[str, Any]] = []
@@ -317,7 +338,9 @@ def _discover(
     questions = sorted(set(seg["question_id"]) | set(ans["question_id"]))
     for qid in track(questions, "themes per question", total=len(questions)):
         idx = np.flatnonzero((seg["question_id"].to_numpy() == qid) & ~seg["is_nonanswer"].to_numpy())
-        rows, cents, labels, sims = _question_themes(qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg)
+        rows, cents, labels, sims = _question_themes(
+            qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg, q_text.get(str(qid), "")
+        )
         theme_ids = [r["theme_id"] for r in rows]
         for r, c in zip(rows, cents, strict=True):
             centroids[(qid, r["theme_id"])] = c
@@ -371,6 +394,7 @@ def _question_themes(
     kp: dict[str, list[str]],
     seeds: SeedThemes | None,
     cfg: dict[str, Any],
+    question_text: str = "",
 ) -> tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray, np.ndarray]:
     """Cluster one question's substantive segments.
 
@@ -408,7 +432,7 @@ def _question_themes(
     labels = np.array([remap.get(v, -1) for v in labels.tolist()], dtype=int)
     cent = cent[order] if k else cent
     seeds_m = [seeds_m[c] for c in order]
-    terms = _segment_terms(qseg, kp)
+    terms = _segment_terms(qseg, kp, question_text)
     ctf, names = naming.class_tfidf(terms, labels, k)
     kws = naming.top_keywords(ctf, names, int(cfg["n_keywords"])) if k else []
     rows: list[dict[str, Any]] = []

@@ -17,6 +17,8 @@ help on the dev frames, so they are off by default (`prf_top`, kept as an option
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +78,39 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return (m / n).astype(np.float32)
 
 
+def prototype_texts(themes: SeedThemes) -> tuple[list[str], list[int]]:
+    """Texts to embed one by one for each theme (label, each description sentence, each keyword):
+    short focused prototypes match short answers better than one long theme text."""
+    texts: list[str] = []
+    owner: list[int] = []
+    for j in range(len(themes)):
+        parts = [themes.labels[j], *re.split(r"(?<=[.;!?])\s+", themes.descriptions[j]), *themes.keywords[j]]
+        for t in dict.fromkeys(p.strip() for p in parts if p and p.strip()):
+            texts.append(t)
+            owner.append(j)
+    return texts, owner
+
+
+def encode_prototypes(themes: SeedThemes, encoder: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, theme index per row) for `FrameworkMapper.fit(..., prototypes=...)`."""
+    texts, owner = prototype_texts(themes)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=int)
+    return _unit(np.asarray(encoder(texts), dtype=np.float32)), np.asarray(owner, dtype=int)
+
+
+def _otsu(v: np.ndarray, bins: int = 64) -> float:
+    """Otsu threshold of a 1-d sample (maximises between-class variance over a histogram)."""
+    hist, edges = np.histogram(v, bins=bins)
+    mids = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)[:-1].astype(float)
+    w1 = hist.sum() - w0
+    m0 = np.cumsum(hist * mids)[:-1] / np.maximum(w0, 1)
+    m1 = ((hist * mids).sum() - np.cumsum(hist * mids)[:-1]) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(edges[1:-1][int(np.argmax(between))])
+
+
 def _theme_text(themes: SeedThemes, j: int) -> str:
     return " ".join([themes.labels[j], themes.descriptions[j], *themes.keywords[j]])
 
@@ -103,6 +138,11 @@ class FrameworkMapper(BaseEstimator):
         segment_tau: float = 2.0,
         min_cosine: float = 0.05,
         max_labels: int = 4,
+        refit_iter: int = 0,
+        refit_weight: float = 0.5,
+        refit_margin: float = 0.5,
+        theme_calibration: str = "none",
+        prototype_weight: float = 0.5,
         seed: int = 0,
     ) -> None:
         self.segment_weight = segment_weight
@@ -118,6 +158,11 @@ class FrameworkMapper(BaseEstimator):
         self.segment_tau = segment_tau
         self.min_cosine = min_cosine
         self.max_labels = max_labels
+        self.refit_iter = refit_iter
+        self.refit_weight = refit_weight
+        self.refit_margin = refit_margin
+        self.theme_calibration = theme_calibration
+        self.prototype_weight = prototype_weight
         self.seed = seed
 
     # -- raw evidence -----------------------------------------------------------------------------
@@ -129,6 +174,17 @@ class FrameworkMapper(BaseEstimator):
         s_seg = np.where(s_seg > -1.0, s_seg, s_ans)
         w = self.segment_weight
         return ((1 - w) * s_ans + w * s_seg).astype(np.float32)
+
+    def _prototype_sim(self, X: FrameworkData) -> np.ndarray:
+        """Per theme, the best match over its separately embedded label / description / keywords."""
+        assert self.prototype_vectors_ is not None and self.prototype_theme_ is not None
+        sim = self._embedding_sim(X, self.prototype_vectors_)
+        out = np.full((len(X), self.n_themes_), -1.0, dtype=np.float32)
+        for j in range(self.n_themes_):
+            cols = self.prototype_theme_ == j
+            if cols.any():
+                out[:, j] = sim[:, cols].max(axis=1)
+        return out
 
     def _lexical_sim(self, X: FrameworkData) -> np.ndarray:
         return np.asarray((self.tfidf_.transform(X.texts) @ self.theme_lex_.T).toarray(), dtype=np.float32)
@@ -143,6 +199,8 @@ class FrameworkMapper(BaseEstimator):
     def _standardised(self, X: FrameworkData) -> np.ndarray:
         emb = self._embedding_sim(X, self.theme_vectors_)
         z = (emb - self.emb_mean_) / self.emb_std_
+        if self.prototype_weight and self.prototype_vectors_ is not None:
+            z = z + self.prototype_weight * (self._prototype_sim(X) - self.proto_mean_) / self.proto_std_
         if self.lexical_weight:
             lex = self._lexical_sim(X)
             z = z + self.lexical_weight * (lex - self.lex_mean_) / self.lex_std_
@@ -175,7 +233,17 @@ class FrameworkMapper(BaseEstimator):
         return out
 
     # -- fitting --------------------------------------------------------------------------------
-    def fit(self, X: FrameworkData, themes: SeedThemes) -> FrameworkMapper:
+    def fit(
+        self, X: FrameworkData, themes: SeedThemes, prototypes: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> FrameworkMapper:
+        """Learn theme vectors and batch statistics; `prototypes` = (vectors, theme index per row),
+        e.g. from `encode_prototypes`, adds the multi-prototype evidence (`prototype_weight`)."""
+        self.n_themes_ = len(themes)
+        self.prototype_vectors_: np.ndarray | None = None
+        self.prototype_theme_: np.ndarray | None = None
+        if prototypes is not None and len(prototypes[0]):
+            self.prototype_vectors_ = _unit(np.asarray(prototypes[0], dtype=np.float32))
+            self.prototype_theme_ = np.asarray(prototypes[1], dtype=int)
         if themes.vectors is None:
             raise ValueError("framework themes must be encoded (SeedThemes.encoded) before fitting")
         self.themes_ = themes
@@ -192,8 +260,15 @@ class FrameworkMapper(BaseEstimator):
         self.tfidf_ = TfidfVectorizer(analyzer=ngram_terms, sublinear_tf=True)
         self.tfidf_.fit([t or "" for t in X.texts] + theme_texts)
         self.theme_lex_ = self.tfidf_.transform(theme_texts)
-        self.emb_mean_, self.emb_std_ = self._stats(self._embedding_sim(X, self.theme_vectors_), valid)
         self.lex_mean_, self.lex_std_ = self._stats(self._lexical_sim(X), valid)
+        if self.prototype_vectors_ is not None:
+            self.proto_mean_, self.proto_std_ = self._stats(self._prototype_sim(X), valid)
+        self.emb_mean_, self.emb_std_ = self._stats(self._embedding_sim(X, self.theme_vectors_), valid)
+        prior = self.theme_vectors_
+        for _ in range(self.refit_iter):
+            self.theme_vectors_ = self._refit(X, prior, valid)
+            self.emb_mean_, self.emb_std_ = self._stats(self._embedding_sim(X, self.theme_vectors_), valid)
+        self.theme_tau_ = self._calibrate(X, valid)
         seg_sim = X.segment_vectors @ self.theme_vectors_.T if len(X.segment_vectors) else None
         if seg_sim is not None:
             self.seg_mean_, self.seg_std_ = self._stats(seg_sim, np.ones(len(seg_sim), dtype=bool))
@@ -201,6 +276,38 @@ class FrameworkMapper(BaseEstimator):
             self.seg_mean_, self.seg_std_ = self.emb_mean_, self.emb_std_
         self.n_themes_ = len(themes)
         return self
+
+    def _refit(self, X: FrameworkData, prior: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Transductive step: move each theme towards the centroid of the answers it confidently wins.
+
+        Confident = best theme clears `tau` and beats the runner-up by `refit_margin`; the description
+        vector stays as a prior (weight 1 vs `refit_weight`) so a theme cannot drift off its meaning.
+        """
+        z = self._smooth(X, self._standardised(X), valid)
+        if z.shape[1] < 2:
+            return prior
+        top2 = np.sort(z, axis=1)[:, -2:]
+        best = z.argmax(axis=1)
+        sure = valid & (top2[:, 1] >= self.tau) & (top2[:, 1] - top2[:, 0] >= self.refit_margin)
+        out = prior.copy()
+        for j in range(z.shape[1]):
+            rows = np.flatnonzero(sure & (best == j))
+            if len(rows) >= 3:
+                cen = _unit(X.answer_vectors[rows].mean(axis=0, keepdims=True))[0]
+                out[j] = prior[j] + self.refit_weight * cen
+        return _unit(out)
+
+    def _calibrate(self, X: FrameworkData, valid: np.ndarray) -> np.ndarray:
+        """Per-theme threshold (standard units): `tau`, or Otsu's split of the theme's batch scores
+        when that is higher (themes with a clear 'about it' mode get their own cut)."""
+        n = self.theme_vectors_.shape[0]
+        tau = np.full(n, self.tau, dtype=np.float32)
+        if self.theme_calibration != "otsu" or valid.sum() < 20:
+            return tau
+        z = self._smooth(X, self._standardised(X), valid)[valid]
+        for j in range(n):
+            tau[j] = max(self.tau, _otsu(z[:, j]))
+        return tau
 
     # -- inference -------------------------------------------------------------------------------
     def _scores(self, X: FrameworkData) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +332,7 @@ class FrameworkMapper(BaseEstimator):
             top = z[i, best[i]]
             order = np.argsort(-z[i], kind="stable")[: self.max_labels]
             for j in order:
-                if j == best[i] or (z[i, j] >= top - self.delta and z[i, j] >= self.tau):
+                if j == best[i] or (z[i, j] >= top - self.delta and z[i, j] >= self.theme_tau_[j]):
                     out[i, j] = True
         # long answers: a segment that is clearly about a theme adds it even if the answer as a whole
         # is dominated by other themes (only for answers with several segments)

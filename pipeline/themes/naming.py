@@ -62,6 +62,11 @@ def ngram_terms(text: str) -> list[str]:
     return terms
 
 
+def question_words(question_text: str) -> set[str]:
+    """Stemmed content words of a question: terms made only of these echo the question, not a theme."""
+    return {_stem(t) for t in tokens(question_text) if t not in STOP_WORDS and len(t) > 2}
+
+
 def keyphrase_terms(text: str, keyphrases: Sequence[str]) -> list[str]:
     """The answer's lemmatised keyphrases that occur (plural-folded) in this segment's text."""
     if not keyphrases:
