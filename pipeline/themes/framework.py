@@ -143,6 +143,7 @@ class FrameworkMapper(BaseEstimator):
         refit_margin: float = 0.5,
         theme_calibration: str = "none",
         prototype_weight: float = 0.5,
+        refit_center: bool = False,
         seed: int = 0,
     ) -> None:
         self.segment_weight = segment_weight
@@ -163,6 +164,7 @@ class FrameworkMapper(BaseEstimator):
         self.refit_margin = refit_margin
         self.theme_calibration = theme_calibration
         self.prototype_weight = prototype_weight
+        self.refit_center = refit_center
         self.seed = seed
 
     # -- raw evidence -----------------------------------------------------------------------------
@@ -291,9 +293,13 @@ class FrameworkMapper(BaseEstimator):
         sure = valid & (top2[:, 1] >= self.tau) & (top2[:, 1] - top2[:, 0] >= self.refit_margin)
         out = prior.copy()
         for j in range(z.shape[1]):
-            rows = np.flatnonzero(sure & (best == j))
+            if self.refit_center:
+                rows = np.flatnonzero(valid & (z[:, j] >= self.tau) & (z[:, j] >= top2[:, 1] - self.refit_margin))
+            else:
+                rows = np.flatnonzero(sure & (best == j))
             if len(rows) >= 3:
-                cen = _unit(X.answer_vectors[rows].mean(axis=0, keepdims=True))[0]
+                cen = X.answer_vectors[rows].mean(axis=0, keepdims=True)
+                cen = _unit(cen)[0]
                 out[j] = prior[j] + self.refit_weight * cen
         return _unit(out)
 
