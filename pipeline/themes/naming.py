@@ -178,19 +178,25 @@ def pick_quotes(
     texts: Sequence[str] | np.ndarray,
     n: int,
     max_chars: int = 300,
+    min_words: int = 8,
 ) -> list[dict[str, str]]:
-    """The first `n` segments of `order` (closest to the centre first) from different respondents."""
+    """The first `n` segments of `order` (closest to the centre first) from different respondents.
+
+    Quotes of at least `min_words` words are preferred (a three-word fragment rarely illustrates a theme);
+    shorter ones fill the remaining places only when the theme has too few longer segments.
+    """
     seen: set[str] = set()
     quotes: list[dict[str, str]] = []
-    for i in order:
-        rid = str(response_ids[i])
-        text = redact_pii(str(texts[i]).strip())
-        if rid in seen or len(text.split()) < 3:
-            continue
-        if len(text) > max_chars:
-            text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
-        seen.add(rid)
-        quotes.append({"response_id": rid, "segment_id": str(segment_ids[i]), "text": text})
-        if len(quotes) >= n:
-            break
+    for floor in (min_words, 3):
+        for i in order:
+            rid = str(response_ids[i])
+            text = redact_pii(str(texts[i]).strip())
+            if rid in seen or len(text.split()) < floor:
+                continue
+            if len(text) > max_chars:
+                text = text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+            seen.add(rid)
+            quotes.append({"response_id": rid, "segment_id": str(segment_ids[i]), "text": text})
+            if len(quotes) >= n:
+                return quotes
     return quotes
