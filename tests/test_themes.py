@@ -249,7 +249,7 @@ def test_quotes_prefer_full_sentences_and_distinct_respondents() -> None:
     from pipeline.themes import naming
 
     texts = [
-        "Energy use",  # closest to the centre but a fragment
+        "Energy use worries",  # closest to the centre but a fragment
         "Data centres use a great deal of energy and water, which worries me a lot.",
         "Contact me at someone@example.org about the energy footprint of large models please.",
         "Second answer of the same respondent about the energy footprint of models.",
@@ -257,4 +257,4 @@ def test_quotes_prefer_full_sentences_and_distinct_respondents() -> None:
     quotes = naming.pick_quotes([0, 1, 2, 3], ["r1", "r2", "r3", "r2"], ["s0", "s1", "s2", "s3"], texts, n=3)
     assert [q["response_id"] for q in quotes] == ["r2", "r3", "r1"]
     assert "someone@example.org" not in quotes[1]["text"]
-    assert quotes[2]["text"] == "Energy use"
+    assert quotes[2]["text"] == "Energy use worries"
