@@ -5,7 +5,7 @@ bc : hand-coded gold (benchmarks/data/framework_gold_bc.yaml) for 2 BC AI survey
      question (as in the stage) and scored on the coded ones with a non-empty gold (samples-F1).
 gd : the 8 Global Dialogues questions of bench_themes.py quality (vendor tags as weak gold).
 Both are compared with plain cosine (best description, plus any within 0.03).
-Inputs go through the real clean and embed stages (cached under benchmarks/.cache_framework.npz).
+Inputs go through the real clean and embed stages (embeddings via the usual cache); ~50 s on 2 cores.
 
     .venv/bin/python benchmarks/bench_framework.py [--set key=value ...] [--out NAME]
 """
@@ -118,8 +118,6 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WSIS_NO_PROGRESS", "1")
-    import pickle  # noqa: S403 - local dev cache of our own arrays only, never shipped
-
     from pipeline import config
     from pipeline.embed import encode
 
@@ -129,12 +127,7 @@ def main() -> None:
     def enc(texts: list[str]) -> np.ndarray:
         return encode(list(texts), params, cache)
 
-    cache_file = ROOT / "benchmarks" / ".cache_framework.pkl"
-    if cache_file.exists():
-        cases = pickle.loads(cache_file.read_bytes())  # noqa: S301 - written by this script
-    else:
-        cases = _cases(args.shared, params, enc)
-        cache_file.write_bytes(pickle.dumps(cases))
+    cases = _cases(args.shared, params, enc)
     opts = dict(params["themes"].get("framework", {}) or {})
     for kv in args.set:
         k, v = kv.split("=", 1)

@@ -78,10 +78,12 @@ def pipeline_rows() -> list[str]:
         cold, warm = data["cold"]["total"], data["warm"]["total"]
         backend = (data.get("param_overrides", {}).get("embed") or {}).get("backend", "torch")
         load = (_get(data, "cold", "load_before") or [None])[0]
+        label = name.removeprefix("pipeline_")
+        label = label if backend in label else f"{label} ({backend})"
         rows.append(
-            f"| {data['scenario']} ({backend}) | {_get(data, 'counts', 'answers')} | " + " | ".join(cells)
+            f"| {label} | {_get(data, 'counts', 'answers')} | " + " | ".join(cells)
             + f" | {cold['wall_s']:.1f} ({cold['cpu_s']:.1f}) | {warm['wall_s']:.1f} | "
-            f"{warm['wall_s'] / cold['wall_s']:.1%} | {peak:.2f} GB | {_fmt(load)} |"
+            f"{warm['wall_s'] / cold['wall_s']:.1%} | {peak:.2f} GiB | {_fmt(load)} |"
         )
     return rows
 

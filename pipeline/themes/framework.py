@@ -12,8 +12,9 @@ Then (6) one transductive step moves each theme vector towards the centroid of t
 confidently wins (best theme, >= `tau`, ahead of the runner-up by `refit_margin`), keeping the
 description vector as a prior (`refit_weight`), and the statistics are recomputed.
 Measured (benchmarks/bench_framework.py -> benchmarks/results/framework_*.json) on two dev checks:
-hand-coded BC AI survey frames (2 questions, 140 coded answers) 0.735 -> 0.759 samples-F1 (plain cosine
-0.683) and 8 Global Dialogues vendor-tag frames 0.556 -> 0.562 (plain cosine 0.474).
+hand-coded BC AI survey frames (2 questions, 140 coded answers) 0.735 -> 0.755 samples-F1 (plain cosine
+0.683) and 8 Global Dialogues vendor-tag frames 0.559 -> 0.565 (plain cosine 0.474); both the refit
+and the lighter neighbour smoothing (`knn_weight` 1.0 -> 0.5) were needed for the gain on both.
 Tried and not kept (no gain on both checks): pseudo-relevance feedback and logistic self-training
 (`prf_top` kept as an option, off), per-theme Otsu thresholds, multi-prototype themes (label,
 description sentences and keywords embedded separately, max over them), centroids minus the batch
