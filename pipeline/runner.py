@@ -7,6 +7,10 @@ kept in `<batch>/.stages.json`. A stage re-runs when its key changed or an outpu
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
 import platform
@@ -164,6 +168,48 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
+# Process-level model caches and the stages that fill them: once none of the remaining stages needs a cache it
+# is dropped, so a 50k-answer run does not carry spaCy and the embedding model (with the allocator arenas of a
+# 50k encode) into the later stages. themes/tag only encode a few label texts and reload the model if they must.
+CACHE_USERS: dict[str, frozenset[str]] = {
+    "spacy": frozenset({"clean"}),
+    "langid": frozenset({"clean"}),
+    "embedder": frozenset({"embed"}),
+}
+
+
+def _clear_cache(name: str) -> None:
+    """Drop one process-level cache (imported lazily: a cache whose module was never loaded is empty)."""
+    import sys
+
+    if name == "spacy" and "pipeline.clean.nlp" in sys.modules:
+        sys.modules["pipeline.clean.nlp"].load_nlp.cache_clear()
+    elif name == "langid" and "pipeline.clean.language" in sys.modules:
+        sys.modules["pipeline.clean.language"]._identifier.cache_clear()
+    elif name == "embedder" and "pipeline.embed.backends" in sys.modules:
+        backends = sys.modules["pipeline.embed.backends"]
+        with backends._LOCK:
+            backends._LOADED.clear()
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS: glibc keeps them in its arenas, so RSS would stay at the peak."""
+    name = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or not name:
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+        ctypes.CDLL(name).malloc_trim(0)
+
+
+def release_memory(remaining: set[str]) -> None:
+    """Free the model caches no remaining stage uses, collect garbage and trim the heap (peak RSS at 50k)."""
+    for cache, users in CACHE_USERS.items():
+        if not users & remaining:
+            _clear_cache(cache)
+    gc.collect()
+    _trim_heap()
+
+
 def current_model_dir() -> Path:
     root = config.models_dir() / "tagger"
     pointer = root / "CURRENT"
@@ -278,7 +324,7 @@ def run_all(
     specs = build_stages(inputs, batch_dir, params, questionnaire, mapping, framework, manifest)
     outcomes: list[StageOutcome] = []
     upstream_ran = False
-    for spec in specs:
+    for i, spec in enumerate(specs):
         force_stage = force or (upstream_ran and spec.name == "report")
         if console is not None and console.is_terminal:
             with console.status(f"[bold]{spec.name}[/bold] running ..."):
@@ -286,6 +332,8 @@ def run_all(
         else:
             outcome = run_stage(spec, batch_dir, params, force=force_stage)
         upstream_ran = upstream_ran or outcome.status == "ran"
+        if outcome.status == "ran":
+            release_memory({s.name for s in specs[i + 1:]})
         outcomes.append(outcome)
         manifest["stages"][spec.name] = {
             "status": outcome.status, "seconds": round(outcome.seconds, 3),
@@ -311,7 +359,7 @@ def print_summary(result: RunResult, console: Any) -> None:
         counts = ", ".join(
             f"{k}={v}" for k, v in outcome.summary.items() if isinstance(v, int | float) and not isinstance(v, bool)
         )
-        table.add_row(outcome.name, outcome.status, f"{outcome.seconds:.1f}", counts[:90])
+        table.add_row(outcome.name, outcome.status, f"{outcome.seconds:.1f}", counts)
     console.print(table)
     console.print(f"Total {result.seconds:.1f} s. Report files:")
     for path in result.report_files:

@@ -70,3 +70,15 @@ def test_expand_inputs_lists_supported_files_sorted(tmp_path: Path) -> None:
     sub.mkdir()
     (sub / "c.pdf").write_bytes(b"%PDF")
     assert [p.name for p in runner.expand_inputs([tmp_path])] == ["a.csv", "b.txt", "c.pdf"]
+
+
+def test_release_memory_drops_only_caches_no_remaining_stage_needs() -> None:
+    from pipeline.clean import nlp
+
+    nlp.load_nlp.cache_clear()
+    nlp.load_nlp("not_an_installed_spacy_model")  # falls back to a blank pipeline, cheap to load
+    assert nlp.load_nlp.cache_info().currsize == 1
+    runner.release_memory({"clean", "embed"})
+    assert nlp.load_nlp.cache_info().currsize == 1
+    runner.release_memory({"themes", "tag", "report"})
+    assert nlp.load_nlp.cache_info().currsize == 0

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from pipeline import config
 from pipeline.errors import InputError
-from pipeline.io import read_npz
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ OPTIONAL = (
     "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet",
     "tag_consistency.parquet", "embeddings.npz",
 )
+
+
+SCORE_PREFIX = "score_"
+ANSWER_EMBEDDING_KEYS = ("answer_ids", "answer_vectors", "model_id")
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,14 @@ def load_batch(batch_dir: Path | str) -> Batch:
     for name in missing:
         log.warning("report: %s is absent; the tables that need it are left out", name)
 
-    def parquet(name: str) -> pd.DataFrame | None:
+    def parquet(name: str, skip_prefix: str | None = None) -> pd.DataFrame | None:
         p = batch_dir / name
-        return pd.read_parquet(p) if p.exists() else None
+        if not p.exists():
+            return None
+        if skip_prefix is None:
+            return pd.read_parquet(p)
+        names = pq.read_schema(p).names
+        return pd.read_parquet(p, columns=[c for c in names if not c.startswith(skip_prefix)])
 
     qpath = batch_dir / "quarantine.csv"
     quarantine = (
@@ -114,15 +123,23 @@ def load_batch(batch_dir: Path | str) -> Batch:
         answers_clean=parquet("answers_clean.parquet"),
         segments=parquet("segments.parquet"),
         themes=parquet("themes.parquet"),
-        theme_assignments=parquet("theme_assignments.parquet"),
+        # one score column per theme (1000+ at 50k answers, ~0.5 GB while read); the report ranks by `themes`
+        theme_assignments=parquet("theme_assignments.parquet", skip_prefix=SCORE_PREFIX),
         segment_assignments=parquet("segment_assignments.parquet"),
         theme_by_question=parquet("theme_by_question.parquet"),
         tags=parquet("tags.parquet"),
         tag_consistency=parquet("tag_consistency.parquet"),
-        embeddings=read_npz(emb_path) if emb_path.exists() else None,
+        embeddings=_answer_embeddings(emb_path) if emb_path.exists() else None,
         taxonomy=load_taxonomy(),
         missing=missing,
     )
+
+
+def _answer_embeddings(path: Path) -> dict[str, np.ndarray]:
+    """Only the answer ids and vectors (the map's input): segment vectors are as big and the report never
+    reads them."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in ANSWER_EMBEDDING_KEYS if k in data.files}
 
 
 def quotes_of(themes: pd.DataFrame) -> pd.DataFrame:

@@ -649,17 +649,17 @@ def answer_map(answers: pd.DataFrame, embeddings: dict[str, np.ndarray] | None,
     if embeddings is None or "answer_vectors" not in embeddings:
         return pd.DataFrame(columns=cols)
     ids = [str(a) for a in embeddings["answer_ids"]]
-    vecs = np.asarray(embeddings["answer_vectors"], dtype=np.float64)
+    vecs = np.asarray(embeddings["answer_vectors"])  # float32 at 50k answers; one float64 copy below, not three
     row = {a: i for i, a in enumerate(ids)}
     cur = current_answering(answers)
     cur = cur[cur["answer_id"].isin(row)]
     idx = np.array([row[a] for a in cur["answer_id"]], dtype=int)
-    x = vecs[idx] if len(idx) else np.zeros((0, 2))
-    keep = np.linalg.norm(x, axis=1) > 0 if len(x) else np.zeros(0, dtype=bool)
-    cur, x = cur[keep], x[keep]
+    keep = np.any(vecs != 0, axis=1)[idx] if len(idx) else np.zeros(0, dtype=bool)  # same as norm > 0
+    cur, idx = cur[keep], idx[keep]
     if len(cur) < 3:
         return pd.DataFrame(columns=cols)
-    centred = x - x.mean(axis=0)
+    centred = vecs[idx].astype(np.float64)
+    centred -= centred.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     comps = vt[:2]
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
