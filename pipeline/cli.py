@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline import config
@@ -22,11 +26,63 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+_state = {"verbose": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OS_REASONS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists and is not a folder",
+}
+
+
+def user_error_message(exc: BaseException) -> str:
+    """One line for the analyst: the file, the record and the reason, never a traceback."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        reason = _OS_REASONS.get(exc.errno or -1, exc.strerror or str(exc))
+        where = exc.filename if exc.filename is not None else "output"
+        return f"{where}: {reason}"
+    if isinstance(exc, MemoryError):
+        return "out of memory: the input is too large for this machine (see max_file_mb and the cluster mode)"
+    return f"internal error ({type(exc).__name__}: {exc}); run again with --verbose for the details"
+
+
+def user_errors(command: F) -> F:
+    """Every command ends with a one-line reason and a non-zero exit instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            console.print("[red]interrupted[/red]: finished stages are kept; `wsis run` resumes from there")
+            raise typer.Exit(code=130) from None
+        except Exception as exc:  # noqa: BLE001 - the one place that turns failures into messages
+            if _state["verbose"]:
+                logging.getLogger("pipeline.cli").exception("%s failed", command.__name__)
+            console.print(f"[red]error:[/red] {escape(user_error_message(exc))}", highlight=False, soft_wrap=True)
+            code = 1 if isinstance(exc, InputError | OSError) else 3
+            raise typer.Exit(code=code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 ParamsOpt = typer.Option(None, "--params", help="Parameters file (default: params.yaml).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
 
 
 def _setup(params_file: Path | None, verbose: bool) -> dict[str, Any]:
+    _state["verbose"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -55,11 +111,12 @@ def _batch_dir(inputs: list[Path], out: Path | None) -> Path:
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
 @app.command()
+@user_errors
 def ingest(
     inputs: list[Path] = typer.Argument(None, help="Files or folders of submissions."),
     out: Path | None = typer.Option(None, "--out", help="Batch output folder."),
@@ -86,6 +143,7 @@ def ingest(
 
 
 @app.command()
+@user_errors
 def clean(
     out: Path = typer.Option(None, "--out", help="Batch folder holding answers.parquet."),
     params_file: Path | None = ParamsOpt,
@@ -99,6 +157,7 @@ def clean(
 
 
 @app.command()
+@user_errors
 def embed(
     out: Path = typer.Option(None, "--out", help="Batch folder holding answers_clean.parquet."),
     backend: str | None = typer.Option(None, help="torch | onnx | multilingual (overrides params)."),
@@ -115,6 +174,7 @@ def embed(
 
 
 @app.command()
+@user_errors
 def themes(
     input: Path | None = typer.Option(
         None, "--input", help="Any canonical long file (CSV/XLSX/Parquet); runs ingest+clean+embed first."
@@ -138,6 +198,7 @@ def themes(
 
 
 @app.command()
+@user_errors
 def tag(
     input: Path | None = typer.Option(None, "--input", help="Ad-hoc file with columns id,text."),
     output: Path | None = typer.Option(None, "--output", help="Ad-hoc output file (CSV/XLSX/Parquet)."),
@@ -161,6 +222,7 @@ def tag(
 
 
 @app.command("train-tagger")
+@user_errors
 def train_tagger(
     labels: list[Path] = typer.Option(None, "--labels", help="Analyst label files (XLSX/CSV)."),
     force: bool = typer.Option(False, "--force", help="Replace the current model even if it scores worse."),
@@ -175,6 +237,7 @@ def train_tagger(
 
 
 @app.command("label-sheet")
+@user_errors
 def label_sheet(
     out: Path | None = typer.Option(None, "--out", help="Batch folder with tags.parquet."),
     output: Path = typer.Option(Path("label_sheet.xlsx"), "--output", help="XLSX to write."),
@@ -190,6 +253,7 @@ def label_sheet(
 
 
 @app.command()
+@user_errors
 def report(
     out: Path | None = typer.Option(None, "--out", help="Batch folder."),
     params_file: Path | None = ParamsOpt,
@@ -207,6 +271,7 @@ def report(
 
 
 @app.command()
+@user_errors
 def evaluate(
     pred: Path = typer.Option(..., "--pred", help="Predictions (tags or theme assignments)."),
     gold: Path = typer.Option(..., "--gold", help="Gold file (format in README)."),
@@ -223,6 +288,7 @@ def evaluate(
 
 
 @app.command()
+@user_errors
 def run(
     inputs: list[Path] = typer.Argument(None, help="Files or folders (default: the sample batch)."),
     out: Path | None = typer.Option(None, "--out", help="Batch output folder."),

@@ -48,8 +48,11 @@ def write_parquet(df: pd.DataFrame, path: Path | str) -> Path:
 
 
 def write_csv(df: pd.DataFrame, path: Path | str, **kwargs: Any) -> Path:
+    """Every CSV the pipeline writes is for people: text cells are formula-neutralised and contact-redacted."""
+    from pipeline.safety import neutralise_frame
+
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8", **kwargs)
+        neutralise_frame(df).to_csv(tmp, index=False, encoding="utf-8", **kwargs)
     return Path(path)
 
 

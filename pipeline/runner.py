@@ -13,6 +13,7 @@ import ctypes.util
 import gc
 import json
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -22,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__, config
+from pipeline.errors import InputError
 from pipeline.io import sha256_file, sha256_obj, write_json
 from pipeline.schemas import check_artefact
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = ".stages.json"
-INPUT_SUFFIXES = {".txt", ".md", ".csv", ".tsv", ".xlsx", ".xlsm", ".parquet", ".pq", ".docx", ".pdf"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class StageSpec:
     params_sections: tuple[str, ...]
     code: tuple[str, ...]
     call: Callable[[], dict[str, Any]]
-    extra_inputs: tuple[Path, ...] = ()
+    extra_inputs: tuple[tuple[str, Path], ...] = ()  # (stable name, path) of files outside the batch folder
 
 
 @dataclass
@@ -60,19 +61,27 @@ class RunResult:
     seconds: float
 
 
+def input_files(inputs: list[Path]) -> list[tuple[str, Path]]:
+    """(name shown in outputs, path) of every file ingest reads under `inputs`: ingest's own listing, so an
+    input the runner does not hash cannot exist, and names do not depend on how a path is written."""
+    from pipeline.ingest.core import list_input_files
+
+    files, _missing = list_input_files([Path(p) for p in inputs])
+    return sorted((name, path) for path, name in files)
+
+
 def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """All readable files under the given files and folders, sorted (hidden files skipped)."""
-    files: list[Path] = []
+    """Every file ingest reads under the given files and folders, sorted by name."""
+    return [path for _name, path in input_files(inputs)]
+
+
+def check_inputs(inputs: list[Path]) -> None:
+    """Refuse a run whose inputs do not exist or hold no file, before any stage runs."""
     for item in inputs:
-        if item.is_dir():
-            files.extend(
-                p for p in item.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts)
-                and p.suffix.lower() in INPUT_SUFFIXES
-            )
-        elif item.exists():
-            files.append(item)
-    return sorted(set(files))
+        if not Path(item).exists():
+            raise InputError(str(item), None, "no such file or folder")
+    if not input_files(inputs):
+        raise InputError(", ".join(map(str, inputs)), None, "no input files (only hidden files or empty folders)")
 
 
 def code_hash(*names: str) -> str:
@@ -90,21 +99,22 @@ def code_hash(*names: str) -> str:
     return sha256_obj(digests)
 
 
-def _hash_paths(paths: list[Path]) -> dict[str, str]:
+def _hash_paths(paths: dict[str, Path]) -> dict[str, str]:
+    """Content hashes keyed by a stable name (never by how the path was written: a moved folder keeps them)."""
     out: dict[str, str] = {}
-    for path in paths:
+    for name, path in paths.items():
         if path.is_dir():
             for sub in sorted(p for p in path.rglob("*") if p.is_file()):
-                out[str(sub)] = sha256_file(sub)
+                out[f"{name}/{sub.relative_to(path).as_posix()}"] = sha256_file(sub)
         elif path.exists():
-            out[str(path)] = sha256_file(path)
+            out[name] = sha256_file(path)
         else:
-            out[str(path)] = "missing"
+            out[name] = "missing"
     return out
 
 
 def stage_key(spec: StageSpec, batch_dir: Path, params: dict[str, Any]) -> str:
-    inputs = [batch_dir / name for name in spec.inputs] + list(spec.extra_inputs)
+    inputs = {name: batch_dir / name for name in spec.inputs} | dict(spec.extra_inputs)
     return sha256_obj(
         {
             "inputs": _hash_paths(inputs),
@@ -136,7 +146,7 @@ def _outputs_intact(spec: StageSpec, batch_dir: Path, recorded: dict[str, Any]) 
 
 def _output_hash(path: Path) -> str:
     if path.is_dir():
-        return sha256_obj(_hash_paths([path]))
+        return sha256_obj(_hash_paths({path.name: path}))
     return sha256_file(path)
 
 
@@ -235,8 +245,11 @@ def build_stages(
     from pipeline.tagger import stage as tag_stage
     from pipeline.themes import stage as themes_stage
 
-    input_files = expand_inputs(inputs)
-    ingest_extra = tuple(input_files) + ((questionnaire,) if questionnaire else ())
+    ingest_extra = tuple((f"input:{name}", path) for name, path in input_files(inputs))
+    if questionnaire:
+        ingest_extra += (("questionnaire", Path(questionnaire)),)
+    if mapping and Path(mapping).is_file():
+        ingest_extra += (("mapping", Path(mapping)),)
     shared = ("config", "io", "schemas", "errors")
     model_dir = current_model_dir()
     return [
@@ -245,7 +258,7 @@ def build_stages(
             ("ingest", "resources/questionnaires", "resources/geo", "resources/stakeholders.yaml",
              "resources/corpus_mappings", *shared),
             lambda: ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping),
-            extra_inputs=ingest_extra + ((Path(mapping),) if mapping and Path(mapping).is_file() else ()),
+            extra_inputs=ingest_extra,
         ),
         StageSpec(
             "clean", ("answers.parquet",), ("answers_clean.parquet", "segments.parquet"), ("clean",),
@@ -260,14 +273,14 @@ def build_stages(
             ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet"),
             ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
             lambda: themes_stage.run(batch_dir, params, framework),
-            extra_inputs=(framework,) if framework else (),
+            extra_inputs=(("framework", Path(framework)),) if framework else (),
         ),
         StageSpec(
             "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
             ("tags.parquet", "tag_consistency.parquet"),
             ("tag", "embed"), ("tagger", "resources/taxonomy", *shared),
             lambda: tag_stage.run(batch_dir, params, None),
-            extra_inputs=(model_dir,),
+            extra_inputs=(("tagger_model", model_dir),),
         ),
         StageSpec(
             "report",
@@ -305,7 +318,8 @@ def run_all(
     console: Any = None,
 ) -> RunResult:
     """Run ingest -> clean -> embed -> themes -> tag -> report; the report gets the run manifest."""
-    batch_dir.mkdir(parents=True, exist_ok=True)
+    check_inputs(inputs)
+    make_batch_dir(batch_dir)
     started = time.perf_counter()
     model_dir = current_model_dir()
     manifest: dict[str, Any] = {
@@ -335,6 +349,8 @@ def run_all(
         if outcome.status == "ran":
             release_memory({s.name for s in specs[i + 1:]})
         outcomes.append(outcome)
+        if spec.name == "ingest":
+            _require_answers(outcome, batch_dir, inputs)
         manifest["stages"][spec.name] = {
             "status": outcome.status, "seconds": round(outcome.seconds, 3),
             "summary": _jsonable(outcome.summary),
@@ -345,6 +361,34 @@ def run_all(
     report_dir = batch_dir / "report"
     files = sorted(p for p in report_dir.iterdir() if p.is_file()) if report_dir.exists() else []
     return RunResult(batch_dir, outcomes, files, time.perf_counter() - started)
+
+
+def make_batch_dir(batch_dir: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be used."""
+    if batch_dir.exists() and not batch_dir.is_dir():
+        raise InputError(str(batch_dir), None, "--out is a file, not a folder")
+    try:
+        batch_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(batch_dir), None, f"cannot create the output folder ({exc.strerror or exc})") from exc
+    if not os.access(batch_dir, os.W_OK | os.X_OK):
+        raise InputError(str(batch_dir), None, "the output folder is not writable")
+
+
+def _require_answers(outcome: StageOutcome, batch_dir: Path, inputs: list[Path]) -> None:
+    """Stop after ingest when nothing could be read: later stages have nothing to work on."""
+    if outcome.summary.get("answers"):
+        return
+    qpath = batch_dir / "quarantine.csv"
+    reasons: list[str] = []
+    with contextlib.suppress(OSError, ValueError):
+        import pandas as pd
+
+        q = pd.read_csv(qpath, dtype=str, keep_default_na=False)
+        reasons = [f"{r.source_file} ({r.record}): {r.reason}" for r in q.head(3).itertuples()]
+    detail = "; ".join(reasons) if reasons else "no records found"
+    where = ", ".join(str(p) for p in inputs)
+    raise InputError(where, None, f"nothing could be read, no later stage ran: {detail} (all in {qpath})")
 
 
 def print_summary(result: RunResult, console: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pipeline import runner
 
 
-def _spec(batch: Path, calls: list[str], extra: tuple[Path, ...] = ()) -> runner.StageSpec:
+def _spec(batch: Path, calls: list[str], extra: tuple[tuple[str, Path], ...] = ()) -> runner.StageSpec:
     def call() -> dict:
         calls.append("ran")
         src = pd.read_csv(batch / "in.csv")
@@ -55,14 +55,15 @@ def test_extra_inputs_and_code_hash_feed_the_key(tmp_path: Path) -> None:
     model.write_bytes(b"v1")
     calls: list[str] = []
     params = {"seed": 1}
-    runner.run_stage(_spec(tmp_path, calls, (model,)), tmp_path, params)
+    runner.run_stage(_spec(tmp_path, calls, (("model", model),)), tmp_path, params)
     model.write_bytes(b"v2")
-    assert runner.run_stage(_spec(tmp_path, calls, (model,)), tmp_path, params).status == "ran"
+    assert runner.run_stage(_spec(tmp_path, calls, (("model", model),)), tmp_path, params).status == "ran"
     assert runner.code_hash("io") != runner.code_hash("config")
     assert runner.code_hash("io") == runner.code_hash("io")
 
 
-def test_expand_inputs_lists_supported_files_sorted(tmp_path: Path) -> None:
+def test_expand_inputs_lists_what_ingest_reads_sorted(tmp_path: Path) -> None:
+    """The runner hashes exactly the files ingest lists (an unsupported file is read into quarantine)."""
     (tmp_path / "b.txt").write_text("x")
     (tmp_path / "a.csv").write_text("x")
     (tmp_path / "notes.bin").write_text("x")
@@ -70,7 +71,7 @@ def test_expand_inputs_lists_supported_files_sorted(tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     sub.mkdir()
     (sub / "c.pdf").write_bytes(b"%PDF")
-    assert [p.name for p in runner.expand_inputs([tmp_path])] == ["a.csv", "b.txt", "c.pdf"]
+    assert [p.name for p in runner.expand_inputs([tmp_path])] == ["a.csv", "b.txt", "notes.bin", "c.pdf"]
 
 
 def test_release_memory_drops_only_caches_no_remaining_stage_needs() -> None:

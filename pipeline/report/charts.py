@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.report.safety import esc
+from pipeline.report.safety import esc, safe_text
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#17becf"]
@@ -17,7 +17,8 @@ FONT = "font-family:system-ui,Segoe UI,Arial,sans-serif"
 
 
 def _short(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
+    """A one-line label cut to `n` characters (redacted first, so a cut can never hide an email from redaction)."""
+    text = safe_text(" ".join(str(text).split()))
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 

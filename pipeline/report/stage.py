@@ -18,7 +18,7 @@ from pipeline.report.batch import OPTIONAL, load_batch
 from pipeline.report.content import Report, build_report
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
-from pipeline.report.safety import neutralise_frame
+from pipeline.report.safety import neutralise_frame, safe_obj
 from pipeline.report.xlsx import write_workbook
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def run(batch_dir: Path, params: dict[str, Any], manifest: dict[str, Any] | None
         "reconciliation": {"checks": len(report.checks), "ok": bool(report.checks["ok"].all())},
         "files": {str(p.relative_to(out_dir)): sha256_file(p) for p in files},
     }
-    write_json(man, out_dir / "run_manifest.json")
+    write_json(safe_obj(man), out_dir / "run_manifest.json")
     _share_mode([*files, out_dir / "run_manifest.json"])
     quotes = report.table("quotes")
     log.info("report: %d tables, %d files in %s (%.1f s)", len(report.tables), len(files) + 1, out_dir, seconds)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.report.batch import Batch, Taxonomy, quotes_of
+from pipeline.safety import safe_text
 from pipeline.schemas import STAKEHOLDER_GROUPS
 
 OTHER = "other"
@@ -496,7 +497,7 @@ def duplicates_table(answers: pd.DataFrame) -> pd.DataFrame:
             "respondents": int(grp["response_id"].nunique()),
             "questions": ", ".join(sorted(set(grp["question_id"]), key=_natural_key)),
             "organisations": "; ".join(sorted(set(grp["org_name"]) - {""})),
-            "excerpt": (text[:157] + "...") if len(text) > 160 else text,
+            "excerpt": (text[:157] + "...") if len(text) > 160 else text,  # text_redacted: already safe
         })
     return pd.DataFrame(rows, columns=cols)
 
@@ -504,7 +505,7 @@ def duplicates_table(answers: pd.DataFrame) -> pd.DataFrame:
 def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
     cols = ["source_file", "record", "reason", "excerpt"]
     q = quarantine.reindex(columns=cols).fillna("").astype(str)
-    q["excerpt"] = q["excerpt"].map(lambda t: (t[:157] + "...") if len(t) > 160 else t)
+    q["excerpt"] = q["excerpt"].map(safe_text).map(lambda t: (t[:157] + "...") if len(t) > 160 else t)
     return q.reset_index(drop=True)
 
 
