@@ -10,6 +10,7 @@ ANSWERS = [
     "response_id", "question_id", "question_number", "question_text", "answer", "org_name", "org_type",
     "stakeholder_group", "country", "country_raw", "region", "subregion", "submitted_at", "source_file",
     "source_record", "source_format", "is_document", "submission_group", "is_current",
+    "superseded_by", "superseded_reason", "ingest_flags",
 ]
 QUARANTINE = ["source_file", "record", "reason", "excerpt"]
 ANSWERS_CLEAN = ANSWERS + [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,16 @@ from pipeline.ingest.records import (
     QuarantineLine,
     Submission,
 )
-from pipeline.ingest.textutil import DecodeError, collapse_ws, decode_bytes, fold, normalise_newlines
+from pipeline.ingest.textutil import (
+    MIXED_ENCODING,
+    DecodeError,
+    collapse_ws,
+    decode_bytes,
+    fold,
+    is_mixed_encoding,
+    junk_reason,
+    normalise_newlines,
+)
 from pipeline.progress import track
 
 log = logging.getLogger(__name__)
@@ -31,6 +40,9 @@ DOC_SUFFIXES = {".docx", ".pdf"}
 SKIP_NAMES = ("readme", "license", "licence", "changelog")  # file-name prefixes of batch documentation
 _NO_ORG = {"", "na", "n a", "none", "individual", "private individual", "anonymous", "not applicable",
            "unknown", "self", "personal", "personal capacity", "me"}
+MIXED_ENCODING_FLAG = "mixed_encoding"
+NOT_CONSULTATION_FLAG = documents.NOT_CONSULTATION_FLAG
+FLAGS = (MIXED_ENCODING_FLAG, NOT_CONSULTATION_FLAG)  # values of the `ingest_flags` column (";"-joined)
 
 
 @dataclass
@@ -47,11 +59,22 @@ class IngestResult:
 class _FileOutcome:
     subs: list[Submission]
     quarantine: list[QuarantineLine]
+    flags: list[str] = field(default_factory=list)  # warnings about the whole file (`ingest_flags`)
 
 
-def list_input_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[QuarantineLine]]:
-    """Every file under `paths` (folders recursively, sorted), with the name shown in outputs."""
-    files: list[tuple[Path, str]] = []
+@dataclass
+class _Extra:
+    """What ingest knows about a submission beyond the reader's record."""
+
+    origin_id: str  # the id readers gave before ids were made unique per source (for exact-copy detection)
+    flags: list[str]
+    superseded_by: str = ""
+    superseded_reason: str = ""
+
+
+def _walk_inputs(paths: list[Path]) -> tuple[list[tuple[Path, str, Path]], list[QuarantineLine]]:
+    """(file, name shown in outputs, path relative to the input folder) for every file under `paths`."""
+    files: list[tuple[Path, str, Path]] = []
     missing: list[QuarantineLine] = []
     for raw in paths:
         path = Path(raw)
@@ -59,12 +82,44 @@ def list_input_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Qu
             for f in sorted(path.rglob("*")):
                 rel = f.relative_to(path)
                 if f.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    files.append((f, str(Path(path.name) / rel)))
+                    files.append((f, str(Path(path.name) / rel), rel))
         elif path.is_file():
-            files.append((path, path.name))
+            files.append((path, path.name, Path(path.name)))
         else:
             missing.append(QuarantineLine(str(path), "file", "input path does not exist", ""))
     return files, missing
+
+
+def list_input_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[QuarantineLine]]:
+    """Every file under `paths` (folders recursively, sorted), with the name shown in outputs."""
+    files, missing = _walk_inputs(paths)
+    return [(f, name) for f, name, _ in files], missing
+
+
+def id_bases(files: list[tuple[Path, str, Path]]) -> list[str]:
+    """The base of the response ids generated for each file (documents, exports without `Response N`, tables
+    without an id column): unique per file and stable across runs, so two files never share an id.
+
+    It is the path inside the input folder without extension ("position", "a/position"); with the extension
+    when two files differ only by it ("good.docx", "good.pdf"); with the input folder's name when two inputs
+    hold the same path; numbered "~2", "~3" in input order if still equal.
+    """
+    def candidates(name: str, rel: Path) -> list[str]:
+        return [rel.with_suffix("").as_posix(), rel.as_posix(), Path(name).as_posix()]
+
+    chosen = [candidates(name, rel)[0] for _, name, rel in files]
+    for level in (1, 2):
+        counts: dict[str, int] = {}
+        for base in chosen:
+            counts[base] = counts.get(base, 0) + 1
+        chosen = [candidates(name, rel)[level] if counts[base] > 1 else base
+                  for base, (_, name, rel) in zip(chosen, files, strict=True)]
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for base in chosen:
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}~{seen[base]}")
+    return out
 
 
 def _resolve_questionnaire(questionnaire: Questionnaire | Path | str | None,
@@ -75,13 +130,18 @@ def _resolve_questionnaire(questionnaire: Questionnaire | Path | str | None,
 
 
 def read_file(path: Path, name: str, q: Questionnaire, params: dict[str, Any],
-              mapping: tabular.Mapping | None, builtin: list[tabular.Mapping]) -> _FileOutcome:
-    """Read one file into submissions, or explain in quarantine lines why it could not be read."""
+              mapping: tabular.Mapping | None, builtin: list[tabular.Mapping],
+              id_base: str | None = None) -> _FileOutcome:
+    """Read one file into submissions, or explain in quarantine lines why it could not be read.
+
+    `id_base` starts the ids generated for records without one (default: the file's stem; see `id_bases`).
+    """
     section = params.get("ingest", {}) or {}
     day_first = bool(section.get("day_first", True))
     max_mb = float(section.get("max_file_mb", 200))
     suffix = path.suffix.lower()
     stem = path.stem
+    base = id_base or stem
 
     def reject(reason: str, excerpt: str = "") -> _FileOutcome:
         return _FileOutcome([], [QuarantineLine(name, "file", reason, excerpt)])
@@ -96,22 +156,33 @@ def read_file(path: Path, name: str, q: Questionnaire, params: dict[str, Any],
     if size > max_mb * 1e6:
         return reject(f"file is larger than ingest.max_file_mb ({max_mb:g} MB)")
     if suffix in TABLE_SUFFIXES:
-        return _read_table_file(path, name, q, day_first, mapping, builtin)
+        outcome = _read_table_file(path, name, base, q, day_first, mapping, builtin)
+        if suffix in {".csv", ".tsv"} and outcome.subs and is_mixed_encoding(path.read_bytes()):
+            log.warning("%s: lines in UTF-8 and lines in CP1252 (decoded line by line)", name)
+            outcome.flags.append(MIXED_ENCODING_FLAG)
+        return outcome
     if suffix in TEXT_SUFFIXES or suffix in DOC_SUFFIXES:
         meta: dict[str, str] = {}
+        encoding = ""
         try:
             if suffix == ".docx":
                 text, meta = documents.extract_docx(path)
             elif suffix == ".pdf":
                 text, meta = documents.extract_pdf(path)
             else:
-                text, _ = decode_bytes(path.read_bytes())
+                text, encoding = decode_bytes(path.read_bytes())
         except (documents.DocumentError, DecodeError) as exc:
             return reject(str(exc), _peek(path))
         text = normalise_newlines(text).replace("\ufeff", "")
         if not text.strip():
             return reject("file is empty (no text)")
-        return _read_text(text, meta, name, stem, q, day_first)
+        if junk := junk_reason(text, encoding):
+            return reject(junk, text[:120])
+        outcome = _read_text(text, meta, name, base, q, day_first)
+        if encoding == MIXED_ENCODING and outcome.subs:
+            log.warning("%s: lines in UTF-8 and lines in CP1252 (decoded line by line)", name)
+            outcome.flags.append(MIXED_ENCODING_FLAG)
+        return outcome
     kind = suffix or "(no extension)"
     return reject(f"unsupported file type {kind}: expected .txt, .md, .csv, .xlsx, .docx or .pdf",
                   _peek(path))
@@ -124,16 +195,24 @@ def _peek(path: Path) -> str:
         return ""
 
 
-def _read_text(text: str, meta: dict[str, str], name: str, stem: str, q: Questionnaire,
+def _read_text(text: str, meta: dict[str, str], name: str, id_base: str, q: Questionnaire,
                day_first: bool) -> _FileOutcome:
+    """A form export when the questionnaire's headings are found; else one document, unless it is only an
+    e-mail cover note (quarantined); documents that do not read as a consultation answer are flagged."""
     parser = TextFormParser(q, day_first)
-    subs, quarantine, n_headings = parser.parse(text, name, stem)
+    subs, quarantine, n_headings = parser.parse(text, name, id_base)
     if n_headings:
         return _FileOutcome(subs, quarantine)
-    return _FileOutcome([documents.document_submission(text, meta, name, stem, day_first)], [])
+    if cover := documents.cover_note_reason(text):
+        return _FileOutcome([], [QuarantineLine(name, "file", cover, text[:200])])
+    outcome = _FileOutcome([documents.document_submission(text, meta, name, id_base, day_first)], [])
+    if odd := documents.not_consultation_reason(text):
+        log.warning("%s: %s (kept, flagged %s)", name, odd, NOT_CONSULTATION_FLAG)
+        outcome.flags.append(NOT_CONSULTATION_FLAG)
+    return outcome
 
 
-def _read_table_file(path: Path, name: str, q: Questionnaire, day_first: bool,
+def _read_table_file(path: Path, name: str, id_base: str, q: Questionnaire, day_first: bool,
                      mapping: tabular.Mapping | None, builtin: list[tabular.Mapping]) -> _FileOutcome:
     try:
         sheets = tables.read_tables(path)
@@ -151,13 +230,13 @@ def _read_table_file(path: Path, name: str, q: Questionnaire, day_first: bool,
         chosen = mapping or tabular.detect_mapping(columns, builtin) \
             or tabular.canonical_long_mapping(columns)
         if chosen is not None:
-            s, qlines = tabular.read_mapped(df, chosen, q, name, path.stem, path.parent, day_first,
+            s, qlines = tabular.read_mapped(df, chosen, q, name, id_base, path.parent, day_first,
                                             sheet)
         else:
-            wide = tabular.read_wide(df, q, name, path.stem, day_first, sheet)
+            wide = tabular.read_wide(df, q, name, id_base, day_first, sheet)
             if wide is None and (row := tabular.find_header_row(df, q)) is not None:
                 body = df.iloc[row + 1:].set_axis([str(v).strip() for v in df.iloc[row]], axis=1)
-                wide = tabular.read_wide(body.reset_index(drop=True), q, name, path.stem, day_first,
+                wide = tabular.read_wide(body.reset_index(drop=True), q, name, id_base, day_first,
                                          sheet, header_row=row + 2)
             if wide is None:
                 unrecognised.append(QuarantineLine(
@@ -188,12 +267,14 @@ def ingest_paths(paths: list[Path], questionnaire: Questionnaire | Path | str | 
     q = _resolve_questionnaire(questionnaire, params)
     chosen = tabular.load_mapping(mapping) if mapping else None
     builtin = tabular.builtin_mappings()
-    files, quarantine = list_input_files([Path(p) for p in paths])
+    files, quarantine = _walk_inputs([Path(p) for p in paths])
+    bases = id_bases(files)
     subs: list[Submission] = []
+    extras: list[_Extra] = []
     files_read = 0
-    for path, name in track(files, "ingest", total=len(files)):
+    for (path, name, _rel), base in track(list(zip(files, bases, strict=True)), "ingest", total=len(files)):
         try:
-            outcome = read_file(path, name, q, params, chosen, builtin)
+            outcome = read_file(path, name, q, params, chosen, builtin, base)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
             log.exception("unexpected error reading %s", name)
             outcome = _FileOutcome([], [QuarantineLine(
@@ -203,12 +284,21 @@ def ingest_paths(paths: list[Path], questionnaire: Questionnaire | Path | str | 
         for s in outcome.subs:
             s.order = len(subs)
             subs.append(s)
+            extras.append(_Extra(_origin_id(s.response_id, base, path.stem), list(outcome.flags)))
         quarantine.extend(outcome.quarantine)
-    subs, dup_lines = _resolve_resubmissions(subs)
+    subs, dup_lines = _resolve_resubmissions(subs, extras)
     quarantine.extend(dup_lines)
-    answers = _to_frame(subs, q)
+    answers = _to_frame(subs, q, extras)
     qframe = pd.DataFrame([line.as_dict() for line in quarantine], columns=QUARANTINE_COLUMNS)
     return IngestResult(answers=answers, quarantine=qframe, files=len(files), files_read=files_read)
+
+
+def _origin_id(rid: str, base: str, stem: str) -> str:
+    """The id a reader would have generated from the file's stem alone ("position-2" for "a/position-2"):
+    two files with the same name and identical content are one submission copied, not two."""
+    if base == stem or not (rid == base or re.fullmatch(re.escape(base) + r"-\d+", rid)):
+        return rid
+    return stem + rid[len(base):]
 
 
 # ---- re-submissions ----------------------------------------------------------------------------
@@ -232,21 +322,78 @@ def _content_key(sub: Submission) -> tuple[Any, ...]:
             tuple((a.question_id, fold(a.answer)) for a in sub.answers))
 
 
-def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], list[QuarantineLine]]:
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+_ROUND_NUMBER = re.compile(r"\b(?:round|phase)\s*(\d{1,2})\b|\b(first|second|third|fourth|1st|2nd|3rd|4th)"
+                           r"\s+(?:round|phase)\b")
+_REPLY_ROUND = re.compile(r"\b(?:counter\b|repl(?:y|ies)\b|rebuttals?\b|rejoinders?\b)")
+
+
+def round_key(sub: Submission) -> str:
+    """The consultation round a submission belongs to, read from its file path and id ("" = the first round):
+    `counter_comments/`, `replies`, `round 2`, `second phase`. A later round answers other submissions, so it
+    is never a re-submission of the first."""
+    text = re.sub(r"[_\-/\\.]+", " ", f"{Path(sub.source_file).with_suffix('')} {sub.response_id}".lower())
+    if _REPLY_ROUND.search(text):
+        return "counter-comments/replies"
+    m = _ROUND_NUMBER.search(text)
+    if m:
+        n = int(m.group(1)) if m.group(1) else _ORDINALS[m.group(2)]
+        return "" if n <= 1 else f"round {n}"
+    return ""
+
+
+def _is_document_like(sub: Submission) -> bool:
+    """One free-form text (a document, or a corpus row holding a whole submission), not a form's answers."""
+    return sub.is_document or {a.question_id for a in sub.answers} == {documents.DOCUMENT_QUESTION_ID}
+
+
+def _form_key(sub: Submission) -> frozenset[str]:
+    return frozenset(re.sub(r"\.\d+$", "", a.question_id) for a in sub.answers)
+
+
+_SHINGLE_WORDS = 4
+DOCUMENT_VERSION_MIN = 0.5  # share of the shorter text's word 4-grams found in the other: a revised version
+
+
+def _shingles(sub: Submission) -> set[int]:
+    words = fold(" ".join(a.answer for a in sub.answers)[:400000]).split()
+    return {hash(tuple(words[i:i + _SHINGLE_WORDS])) for i in range(max(1, len(words) - _SHINGLE_WORDS + 1))}
+
+
+def _why_not_same(a: Submission, b: Submission, shingles: dict[int, set[int]]) -> str:
+    """"" when two submissions of the same organisation can be one re-submitted answer, else why not."""
+    if round_key(a) != round_key(b):
+        return "different round"
+    if _is_document_like(a) != _is_document_like(b):
+        return "different document type"
+    if not _is_document_like(a):
+        return "" if _form_key(a) & _form_key(b) else "different form"
+    sa = shingles.setdefault(a.order, _shingles(a))
+    sb = shingles.setdefault(b.order, _shingles(b))
+    shared = len(sa & sb) / max(1, min(len(sa), len(sb)))
+    return "" if shared >= DOCUMENT_VERSION_MIN else "different documents"
+
+
+def _resolve_resubmissions(subs: list[Submission], extras: list[_Extra] | None = None
+                           ) -> tuple[list[Submission], list[QuarantineLine]]:
     """Drop exact duplicates (same id, same content: the same submission exported twice), group
-    re-submissions (same response id or same organisation), mark the latest current, keep ids unique."""
+    re-submissions (same response id, or same organisation answering the same form in the same round, or the
+    same organisation's document in a revised version), mark the latest current, record in `extras` what
+    superseded the others and why, keep ids unique."""
+    if extras is None:
+        extras = [_Extra(s.response_id, []) for s in subs]
     for s in subs:
         s.submitted_at = parse_date(s.submitted_raw, s.day_first)
     kept: list[Submission] = []
     lines: list[QuarantineLine] = []
     first_by_key: dict[tuple[str, tuple[Any, ...]], Submission] = {}
     for s in subs:
-        key = (s.response_id, _content_key(s))
+        key = (extras[s.order].origin_id, _content_key(s))
         if key in first_by_key:
             other = first_by_key[key]
             lines.append(QuarantineLine(
                 s.source_file, s.source_record,
-                f"duplicate of response {s.response_id} already read from {other.source_file} "
+                f"duplicate of response {other.response_id} already read from {other.source_file} "
                 f"({other.source_record}) with identical content: not counted twice", s.org_name))
             continue
         first_by_key[key] = s
@@ -265,7 +412,9 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
             parent[max(ri, rj)] = min(ri, rj)
 
     by_id: dict[str, int] = {}
-    by_org: dict[str, dict[str, int]] = {}  # name -> country -> first submission
+    by_org: dict[str, list[tuple[str, int]]] = {}  # name -> (country, submission) in input order
+    shingles: dict[int, set[int]] = {}
+    original_ids = [s.response_id for s in kept]
     for i, s in enumerate(kept):
         if s.response_id in by_id:
             union(i, by_id[s.response_id])
@@ -275,12 +424,17 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
         if name_key:
             # same name in two countries ("Ministry of Communications") is two organisations
             # (a country left empty matches any country)
-            countries = by_org.setdefault(name_key, {})
             ckey = _country_key(s.country_raw)
-            for other_country, j in countries.items():
-                if not ckey or not other_country or other_country == ckey:
-                    union(i, j)
-            countries.setdefault(ckey, i)
+            same_org = by_org.setdefault(name_key, [])
+            for other_country, j in same_org:
+                if (not ckey or not other_country or other_country == ckey) and find(i) != find(j):
+                    why_not = _why_not_same(kept[j], s, shingles)
+                    if why_not:
+                        log.info("%s and %s: same organisation, not a re-submission (%s)",
+                                 kept[j].response_id, s.response_id, why_not)
+                    else:
+                        union(i, j)
+            same_org.append((ckey, i))
     groups: dict[int, list[int]] = {}
     for i in range(len(kept)):
         groups.setdefault(find(i), []).append(i)
@@ -299,10 +453,30 @@ def _resolve_resubmissions(subs: list[Submission]) -> tuple[list[Submission], li
             keeper = current if current in same else same[-1]
             for n, m in enumerate([x for x in same if x != keeper], start=1):
                 kept[m].response_id = f"{rid}~v{n}"
+        for m in ordered[:-1]:
+            extra = extras[kept[m].order]
+            extra.superseded_by = kept[current].response_id
+            extra.superseded_reason = _superseded_reason(kept[m], kept[current], original_ids[m],
+                                                         original_ids[current])
     return kept, lines
 
 
-def _to_frame(subs: list[Submission], q: Questionnaire) -> pd.DataFrame:
+def _superseded_reason(old: Submission, new: Submission, old_id: str, new_id: str) -> str:
+    """One sentence for the report: what links the two submissions and why the other one counts."""
+    if old_id == new_id:
+        link = f"same response id {new_id}"
+    elif org_key(old.org_name) and org_key(old.org_name) == org_key(new.org_name):
+        link = f"same organisation ({collapse_ws(new.org_name)})"
+    else:
+        link = "same organisation or response id as other submissions of its group"
+    if new.submitted_at and old.submitted_at and new.submitted_at != old.submitted_at:
+        when = f"submitted later ({new.submitted_at}, this one {old.submitted_at})"
+    else:
+        when = "later in the input order (no later submission date to tell them apart)"
+    return f"re-submission: {link}; {new.response_id} was {when} and counts instead"
+
+
+def _to_frame(subs: list[Submission], q: Questionnaire, extras: list[_Extra] | None = None) -> pd.DataFrame:
     mapper = stakeholder_mapper()
     geo_cache: dict[str, dict[str, str]] = {}
     group_cache: dict[str, str] = {}
@@ -314,13 +488,15 @@ def _to_frame(subs: list[Submission], q: Questionnaire) -> pd.DataFrame:
         group = group_cache.get(s.org_type)
         if group is None:
             group = group_cache[s.org_type] = mapper.group(s.org_type)
+        extra = extras[s.order] if extras is not None else _Extra(s.response_id, [])
         base = {
             "response_id": s.response_id, "org_name": collapse_ws(s.org_name),
             "org_type": collapse_ws(s.org_type), "stakeholder_group": group, **geo,
             "submitted_at": s.submitted_at, "source_file": s.source_file,
             "source_record": s.source_record, "source_format": s.source_format,
             "is_document": s.is_document, "submission_group": s.group_id or s.response_id,
-            "is_current": s.is_current,
+            "is_current": s.is_current, "superseded_by": extra.superseded_by,
+            "superseded_reason": extra.superseded_reason, "ingest_flags": ";".join(dict.fromkeys(extra.flags)),
         }
         for a in s.answers:
             rows.append({**base, "question_id": a.question_id, "question_number": a.question_number,

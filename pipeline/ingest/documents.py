@@ -129,3 +129,83 @@ def document_submission(text: str, meta: dict[str, str], source_file: str, stem:
     )
     sub.answers.append(Answer(DOCUMENT_QUESTION_ID, text.strip(), None, title))
     return sub
+
+
+# ---- documents that are not submissions, or do not read as consultation answers ----------------------------
+_ATTACHMENT = re.compile(
+    r"\b(?:please\s+find\s+(?:attached|enclosed|herewith)|attached\s+(?:please\s+find|is|are|you\s+will\s+find)"
+    r"|enclosed\s+(?:please\s+find|is|are)|(?:we|i)\s+(?:are\s+|am\s+)?(?:attach|attaching|enclose|enclosing)\b"
+    r"|(?:see|find)\s+(?:the\s+)?(?:attached|attachment)|in\s+(?:the\s+)?attachment|as\s+an?\s+attachment"
+    r"|veuillez\s+trouver\s+ci-joint|adjunto|en\s+pi[eè]ce\s+jointe)",
+    re.IGNORECASE)
+_MAIL_HEADER = re.compile(r"^(?:from|to|cc|bcc|sent|date|subject|objet|de|envoy[ée]|asunto|re|fw|fwd)\s*:",
+                          re.IGNORECASE)
+_GREETING = re.compile(r"^(?:dear|hello|hi|good\s+(?:morning|afternoon|evening)|to\s+whom\s+it\s+may\s+concern"
+                       r"|greetings|bonjour|madame|monsieur|estimad[oa]s?)\b", re.IGNORECASE)
+_CLOSING = re.compile(r"^(?:(?:with\s+)?(?:kind|best|warm|warmest|kindest)?\s*regards|sincerely|yours\s+"
+                      r"(?:sincerely|faithfully|truly)|best(?:\s+wishes)?[,!.]?$|many\s+thanks|thanks?(?:\s+you)?"
+                      r"[,!.]?$|cheers|respectfully|cordialement|bien\s+cordialement|saludos|atentamente)",
+                      re.IGNORECASE)
+COVER_NOTE_MAX_WORDS = 80  # words of body (greeting, mail headers, closing and signature left out)
+
+
+def cover_note_reason(text: str) -> str:
+    """The quarantine reason when a document is only an e-mail cover note ("please find attached our
+    contribution", greeting, signature): the substance is in an attachment we were not given; else ""."""
+    if not _ATTACHMENT.search(text):
+        return ""
+    body_words = 0
+    signature = 0  # short lines still to skip after a closing ("Kind regards,"): name, role, phone
+    for raw in text.split("\n"):
+        line = strip_markdown_line(raw)
+        if not line or _MAIL_HEADER.match(line) or _GREETING.match(line):
+            continue
+        if _CLOSING.match(line):
+            signature = 8
+            continue
+        n_words = len(line.split())
+        if signature and n_words <= 8:
+            signature -= 1
+            continue
+        signature = 0
+        body_words += n_words
+        if body_words > COVER_NOTE_MAX_WORDS:
+            return ""
+    return ("e-mail cover note, not a submission: it refers to an attachment and has no submission header "
+            f"and no substantive answer ({body_words} words besides greeting and signature)")
+
+
+NOT_CONSULTATION_FLAG = "not_consultation_text"
+
+
+def _cues(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_MANUAL_CUES = _cues(
+    "click clicking menu button buttons install installation installing reinstall uninstall configure "
+    "configuration settings dialog toolbar cursor keyboard press troubleshooting firmware usb cable battery "
+    "warranty printer driver drivers reboot restart reset led password checkbox setup wizard icon select "
+    "step you your")
+_CONSULTATION_CUES = _cues(
+    "we our believe should recommend recommends recommendation recommendations propose proposes support urge "
+    "government governments stakeholder stakeholders policy policies society development divide rights "
+    "governance community communities consultation submission contribution review wsis sdg sdgs states public "
+    "citizens people ensure inclusive cooperation international framework regulation regulatory access "
+    "countries national sustainable multistakeholder capacity education participation principles digital "
+    "internet information")
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def not_consultation_reason(text: str) -> str:
+    """Why a document does not read as a consultation answer (a software manual: instructions addressed to
+    "you", clicks, menus and settings, hardly any policy words), or "" when it does or is too short to tell."""
+    words = [w.casefold() for w in _WORDS.findall(text[:200000])]
+    if len(words) < 30:
+        return ""
+    manual = sum(w in _MANUAL_CUES for w in words)
+    consultation = sum(w in _CONSULTATION_CUES for w in words)
+    if manual >= 5 and manual > 1.5 * consultation:
+        return (f"does not read as a consultation answer: {manual} instruction/manual words "
+                f"(click, menu, settings, you ...) against {consultation} policy words")
+    return ""

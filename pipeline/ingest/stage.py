@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipeline import io
-from pipeline.ingest.core import ingest_paths
+from pipeline.ingest.core import FLAGS, ingest_paths
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,19 @@ def run(inputs: list[Path], out_dir: Path, params: dict[str, Any], questionnaire
         "documents": int(subs["is_document"].sum()) if len(subs) else 0,
         "quarantined": int(len(quarantine)),
         "formats": subs["source_format"].value_counts().to_dict() if len(subs) else {},
+        "flagged": flag_counts(subs),
         "out_dir": str(out_dir),
     }
+    for flag, n in summary["flagged"].items():
+        log.warning("%d submission(s) flagged %s (column ingest_flags of answers.parquet)", n, flag)
     if len(quarantine):
         log.warning("%d quarantine line(s) written to %s", len(quarantine), out_dir / "quarantine.csv")
     return summary
+
+
+def flag_counts(subs: pd.DataFrame) -> dict[str, int]:
+    """Submissions per warning flag (`ingest_flags`: mixed encodings, text that is no consultation answer)."""
+    if not len(subs) or "ingest_flags" not in subs.columns:
+        return {}
+    counts = {flag: int(subs["ingest_flags"].str.split(";").map(lambda fs, f=flag: f in fs).sum()) for flag in FLAGS}
+    return {flag: n for flag, n in counts.items() if n}

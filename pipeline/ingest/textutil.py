@@ -29,7 +29,8 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode file bytes as UTF-8 (with or without BOM), else CP1252, else Latin-1; reject binary.
 
     Returns (text, encoding). Binary content (NUL bytes, many control characters) raises DecodeError,
-    so garbage is quarantined instead of being read as a document.
+    so garbage is quarantined instead of being read as a document. A file that mixes UTF-8 and CP1252 lines is
+    decoded line by line and reported with the encoding `MIXED_ENCODING`.
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -41,13 +42,20 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     data = data.replace(b"\x00", b"")  # a few stray NUL bytes (PDF extraction) are dropped
     text: str | None = None
     encoding = ""
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = data.decode(enc)
-            encoding = enc
-            break
-        except UnicodeDecodeError:
-            continue
+    try:
+        text, encoding = data.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        text = _decode_mixed(data)
+        if text is not None:
+            encoding = MIXED_ENCODING
+    if text is None:
+        for enc in ("cp1252", "latin-1"):
+            try:
+                text = data.decode(enc)
+                encoding = enc
+                break
+            except UnicodeDecodeError:
+                continue
     if text is None:  # pragma: no cover - latin-1 decodes every byte
         raise DecodeError("file is not valid UTF-8/CP1252 text")
     text = fix_mojibake(text)
@@ -55,6 +63,39 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if text and n_bad / len(text) > 0.01:
         raise DecodeError("file is not valid UTF-8/CP1252 text (binary or garbled content)")
     return text, encoding
+
+
+MIXED_ENCODING = "mixed utf-8/cp1252"
+
+
+def _decode_mixed(data: bytes) -> str | None:
+    """Line by line, UTF-8 first and CP1252 (else Latin-1) for lines that are not UTF-8, when the file mixes
+    both (a UTF-8 file edited in a CP1252 editor); None when no line is genuinely UTF-8 (a plain CP1252 file)."""
+    lines = data.split(b"\n")
+    if lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]
+    out: list[str] = []
+    n_utf8 = 0
+    for raw in lines:
+        try:
+            line = raw.decode("utf-8")
+            n_utf8 += not raw.isascii()
+        except UnicodeDecodeError:
+            try:
+                line = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                line = raw.decode("latin-1")
+        out.append(line)
+    return "\n".join(out) if n_utf8 else None
+
+
+def is_mixed_encoding(data: bytes) -> bool:
+    """True when `data` mixes UTF-8 lines and lines in another encoding (decode_bytes reads it line by line)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode_mixed(data.replace(b"\x00", b"")) is not None
+    return False
 
 
 _MOJIBAKE = re.compile("\u00e2\u20ac|\u00c3[\u0080-\u00bf\u2018-\u203a\u0152-\u0178]")
@@ -70,6 +111,27 @@ def fix_mojibake(text: str) -> str:
     except (UnicodeEncodeError, UnicodeDecodeError):
         return text
     return fixed if len(_MOJIBAKE.findall(fixed)) < len(_MOJIBAKE.findall(text)) else text
+
+
+def junk_reason(text: str, encoding: str = "") -> str:
+    """Why decoded text is not text at all (random bytes read as characters), or "" when it reads as text.
+
+    Real prose, in any script, is mostly letters separated by spaces; random high bytes decoded as CP1252 or
+    Latin-1 are mostly accented letters and symbols with hardly any space. Small texts are never judged.
+    """
+    sample = text[:20000]
+    chars = [ch for ch in sample if not ch.isspace()]
+    if len(chars) < 200:
+        return ""
+    non_ascii = sum(1 for ch in chars if ord(ch) > 0x7F)
+    symbols = sum(1 for ch in chars if unicodedata.category(ch)[0] in "SC" or unicodedata.category(ch) == "Co")
+    if encoding in {"cp1252", "latin-1"} and non_ascii / len(chars) > 0.3:
+        return (f"file content is not readable text: {non_ascii / len(chars):.0%} of its characters are "
+                f"accented letters or symbols ({encoding} bytes at random?)")
+    if symbols / len(chars) > 0.25:
+        return (f"file content is not readable text: {symbols / len(chars):.0%} of its characters are symbols "
+                "or control characters (binary data?)")
+    return ""
 
 
 def normalise_newlines(text: str) -> str:
