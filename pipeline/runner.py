@@ -220,8 +220,12 @@ def release_memory(remaining: set[str]) -> None:
     _trim_heap()
 
 
-def current_model_dir() -> Path:
+def current_model_dir(params: dict[str, Any] | None = None) -> Path:
+    """The tagger version the tag stage will load: `tag.model_version`, else the one named in CURRENT."""
     root = config.models_dir() / "tagger"
+    version = str(((params or {}).get("tag") or {}).get("model_version") or "current")
+    if version != "current":
+        return root / version
     pointer = root / "CURRENT"
     if pointer.exists():
         return root / pointer.read_text(encoding="utf-8").strip()
@@ -251,7 +255,9 @@ def build_stages(
     if mapping and Path(mapping).is_file():
         ingest_extra += (("mapping", Path(mapping)),)
     shared = ("config", "io", "schemas", "errors")
-    model_dir = current_model_dir()
+    model_dir = current_model_dir(params)
+    from pipeline.report.batch import OPTIONAL as REPORT_OPTIONAL
+
     return [
         StageSpec(
             "ingest", (), ("answers.parquet", "quarantine.csv"), ("ingest",),
@@ -270,7 +276,8 @@ def build_stages(
         ),
         StageSpec(
             "themes", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
-            ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet"),
+            ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet",
+             "theme_by_question.parquet"),
             ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
             lambda: themes_stage.run(batch_dir, params, framework),
             extra_inputs=(("framework", Path(framework)),) if framework else (),
@@ -284,8 +291,7 @@ def build_stages(
         ),
         StageSpec(
             "report",
-            ("answers.parquet", "quarantine.csv", "answers_clean.parquet", "themes.parquet",
-             "theme_assignments.parquet", "tags.parquet"),
+            ("answers.parquet", *REPORT_OPTIONAL),  # everything load_batch reads
             ("report",), ("report",), ("report", "resources/taxonomy", *shared),
             lambda: report_stage.run(batch_dir, params, manifest),
         ),
@@ -321,7 +327,7 @@ def run_all(
     check_inputs(inputs)
     make_batch_dir(batch_dir)
     started = time.perf_counter()
-    model_dir = current_model_dir()
+    model_dir = current_model_dir(params)
     manifest: dict[str, Any] = {
         "wsis_themes_version": __version__,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
