@@ -17,9 +17,10 @@ from pipeline.ingest.textutil import collapse_ws, fold, strip_markdown_line
 
 GEO_FILE = config.RESOURCES_DIR / "geo" / "countries.csv"
 STAKEHOLDER_FILE = config.RESOURCES_DIR / "stakeholders.yaml"
+NOT_GIVEN = "not given"  # no organisation type was written (or "N/A", "unknown"): kept apart from a stated "other"
 GROUPS = (
     "government", "private sector", "civil society", "academia", "technical community",
-    "international organisation", "individual", "other",
+    "international organisation", "individual", "other", NOT_GIVEN,
 )
 
 
@@ -76,7 +77,9 @@ class CountryIndex:
 
 
 class StakeholderMapper:
-    """Maps raw organisation types to the 8 stakeholder groups using resources/stakeholders.yaml."""
+    """Maps raw organisation types to the stakeholder groups using resources/stakeholders.yaml: the 7 named
+    groups, "other" for a type that is given but fits none, and "not given" when no type was given (an empty
+    value, or one of the "not given" aliases such as N/A), so missing metadata never inflates "other"."""
 
     def __init__(self, path: Path = STAKEHOLDER_FILE) -> None:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -95,7 +98,7 @@ class StakeholderMapper:
     def group(self, raw: str) -> str:
         key = fold(strip_markdown_line(raw or ""))
         if not key:
-            return "other"
+            return NOT_GIVEN
         if key in self.aliases:
             return self.aliases[key]
         for pattern, group in self.keywords:

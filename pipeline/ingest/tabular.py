@@ -16,6 +16,7 @@ from pipeline import config
 from pipeline.errors import InputError
 from pipeline.ingest.questionnaire import Item, Questionnaire
 from pipeline.ingest.records import Answer, QuarantineLine, Submission
+from pipeline.ingest.tables import BAD_ROWS, ROW_NUMBERS
 from pipeline.ingest.textutil import fold, prefix_similarity, strip_markdown_line
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,20 @@ def plan_wide(columns: list[str], q: Questionnaire) -> ColumnPlan:
     return plan
 
 
-def _row_label(i: int) -> str:
-    return f"row {i + 2}"  # spreadsheet numbering: the header is row 1
+def row_numbers(df: pd.DataFrame, first_row: int = 2) -> list[int]:
+    """Spreadsheet row number of each row of `df`: as the CSV reader recorded them (rows it could not read leave
+    gaps), else counted from `first_row` (the header is row 1). A frame cut below a title row keeps the reader's
+    numbers of its last rows."""
+    known = df.attrs.get(ROW_NUMBERS)
+    if known is not None and len(known) >= len(df):
+        return [int(n) for n in known[len(known) - len(df):]]
+    return list(range(first_row, first_row + len(df)))
+
+
+def bad_row_lines(df: pd.DataFrame, source_file: str, where: str = "") -> list[QuarantineLine]:
+    """Quarantine lines for the rows the table reader could not read (row number and reason each)."""
+    return [QuarantineLine(source_file, where + record, where + reason, text)
+            for record, reason, text in df.attrs.get(BAD_ROWS, ())]
 
 
 def _norm_id(value: str) -> str:
@@ -143,14 +156,13 @@ def read_wide(df: pd.DataFrame, q: Questionnaire, source_file: str, stem: str, d
     if not plan.questions:
         return None
     where = f"sheet {sheet}, " if sheet else ""
-    quarantine: list[QuarantineLine] = []
+    quarantine = bad_row_lines(df, source_file, where)
     if plan.ignored:
         log.warning("%s: columns not in the questionnaire were not read: %s", source_file,
                     "; ".join(plan.ignored)[:300])
     subs: list[Submission] = []
     records = df.to_dict("records")
-    for i, row in enumerate(records):
-        row_no = i + header_row + 1
+    for row_no, row in zip(row_numbers(df, header_row + 1), records, strict=True):
         record = f"{where}row {row_no}"
         rid = _norm_id(str(row.get(plan.id_col, ""))) if plan.id_col else ""
         sub = Submission(
@@ -313,7 +325,7 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
     dfirst = day_first if mapping.day_first is None else mapping.day_first
     subs: dict[str, Submission] = {}
     wide_subs: list[Submission] = []
-    quarantine: list[QuarantineLine] = []
+    quarantine = bad_row_lines(df, source_file, where)
     seen_q: dict[str, dict[str, int]] = {}
     fmt = "long" if mapping.layout == "long" else "tabular_wide"
 
@@ -322,11 +334,11 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
             return strip_markdown_line(str(getters[name](row)))
         return mapping.constants.get(name, "")
 
-    for i, row in enumerate(df.to_dict("records")):
-        record = where + _row_label(i)
+    for row_no, row in zip(row_numbers(df), df.to_dict("records"), strict=True):
+        record = f"{where}row {row_no}"
         rid = _norm_id(str(getters["response_id"](row))) if "response_id" in getters else ""
         if mapping.layout == "wide" and not rid:
-            rid = f"{stem}-{i + 2}"
+            rid = f"{stem}-{row_no}"
         if not rid:
             quarantine.append(QuarantineLine(source_file, record, f"{record}: response id is empty",
                                              str(row.get(mapping.columns.get("answer", ""), ""))))
