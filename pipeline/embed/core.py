@@ -36,6 +36,8 @@ class EncodeStats:
     misses: int = 0
     encoded: int = 0
     shards_written: int = 0
+    corrupt_shards: int = 0  # damaged cache shards set aside (their vectors were recomputed)
+    stale_tmp_removed: int = 0  # leftover temporary files of killed runs removed from the cache
     seconds: float = 0.0
     encode_seconds: float = 0.0
     backend: str = ""
@@ -114,6 +116,8 @@ def encode_with_stats(
     if use_cache:
         cache = EmbeddingCache(root, key, dim,
                                compact_above=int(section.get("cache_compact_above", 64)))
+        stats.corrupt_shards = cache.corrupt_shards
+        stats.stale_tmp_removed = cache.stale_tmp_removed
         pos, rows = cache.lookup(digests)
         if len(pos):
             unique_vecs[pos] = cache.vectors(rows)

@@ -56,13 +56,20 @@ def onnx_dir(cache_dir: Path, model: str) -> Path:
     return Path(cache_dir) / "onnx" / safe
 
 
+def recipe_fingerprint() -> str:
+    """Short hash of the export recipe (opset, quantisation), part of the embedding-cache key beside
+    EXPORT_VERSION: a changed recipe never serves vectors of the old export."""
+    return io.sha256_obj({"opset": OPSET, "recipe": QUANT_RECIPE})[:8]
+
+
 def _source_fingerprint(src: Path) -> str:
-    """Identifies the installed model weights, so a changed model triggers a re-export."""
+    """Identifies the installed model weights by content, so a changed model triggers a re-export."""
+    from pipeline.embed.cache import weights_fingerprint
+
     weights = src / "model.safetensors"
     if not weights.exists():
         weights = src / "pytorch_model.bin"
-    st = weights.stat()
-    return f"{weights.name}:{st.st_size}:{int(st.st_mtime)}"
+    return f"{weights.name}:{weights_fingerprint(src, weights.name)}"
 
 
 def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:

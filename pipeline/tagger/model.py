@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
+from pipeline.errors import InputError
 from pipeline.tagger.features import KeywordLexicon
 
 log = logging.getLogger(__name__)
@@ -344,6 +345,7 @@ class Tagger(BaseEstimator):
             proba = self._combine(proba, self._evidence(hits, table))
         empty = ~np.any(E != 0, axis=1)
         proba[empty] = 0.0
+        check_scores(proba, str(getattr(self, "source_file_", "") or "tagger model"))
         return proba
 
     def decide(
@@ -382,6 +384,7 @@ class Tagger(BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_lexicon_cache", None)
+        state.pop("source_file_", None)  # where it was loaded from, not part of the model
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -412,6 +415,113 @@ def aggregate(scores: np.ndarray, groups: np.ndarray, n_groups: int, how: str = 
 TRUSTED_TYPES: tuple[str, ...] = ("pipeline.tagger.model.Tagger",)
 
 
+#: The metadata file of a version folder that records the sha256 of each model file (`model_files_sha256`).
+METRICS_FILE = "metrics.json"
+HASHES_KEY = "model_files_sha256"
+
+
+class ModelFileError(InputError, ValueError):
+    """A model file that is missing, unreadable, changed since it was recorded, or unsafe to load.
+
+    An `InputError` (one line naming the file and the reason; the CLI shows it without a traceback) and a
+    `ValueError` for callers that catch the older error."""
+
+    def __init__(self, path: Any, reason: str) -> None:
+        super().__init__(str(path), None, reason)
+
+
+def check_scores(proba: np.ndarray, source: str) -> None:
+    """Refuse scores outside [0, 1] or not finite: a sign of a corrupt or tampered model."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.size == 0:
+        return
+    bad = ~np.isfinite(proba) | (proba < -1e-9) | (proba > 1 + 1e-9)
+    if bad.any():
+        finite = proba[np.isfinite(proba)]
+        lo = float(finite.min()) if finite.size else float("nan")
+        hi = float(finite.max()) if finite.size else float("nan")
+        raise ModelFileError(
+            source, f"the model gives scores outside [0, 1] ({int(bad.sum())} of {proba.size}, range "
+            f"{lo:.3g} to {hi:.3g}): the model file is corrupt or has been tampered with; restore it or retrain",
+        )
+
+
+def recorded_hashes(model_file: Path) -> dict[str, str] | None:
+    """The sha256 of each model file recorded in its version folder's metrics.json, or None if absent."""
+    meta = Path(model_file).parent / METRICS_FILE
+    if not meta.exists():
+        return None
+    import json
+
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(meta, f"cannot read the model's metadata: {exc}") from None
+    hashes = record.get(HASHES_KEY) if isinstance(record, dict) else None
+    return dict(hashes) if isinstance(hashes, dict) else None
+
+
+def verify_hash(model_file: Path) -> bool:
+    """Compare the file's sha256 with the one recorded next to it; True when verified, False when nothing
+    is recorded (a loose file or a model saved before hashes were recorded). Raises on a mismatch."""
+    from pipeline.io import sha256_file
+
+    model_file = Path(model_file)
+    hashes = recorded_hashes(model_file)
+    if hashes is None:
+        return False
+    expected = hashes.get(model_file.name)
+    if not expected:
+        raise ModelFileError(model_file, f"no sha256 for {model_file.name} in {METRICS_FILE}; refusing to load")
+    actual = sha256_file(model_file)
+    if actual != expected:
+        raise ModelFileError(
+            model_file, f"sha256 {actual[:16]}... does not match {expected[:16]}... recorded in "
+            f"{METRICS_FILE}: the file was changed or damaged after it was saved; restore it or retrain",
+        )
+    return True
+
+
+def _unit_interval(name: str, values: Any) -> str | None:
+    arr = np.asarray(values, dtype=float)
+    if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0.0 and arr.max() <= 1.0):
+        return f"{name} outside [0, 1]"
+    return None
+
+
+def check_state(tagger: Tagger) -> str | None:
+    """Why the learned state cannot come from `fit` (None if it can): wrong shapes, non-finite weights,
+    probabilities, thresholds or weights outside [0, 1]. Catches tampering the hash cannot (loose files)."""
+    n = len(list(tagger.label_ids))
+    for name in ("coef_", "intercept_", "calib_a_", "calib_b_", "thresholds_", "feature_mean_",
+                 "feature_scale_", "prior_coef_"):
+        if not hasattr(tagger, name):
+            return f"missing learned attribute {name} (not a fitted Tagger)"
+        arr = np.asarray(getattr(tagger, name), dtype=float)
+        if not np.isfinite(arr).all():
+            return f"non-finite values in {name}"
+    if len(tagger.label_kinds) != n or np.asarray(tagger.coef_).shape[0] != n:
+        return f"{n} labels but coefficients for {np.asarray(tagger.coef_).shape[0]}"
+    for name in ("intercept_", "calib_a_", "calib_b_", "thresholds_"):
+        if np.asarray(getattr(tagger, name)).shape != (n,):
+            return f"{name} has shape {np.asarray(getattr(tagger, name)).shape}, expected ({n},)"
+    if np.asarray(tagger.coef_).shape[1] != np.asarray(tagger.feature_mean_).shape[0]:
+        return "coefficients and feature scaling differ in size"
+    if np.any(np.asarray(tagger.feature_scale_, dtype=float) <= 0):
+        return "feature_scale_ is not positive"
+    checks = [("thresholds_", tagger.thresholds_), ("keyword_weight", tagger.keyword_weight),
+              ("prior_weight", tagger.prior_weight), ("min_score_floor", tagger.min_score_floor),
+              ("second_sdg_ratio", tagger.second_sdg_ratio)]
+    table = getattr(tagger, "keyword_reliability_", None) or {}
+    if table:
+        checks.append(("keyword_reliability_", np.concatenate([np.ravel(v) for v in table.values()])))
+    for name, values in checks:
+        problem = _unit_interval(name, values)
+        if problem:
+            return problem
+    return None
+
+
 def save_tagger(tagger: Tagger, path: Any) -> None:
     """Write the tagger with skops (never pickle)."""
     import zipfile
@@ -426,14 +536,37 @@ def save_tagger(tagger: Tagger, path: Any) -> None:
 
 
 def load_tagger(path: Any) -> Tagger:
-    """Load a skops tagger file, refusing any type outside `TRUSTED_TYPES`."""
+    """Load a skops tagger file, refusing a missing, damaged, changed or unsafe one with a one-line
+    `ModelFileError`: the sha256 recorded in the version folder's metrics.json must match, every type
+    must be in `TRUSTED_TYPES`, and the learned state must be one `fit` can produce."""
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "model file not found" if not path.exists() else "not a file")
+    if not verify_hash(path):
+        log.warning("%s: no sha256 recorded in %s beside it; integrity not verified", path, METRICS_FILE)
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the archive means a damaged file
+        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
     unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if unexpected:
-        raise ValueError(f"{path}: refusing to load untrusted types {unexpected}")
-    obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+        raise ModelFileError(path, f"refusing to load untrusted types {unexpected}")
+    try:
+        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 - zip, deflate, CRC or schema errors all mean a damaged file
+        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
     if not isinstance(obj, Tagger):
-        raise ValueError(f"{path}: not a Tagger model")
+        raise ModelFileError(path, f"not a Tagger model (holds a {type(obj).__name__})")
+    problem = check_state(obj)
+    if problem:
+        raise ModelFileError(path, f"{problem}: the model file is corrupt or has been tampered with")
+    obj.source_file_ = str(path)
     return obj
+
+
+def _why(exc: BaseException) -> str:
+    """The exception as one short line."""
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text[:200]}"

@@ -19,7 +19,7 @@ from pipeline import config
 from pipeline.errors import InputError
 from pipeline.io import read_table, sha256_file, write_json, write_text
 from pipeline.tagger import features
-from pipeline.tagger.model import Tagger, load_tagger, save_tagger
+from pipeline.tagger.model import HASHES_KEY, ModelFileError, Tagger, load_tagger, save_tagger
 from pipeline.tagger.taxonomy import Taxonomy, load_taxonomy, output_code, split_codes
 
 log = logging.getLogger(__name__)
@@ -79,19 +79,17 @@ def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> 
             version = current_version(root)
             if version:
                 return root / version
-        raise FileNotFoundError(f"no tagger model in {model_dir}")
+        raise ModelFileError(model_dir, "no tagger model here (no tagger.skops, no CURRENT version)")
     root = tagger_root()
     version = str(tag_params(params).get("model_version", "current") or "current")
     if version == "current":
         cur = current_version(root)
         if cur is None:
-            raise FileNotFoundError(
-                f"no current tagger model under {root}; run `wsis train-tagger` first"
-            )
+            raise ModelFileError(root / "CURRENT", "no current tagger model; run `wsis train-tagger` first")
         version = cur
     folder = root / version
     if not (folder / "tagger.skops").exists():
-        raise FileNotFoundError(f"tagger model {folder / 'tagger.skops'} not found")
+        raise ModelFileError(folder / "tagger.skops", f"tagger model {version} not found")
     return folder
 
 
@@ -374,6 +372,12 @@ def heldout_metrics(tagger: Tagger, held: pd.DataFrame, params: dict[str, Any]) 
     return evaluate_predictions(LabelledSet(held).matrix(ids), pred, ids)
 
 
+def model_file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of each model file of a version folder, recorded in metrics.json and the card;
+    `load_tagger` refuses a file that no longer matches."""
+    return {f.name: sha256_file(f) for f in sorted(Path(folder).glob("*.skops"))}
+
+
 def _new_version(root: Path) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("v%Y%m%dT%H%M%SZ")
     version, k = stamp, 1
@@ -425,6 +429,7 @@ def run(
         "thresholds": info["thresholds"], "cv_f1_per_label": info["cv_f1_per_label"],
         "heldout": after, "before": {"version": cur, "heldout": before},
         "promoted": bool(promote), "forced": bool(force),
+        HASHES_KEY: model_file_hashes(folder),
     }
     write_json(metrics, folder / "metrics.json")
     write_text(model_card(metrics, taxonomy), folder / "README.md")
@@ -478,7 +483,13 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         f"{m['params'].get('min_score_floor')}+), and the runner-up SDG when it scores at "
         f"least {m['params'].get('second_sdg_ratio')} x the top; explicit mentions are added by the tag "
         "stage; long answers are scored per segment (max).",
-        "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list).", "",
+        "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list; it refuses a "
+        "file whose sha256 differs from the one recorded below and in metrics.json).", "",
+        "## Model files (sha256)",
+    ]
+    lines += [f"- `{f}` `{h}`" for f, h in (m.get(HASHES_KEY) or {}).items()]
+    lines += [
+        "",
         "## Data",
         f"- training examples: {m['data']['n_train']} ({m['data']['train_sources']}); "
         f"held-out examples (never trained on): {m['data']['n_heldout']}",
