@@ -131,6 +131,24 @@ def test_defect04_a_document_and_a_form_answer_are_not_a_resubmission(tmp_path: 
     assert len(subs) == 2 and subs["is_current"].all()
 
 
+def test_defect04_second_round_and_other_form_are_not_resubmissions(tmp_path: Path) -> None:
+    for folder, rid in (("round-1", "71"), ("round-2", "72")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "export.txt").write_text(export(rid, "01/02/2025 10:00", "Harbour Skills Trust"),
+                                                      encoding="utf-8")
+    other_form = pd.DataFrame({"response_id": ["S-1", "S-1"], "question_id": ["A1", "A2"],
+                               "answer": ["Yes.", "More funding."], "org_name": ["Harbour Skills Trust"] * 2})
+    other_form.to_csv(tmp_path / "other_survey.csv", index=False)
+    subs = subs_of(ingest_paths([tmp_path], Q, PARAMS).answers)
+    assert sorted(subs.index) == ["71", "72", "S-1"] and subs["is_current"].all()
+    # the same organisation answering the same form twice in one round is still a re-submission
+    (tmp_path / "round-2" / "again.txt").write_text(export("73", "02/02/2025 10:00", "Harbour Skills Trust"),
+                                                    encoding="utf-8")
+    subs = subs_of(ingest_paths([tmp_path], Q, PARAMS).answers)
+    assert not subs.loc["72", "is_current"] and subs.loc["72", "superseded_by"] == "73"
+    assert subs.loc["71", "is_current"] and subs.loc["S-1", "is_current"]
+
+
 def test_defect04_superseded_answers_say_by_what_and_why(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text(export("10", "05/03/2025 10:00", "The Open Lab") + "\n"
                                     + export("12", "01/03/2025 09:00", "open lab", "Old text."), encoding="utf-8")
@@ -221,7 +239,7 @@ def test_defect16_manual_like_pdf_is_flagged_and_counted(tmp_path: Path) -> None
     a = pd.read_parquet(tmp_path / "out" / "answers.parquet").set_index("response_id")
     assert a.loc["manual", "ingest_flags"] == "not_consultation_text"
     assert a.loc["paper", "ingest_flags"] == ""
-    assert summary["flagged"] == {"not_consultation_text": 1}
+    assert summary["flagged"] == {"not_consultation_text": 1} and summary["flagged_submissions"] == 1
 
 
 def test_defect16_real_policy_documents_are_not_flagged(shared_dir: Path) -> None:
@@ -244,7 +262,19 @@ def test_defect16_mixed_utf8_and_cp1252_lines_are_decoded_and_recorded(tmp_path:
     a = pd.read_parquet(tmp_path / "out" / "answers.parquet")
     assert a["ingest_flags"].tolist() == ["mixed_encoding"]
     assert "Br\u00fccke" in a["answer"].iloc[0] and "num\u00e9rique" in a["answer"].iloc[0]
-    assert summary["flagged"] == {"mixed_encoding": 1}
+    assert summary["flagged"] == {"mixed_encoding": 1} and summary["flagged_submissions"] == 1
+
+
+def test_defect16_mixed_encoding_csv_is_decoded_and_flagged(tmp_path: Path) -> None:
+    header = "Response ID,Organization name," + ",".join(f'"{q.number}. {q.text}"' for q in Q.questions)
+    rows = [("901,Caf\u00e9 Num\u00e9rique," + ",".join("r\u00e9seau" for _ in Q.questions)).encode(),
+            ("902,Br\u00fccke e.V.," + ",".join("na\u00efve" for _ in Q.questions)).encode("cp1252")]
+    (tmp_path / "mixed.csv").write_bytes(b"\n".join([header.encode(), *rows]) + b"\n")
+    a = ingest_paths([tmp_path], Q, PARAMS).answers
+    subs = subs_of(a)
+    assert subs.loc["901", "org_name"] == "Caf\u00e9 Num\u00e9rique"
+    assert subs.loc["902", "org_name"] == "Br\u00fccke e.V."
+    assert (a["ingest_flags"] == "mixed_encoding").all()
 
 
 @pytest.mark.parametrize("payload, encoding", [

@@ -332,13 +332,17 @@ def round_key(sub: Submission) -> str:
     """The consultation round a submission belongs to, read from its file path and id ("" = the first round):
     `counter_comments/`, `replies`, `round 2`, `second phase`. A later round answers other submissions, so it
     is never a re-submission of the first."""
-    text = re.sub(r"[_\-/\\.]+", " ", f"{Path(sub.source_file).with_suffix('')} {sub.response_id}".lower())
-    if _REPLY_ROUND.search(text):
-        return "counter-comments/replies"
-    m = _ROUND_NUMBER.search(text)
-    if m:
-        n = int(m.group(1)) if m.group(1) else _ORDINALS[m.group(2)]
-        return "" if n <= 1 else f"round {n}"
+    # the deepest folder (or file name) that names a round decides: "round-2/" inside "consultation round 1/"
+    parts = [*reversed(re.split(r"[/\\]", sub.response_id)),
+             *reversed(Path(sub.source_file).with_suffix("").parts)]
+    for part in parts:
+        text = re.sub(r"[_\-.]+", " ", part.lower())
+        if _REPLY_ROUND.search(text):
+            return "counter-comments/replies"
+        m = _ROUND_NUMBER.search(text)
+        if m:
+            n = int(m.group(1)) if m.group(1) else _ORDINALS[m.group(2)]
+            return "" if n <= 1 else f"round {n}"
     return ""
 
 

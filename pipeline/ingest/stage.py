@@ -35,6 +35,7 @@ def run(inputs: list[Path], out_dir: Path, params: dict[str, Any], questionnaire
         "documents": int(subs["is_document"].sum()) if len(subs) else 0,
         "quarantined": int(len(quarantine)),
         "formats": subs["source_format"].value_counts().to_dict() if len(subs) else {},
+        "flagged_submissions": int((subs["ingest_flags"] != "").sum()) if len(subs) else 0,
         "flagged": flag_counts(subs),
         "out_dir": str(out_dir),
     }
