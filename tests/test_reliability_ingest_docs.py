@@ -156,7 +156,10 @@ def test_defect04_superseded_answers_say_by_what_and_why(tmp_path: Path) -> None
     (tmp_path / "c.txt").write_text(export("30", "02/01/2025 10:00", "Org X", "Changed."), encoding="utf-8")
     a = ingest_paths([tmp_path], Q, PARAMS).answers
     subs = subs_of(a)
-    assert subs.loc["12", "superseded_by"] == "10" and "organisation" in subs.loc["12", "superseded_reason"]
+    assert subs.loc["12", "superseded_by"] == "10"
+    assert subs.loc["12", "superseded_reason"] == (
+        "re-submission: same organisation (The Open Lab); 10 was submitted later (2025-03-05T10:00:00, "
+        "this one 2025-03-01T09:00:00) and counts instead")
     assert subs.loc["30~v1", "superseded_by"] == "30" and "response id" in subs.loc["30~v1", "superseded_reason"]
     current = a[a["is_current"]]
     assert (current["superseded_by"] == "").all() and (current["superseded_reason"] == "").all()

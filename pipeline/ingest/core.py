@@ -475,6 +475,8 @@ def _superseded_reason(old: Submission, new: Submission, old_id: str, new_id: st
         link = "same organisation or response id as other submissions of its group"
     if new.submitted_at and old.submitted_at and new.submitted_at != old.submitted_at:
         when = f"submitted later ({new.submitted_at}, this one {old.submitted_at})"
+    elif new.submitted_at and not old.submitted_at:
+        when = f"dated ({new.submitted_at}; this one has no date)"
     else:
         when = "later in the input order (no later submission date to tell them apart)"
     return f"re-submission: {link}; {new.response_id} was {when} and counts instead"
