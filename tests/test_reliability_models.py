@@ -182,6 +182,20 @@ def test_defect10_stale_tmp_count_reaches_the_encode_stats(fake_backend, tmp_pat
     assert stats.stale_tmp_removed == 1 and not leftover.exists()
 
 
+def test_defect10_leftover_onnx_export_folders_are_removed(tmp_path):
+    target = tmp_path / "onnx" / "all-MiniLM-L6-v2"
+    old = time.time() - 2 * onnx_export.STALE_EXPORT_S
+    killed = tmp_path / "onnx" / ".all-MiniLM-L6-v2.k1ll3d"
+    running = tmp_path / "onnx" / ".all-MiniLM-L6-v2.runn1n"
+    for folder in (killed, running):
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"half an export")
+    for path in (killed / "model.onnx", killed):
+        os.utime(path, (old, old))
+    assert onnx_export.remove_stale_exports(target, run_started=time.time()) == 1
+    assert not killed.exists() and (running / "model.onnx").exists()
+
+
 def _fake_model(folder: Path, weights: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text('{"hidden_size": 16}', encoding="utf-8")

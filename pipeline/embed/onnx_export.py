@@ -72,6 +72,34 @@ def _source_fingerprint(src: Path) -> str:
     return f"{weights.name}:{weights_fingerprint(src, weights.name)}"
 
 
+#: A temporary export folder untouched this long (and older than this run) is left by a killed export.
+STALE_EXPORT_S = 3600
+
+
+def remove_stale_exports(target: Path, run_started: float | None = None) -> int:
+    """Delete temporary export folders (`.<model>.*`, ~90 MB each) of killed exports; returns how many.
+    A folder written to within the last hour or since this run started may be a concurrent export: kept."""
+    from pipeline.embed.cache import RUN_STARTED
+
+    started = RUN_STARTED if run_started is None else run_started
+    now = time.time()
+    removed = 0
+    for tmp in Path(target).parent.glob(f".{Path(target).name}.*"):
+        try:
+            if not tmp.is_dir():
+                continue
+            newest = max([tmp.stat().st_mtime] + [p.stat().st_mtime for p in tmp.iterdir()])
+        except FileNotFoundError:  # finished or removed meanwhile
+            continue
+        if newest < started and now - newest > STALE_EXPORT_S:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.info("removed %d leftover ONNX export folders of interrupted runs in %s", removed,
+                 Path(target).parent)
+    return removed
+
+
 def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
     """Export and quantise `model` once; returns the folder holding `model-int8.onnx`.
 
@@ -102,6 +130,7 @@ def export_onnx(model: str, cache_dir: Path, force: bool = False) -> Path:
 
     t0 = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_exports(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         hf = AutoModel.from_pretrained(str(src), attn_implementation="eager")
