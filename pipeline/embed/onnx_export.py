@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import io
-from pipeline.embed.backends import model_path, normalise
+from pipeline.embed.backends import EmbedModelError, model_path, normalise, why
 from pipeline.embed.probes import PROBE_SENTENCES
 
 log = logging.getLogger(__name__)
@@ -219,28 +219,43 @@ class OnnxBackend:
         threads: int | None = None,
         check: bool = True,
     ) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         self.model_id = f"{model}-int8"
         self.base_model = model
         self.max_seq_length: int | None = int(max_seq_length)
+        self._threads = threads
         self.folder = export_onnx(model, cache_dir)
+        try:
+            self._open()
+        except Exception as exc:  # noqa: BLE001 - a damaged export in the cache is rebuilt, not fatal
+            log.warning("ONNX export in %s cannot be loaded (%s): rebuilding it", self.folder, why(exc))
+            self.folder = export_onnx(model, cache_dir, force=True)
+            try:
+                self._open()
+            except Exception as exc2:  # noqa: BLE001 - still unusable: one line naming it
+                raise EmbedModelError(self.folder, f"cannot load the ONNX export even after rebuilding it: "
+                                      f"{why(exc2)}; use embed.backend=torch") from None
+        if check:
+            verify_onnx(self, model, self.max_seq_length, min_cosine)
+
+    def _open(self) -> None:
+        """Tokenizer and inference session of the export in `self.folder`; probes the vector size."""
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        assert self.max_seq_length is not None
         tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         tok.enable_truncation(max_length=self.max_seq_length)
         tok.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
         self._tok = tok
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = self._threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(
             str(self.folder / INT8_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self.encode_batch(["probe"]).shape[1])
-        if check:
-            verify_onnx(self, model, self.max_seq_length, min_cosine)
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         encs = self._tok.encode_batch(list(texts))
