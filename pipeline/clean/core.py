@@ -22,7 +22,7 @@ from pipeline.clean.mentions import find_mentions
 from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
 from pipeline.clean.normalise import normalise_text, word_count
-from pipeline.clean.pii import name_spans, redact
+from pipeline.clean.pii import looks_like_name, name_spans, redact
 from pipeline.clean.segments import group_sentences, split_long
 from pipeline.errors import InputError
 
@@ -122,6 +122,9 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     groups_sg = _str_col(answers, "stakeholder_group")
     org_names = _str_col(answers, "org_name")
     redact_names = bool(cfg["redact_individual_names"])
+    # The English model's PERSON entities are trusted only in the languages it reads (as for keyphrases):
+    # on French or German text it tags ordinary words ("doivent [être auditables]"). The respondent's own
+    # name from the form is looked for in every language.
     min_w, max_w = int(cfg["segment_min_words"]), int(cfg["segment_max_words"])
     text_redacted: list[str] = []
     n_segments: list[int] = []
@@ -129,7 +132,9 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     for i, text in enumerate(texts):
         names: list[tuple[int, int]] = []
         if redact_names and groups_sg[i].strip().lower() == "individual":
-            names = analyses[i].person_spans + name_spans(text, org_names[i])
+            names = name_spans(text, org_names[i])
+            if languages[i] in kp_langs:
+                names += [(s, e) for s, e in analyses[i].person_spans if looks_like_name(text[s:e])]
         text_redacted.append(redact(text, names))
         if is_non[i]:
             n_segments.append(0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.clean.pii import PLACEHOLDER_RE, PLACEHOLDERS
+
 __all__ = ["ENTITY_LABELS", "entities", "keyphrases"]
 
 ENTITY_LABELS = frozenset(
@@ -32,6 +34,15 @@ def _keep(tok: Any) -> bool:
     )
 
 
+def _in_placeholder(tok: Any) -> bool:
+    """The "name" of "[name]": noun chunks leave the brackets out, so look at the neighbours."""
+    doc, i = tok.doc, tok.i
+    return (
+        f"[{tok.lower_}]" in PLACEHOLDERS and 0 < i < len(doc) - 1 and not tok.whitespace_
+        and doc[i - 1].text == "[" and not doc[i - 1].whitespace_ and doc[i + 1].text == "]"
+    )
+
+
 def _words(chunk: Any) -> list[list[Any]]:
     """Tokens grouped into whitespace-delimited words ("e-health", "5G" stay one word)."""
     words: list[list[Any]] = []
@@ -52,7 +63,12 @@ def _form(tok: Any) -> str:
 
 
 def _word_form(word: list[Any]) -> str | None:
-    """Lower-case form of one word: lemma for nouns (plural -> singular), surface form otherwise."""
+    """Lower-case form of one word: lemma for nouns (plural -> singular), surface form otherwise.
+
+    A redaction placeholder written in the text ("[name]" in a template) is no keyphrase.
+    """
+    if any(_in_placeholder(tok) for tok in word):
+        return None
     if len(word) == 1:
         tok = word[0]
         if not _keep(tok):
@@ -83,6 +99,8 @@ def entities(doc: Any) -> list[str]:
     seen: dict[str, None] = {}
     for ent in doc.ents:
         if ent.label_ not in ENTITY_LABELS:
+            continue
+        if PLACEHOLDER_RE.search(ent.text.lower()):
             continue
         text = _LEADING_THE.sub("", _SPACES.sub(" ", ent.text)).strip(" \"'“”‘’()[].,;:")
         if _HAS_LETTERS.search(text):

@@ -21,7 +21,8 @@ DEFAULT_LANGUAGES = (
     "ru", "ar", "zh", "ja", "ko", "tr", "id", "sw", "hi", "uk", "bg", "hr", "sk", "sl",
 )
 _LETTERS = re.compile(r"[^\W\d_]+")
-_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+")
+# Whole tokens only ((?<!\S), possessive): "\S+@\S+" re-scanned a long token from every position (quadratic).
+_URL = re.compile(r"(?:https?://|www\.)\S++|(?<!\S)[^\s@]++@\S++")
 
 
 @lru_cache(maxsize=8)
@@ -49,7 +50,7 @@ class LanguageDetector:
         self.min_confidence = min_confidence
 
     def _sample(self, text: str) -> str | None:
-        sample = _URL.sub(" ", text or "")[:4000]
+        sample = _URL.sub(" ", (text or "")[:8000])[:4000]  # langid reads 4000 chars: clean no more
         words = _LETTERS.findall(sample)
         if len(words) < self.min_words or sum(map(len, words)) < self.min_letters:
             return None

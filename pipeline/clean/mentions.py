@@ -233,14 +233,27 @@ def _sdg_codes(text: str) -> set[str]:
     return {str(n) for n in found}
 
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+", re.I)
+# Whole tokens only ((?<!\S), possessive): "\S+@\S+\.\w+" re-scanned a long token from every position.
+_URL_RE = re.compile(r"(?:https?://|www\.)\S++|(?<!\S)[^\s@]++@(?P<domain>\S++)", re.I)
+_DOT_WORD = re.compile(r"\.\w")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _blank_url(m: re.Match[str]) -> str:
+    """A URL, or a token with "@" and a dotted part after it (an email), becomes a space."""
+    domain = m.group("domain")
+    if domain is not None and not _DOT_WORD.search(domain):
+        return m.group(0)  # "@handle": no email
+    return " "
 
 
 def find_mentions(text: str) -> Mentions:
     """Find explicit Action Line and SDG mentions in `text` (conservative: precision over recall)."""
     if not text or not isinstance(text, str):
         return Mentions()
-    text = _URL_RE.sub(lambda m: " " * len(m.group(0)), text)  # "%C4%8D" in a URL is no C4
+    # "%C4%8D" in a URL is no C4. Whitespace runs become one space: the patterns only test for whitespace,
+    # and their "\s*" separators would otherwise re-scan a long run of spaces from every position.
+    text = _WHITESPACE.sub(" ", _URL_RE.sub(_blank_url, text))
     als = sorted(_action_line_codes(text), key=_AL_ORDER.__getitem__)
     sdgs = sorted(_sdg_codes(text), key=int)
     return Mentions(action_lines=als, sdgs=sdgs, agenda_2030=bool(_AGENDA_RE.search(text)))

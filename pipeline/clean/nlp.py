@@ -27,6 +27,12 @@ logger = logging.getLogger(__name__)
 # lemmatizer (lemmas, POS), ner (entities, PERSON spans), tok2vec (shared features).
 _NEEDED = {"tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner", "senter"}
 _LINE_BREAK = re.compile(r"\n")
+# spaCy's tokenizer is quadratic in the length of one whitespace-free token (prefix/suffix/infix splitting:
+# a 20 KB run of punctuation takes 0.5 s, "ab-ab-..." becomes thousands of tokens). No word, URL or code is
+# this long; such runs (pasted base64, punctuation art, a PDF's glued text) skip spaCy and become sentences
+# of their own, so offsets stay exact and the text still reaches the passages.
+MAX_TOKEN_CHARS = 1000
+_LONG_TOKEN = re.compile(rf"(?<!\S)\S{{{MAX_TOKEN_CHARS + 1},}}+")
 
 
 @dataclass
@@ -64,18 +70,33 @@ def load_nlp(model: str) -> Any:
         return nlp
 
 
-def _blocks(texts: list[str], skip: list[bool]) -> Iterator[tuple[str, tuple[int, int, bool]]]:
+def _blocks(
+    texts: list[str], skip: list[bool], junk: list[tuple[int, Sentence]]
+) -> Iterator[tuple[str, tuple[int, int, bool]]]:
+    """(block text, (text index, offset, starts a paragraph)); over-long tokens go to `junk` instead."""
     for i, text in enumerate(texts):
         if skip[i] or not text:
             continue
         for start, end in paragraph_blocks(text):
-            yield text[start:end], (i, start, True)
+            pos, para = start, True
+            for m in _LONG_TOKEN.finditer(text[start:end]):  # a slice: the look-behind must not see before it
+                part = text[pos : start + m.start()]
+                if part.strip():
+                    lead = len(part) - len(part.lstrip())
+                    yield part.strip(), (i, pos + lead, para)
+                    para = False
+                junk.append((i, Sentence(start + m.start(), start + m.end(), 1, para_start=para)))
+                pos, para = start + m.end(), False
+            part = text[pos:end]
+            if part.strip():
+                lead = len(part) - len(part.lstrip())
+                yield part.strip(), (i, pos + lead, para)
 
 
-def _sentences(doc: Any, offset: int) -> list[Sentence]:
+def _sentences(doc: Any, offset: int, para_start: bool = True) -> list[Sentence]:
     """Sentences of one paragraph block; also split at line breaks (bullets, list items)."""
     out: list[Sentence] = []
-    first = True
+    first = para_start
     for sent in doc.sents:
         text = sent.text
         pos = 0
@@ -120,14 +141,15 @@ def analyse_texts(
         else:
             first[key] = i
     todo = [s or r for s, r in zip(skip, repeat, strict=True)]
-    stream = nlp.pipe(_blocks(texts, todo), as_tuples=True, batch_size=batch_size, n_process=n_process)
+    junk: list[tuple[int, Sentence]] = []
+    stream = nlp.pipe(_blocks(texts, todo, junk), as_tuples=True, batch_size=batch_size, n_process=n_process)
     kp_seen: list[dict[str, None]] = [{} for _ in texts]
     ent_seen: list[dict[str, None]] = [{} for _ in texts]
     has_parse = nlp.has_pipe("parser")
     has_ner = nlp.has_pipe("ner")
-    for doc, (i, offset, _) in stream:
+    for doc, (i, offset, para) in stream:
         res = results[i]
-        res.sentences.extend(_sentences(doc, offset))
+        res.sentences.extend(_sentences(doc, offset, para))
         want_kp = keyphrase_mask is None or keyphrase_mask[i]
         if has_parse and want_kp:
             kp_seen[i].update(dict.fromkeys(keyphrases(doc)))
@@ -138,6 +160,10 @@ def analyse_texts(
                 (offset + ent.start_char, offset + ent.end_char) for ent in doc.ents
                 if ent.label_ == "PERSON"
             )
+    for i, sent in junk:
+        results[i].sentences.append(sent)
+    for i in {i for i, _ in junk}:
+        results[i].sentences.sort(key=lambda sent: sent.start)
     for i, res in enumerate(results):
         res.keyphrases = list(kp_seen[i])
         res.entities = list(ent_seen[i])

@@ -17,7 +17,11 @@ REASONS = (
     "empty", "na", "none", "no_comment", "see_above", "see_attachment", "question_copy", "url_only",
 )
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:org|com|int|net|gov|edu|eu)(?:/\S*)?\b", re.I)
+# The bare-domain branch starts only at the start of a dotted run ((?<![\w.-])); "\b[\w.-]+" could start at
+# every dot of a long "a.a.a..." run and re-scan the rest each time (quadratic).
+_URL = re.compile(
+    r"(?:https?://|www\.)\S++|(?<![\w.-])[\w.-]+\.(?:org|com|int|net|gov|edu|eu)(?:/\S*)?\b", re.I
+)
 _NON_WORD = re.compile(r"[^\w\s/]+")
 _SPACE = re.compile(r"\s+")
 

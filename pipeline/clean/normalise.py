@@ -48,7 +48,11 @@ _PAGE_LINE = re.compile(
     re.I,
 )
 # "infor-\nmation": a hyphen at a line end inside a word. Prefixes that keep their hyphen.
-_HYPHEN_BREAK = re.compile(r"(\w+)-\n[ \t]*([a-z]\w*)")
+# It starts only at a word start and never backtracks into a word (possessive), so it is linear in the word
+# length; the unanchored form re-scanned a long word from every position (a 64 KB word took 21 s).
+_HYPHEN_BREAK = re.compile(r"(?<!\w)(\w++)-\n[ \t]*+([a-z]\w*+)")
+# Hyphenated compounds written on one line elsewhere ("self-regulation"); overlapping, so chains all count.
+_HYPHENATED = re.compile(r"(?<!\w)(?=(\w++-\w++))")
 _KEEP_HYPHEN_PREFIXES = {
     "e", "m", "self", "non", "co", "cross", "well", "high", "low", "long", "short", "multi",
     "inter", "pre", "post", "anti", "semi", "sub", "cyber", "open", "user", "data", "human",
@@ -64,9 +68,13 @@ def word_count(text: str) -> int:
 
 
 def _dehyphenate(text: str) -> str:
+    if "-\n" not in text:
+        return text
+    compounds = set(_HYPHENATED.findall(text))  # one pass, not one scan of the text per line break
+
     def join(m: re.Match[str]) -> str:
         left, right = m.group(1), m.group(2)
-        if left.lower() in _KEEP_HYPHEN_PREFIXES or f"{left}-{right}" in text:
+        if left.lower() in _KEEP_HYPHEN_PREFIXES or f"{left}-{right}" in compounds:
             return f"{left}-{right}"
         return left + right
 
@@ -86,23 +94,30 @@ def _drop_boilerplate(lines: list[str]) -> list[str]:
 
 
 def _unwrap(lines: list[str]) -> str:
-    """Join hard-wrapped lines of one paragraph; keep bullets and sentence-final line ends."""
-    out: list[str] = []
+    """Join hard-wrapped lines of one paragraph; keep bullets and sentence-final line ends.
+
+    Joined lines are collected per output line and concatenated once (re-building the growing line at
+    every wrap was quadratic in the paragraph length); only the last line joined decides the next join.
+    """
+    out: list[list[str]] = []
+    length = 0  # of the output line being built
     for line in lines:
-        if not out or not line or not out[-1]:
-            out.append(line)
+        if not out or not line or not out[-1][-1]:
+            out.append([line])
+            length = len(line)
             continue
-        prev = out[-1]
         wrapped = (
             not _BULLET.match(line)
-            and not _SENT_END.search(prev)
-            and (line[0].islower() or len(prev) >= 50)
+            and not _SENT_END.search(out[-1][-1])
+            and (line[0].islower() or length >= 50)
         )
         if wrapped:
-            out[-1] = f"{prev} {line}"
+            out[-1].append(line)
+            length += 1 + len(line)
         else:
-            out.append(line)
-    return "\n".join(out)
+            out.append([line])
+            length = len(line)
+    return "\n".join(" ".join(parts) for parts in out)
 
 
 def normalise_text(text: object) -> str:

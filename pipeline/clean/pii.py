@@ -1,52 +1,185 @@
 """Redaction of personal data in the copy of the text that reports may quote.
 
-Emails and phone numbers are always replaced; personal names (spaCy PERSON spans, passed in by the
-caller) only for private individuals, whose names must not appear in a published report.
-The original text stays in `text_clean` for analysis.
+Emails and phone numbers are always replaced (`redact_contacts`, also used on every string of every output
+file); personal names (spans passed in by the caller) only for private individuals, whose names must not
+appear in a published report. The original text stays in `text_clean` for analysis.
+
+Phone numbers are found in two steps so that both stay linear in the text length (these functions run on
+every cell of every output): one possessive regex finds runs of digits and phone separators, then plain
+Python checks the shape of each run (international prefix, national trunk "0", North American 3-3-4, or a
+"Tel:" cue in front). Years, dates, money, thousands-grouped statistics, ISO/article numbers are not phones.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["EMAIL", "PHONE", "name_spans", "pii_spans", "redact"]
+__all__ = ["EMAIL", "PHONE", "PLACEHOLDERS", "PLACEHOLDER_RE", "looks_like_name", "name_spans", "pii_spans",
+           "redact", "redact_contacts"]
 
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
-# International and common national phone formats; validated by digit count below.
+PLACEHOLDERS = ("[email]", "[phone]", "[name]")
+PLACEHOLDER_RE = re.compile(r"\[(?:email|phone|name)\]")
+
+# Possessive quantifiers: a failed match never re-scans the run it consumed (linear time).
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)*+")
+_TLD = re.compile(r"[A-Za-z]{2,}")
+# A run of digits and phone separators; starts at a "+" or a digit (or "(" before one), not inside a word or
+# number. Its shape is checked in `_phone_spans`.
 PHONE = re.compile(
-    r"(?<![\w+])(?:"
-    r"(?:\+|00)\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,5}(?:[\s.\-]?\d{1,5}){1,5}"  # +41 22 730 5111
-    r"|\(\d{2,5}\)[\s.\-]?\d{2,5}(?:[\s.\-]?\d{2,5}){1,3}"  # (022) 730 5111
-    r"|\d{3}[.\-]\d{3}[.\-]\d{4}"  # 202-555-0143
-    r"|\d{2,5}(?:[\s.\-/]\d{2,5}){2,5}(?=\s*$|\s*[),;])"  # 022 730 51 11 (line/clause end)
-    r")(?![\w])"
+    r"(?:(?<![\w+])\+[ \t\u00a0\u202f]?|(?<![\w.,+\-/]))\(?\d[\d \t\u00a0\u202f().\-/]*+"
 )
-_PHONE_CUE = re.compile(
-    r"(?:tel|phone|telephone|téléphone|telefon|teléfono|mobile|mob|cell|fax|whatsapp|call)"
-    r"\.?\s*(?:no\.?|number|nr\.?)?\s*[:.]?\s*$",
+_PIECES = re.compile(r"\d+|\D+")
+_STRONG_CUE = re.compile(
+    r"(?:\b(?:tel|tél|tlf|phone|telephone|téléphone|telefon|telefono|teléfono|telefone|mobile|mob|móvil|"
+    r"movil|cell|cellphone|celular|fax|whatsapp)|☎|📞)"
+    r"\.?\s*(?:\((?:office|mobile|home|work|direct)\)\s*)?(?:no\.?|number|nr\.?|n°)?\s*[:.]?\s*$",
     re.I,
 )
-_CUED_NUMBER = re.compile(r"\+?\(?\d[\d\s().\-/]{5,}\d")
-_DATE_LIKE = re.compile(r"^\d{1,4}[.\-/]\d{1,2}[.\-/]\d{1,4}$|^(?:19|20)\d{2}\s*[\-\u2013]\s*(?:19|20)?\d{2}$")
+_WEAK_CUE = re.compile(r"\b(?:call|ring|contact)(?:\s+(?:us|me|them))?(?:\s+(?:on|at))?\s*:?\s*$", re.I)
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?:\b(?:iso|iec|din|isbn|issn|doi|article|art|arts|para|paragraph|paragraphs|section|sections|"
+    r"resolution|res|decision|regulation|directive|law|act|case|page|pages|pp|p|no|ref|id|sdg|sdgs|target|"
+    r"usd|eur|gbp|chf|inr|kes|jpy|cny|us\$)\.?|[$€£¥₹§])\s*$",
+    re.I,
+)
+_NOT_PHONE_AFTER = re.compile(r"\s*(?:%|‰|°|percent|per\s+cent|million|billion|bn\b|m\b|km|kg|usd|eur)", re.I)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_ALLOWED_SEP = frozenset({" ", "-", ".", "/", "\t", "\u00a0", "\u202f", ""})
 
 
 def _digits(s: str) -> int:
     return sum(ch.isdigit() for ch in s)
 
 
+def _groups(run: str) -> tuple[list[list[str]], list[list[str]], list[int]]:
+    """Split a run into candidates of digit groups joined by one separator (parentheses aside).
+
+    "020 7946 0958 / 07911 123456" holds two candidates; "2015 - 2025" two short ones.
+    Returns (groups per candidate, separators per candidate, start offset of each candidate in `run`).
+    """
+    cands: list[list[str]] = [[]]
+    seps: list[list[str]] = [[]]
+    starts: list[int] = []
+    pos = 0
+    pending = ""
+    for piece in _PIECES.findall(run):
+        if piece[0].isdigit():
+            if not cands[-1]:
+                starts.append(pos)
+            else:
+                seps[-1].append(pending)
+            cands[-1].append(piece)
+        else:
+            bare = piece.replace("(", "").replace(")", "")
+            if cands[-1] and bare not in _ALLOWED_SEP:
+                cands.append([])
+                seps.append([])
+            pending = piece
+        pos += len(piece)
+    if not cands[-1]:
+        cands.pop()
+        seps.pop()
+    return cands, seps, starts
+
+
+def _date_or_years(groups: list[str], seps: list[str]) -> bool:
+    if all(_YEAR.fullmatch(g) for g in groups):
+        return True
+    for k in range(len(groups) - 2):
+        if seps[k] != seps[k + 1] or seps[k].strip() not in {".", "/", "-"}:
+            continue
+        a, b, c = groups[k : k + 3]
+        x, y, z = int(a), int(b), int(c)
+        day_month = 1 <= min(x, y) <= 12 and max(x, y) <= 31
+        if len(a) <= 2 and len(b) <= 2 and len(c) in (2, 4) and day_month:
+            return True  # 11/02/2025, 02.11.25, 2/11/2025
+        if len(a) == 4 and len(b) <= 2 and len(c) <= 2 and 1 <= y <= 12 and 1 <= z <= 31:
+            return True  # 2025-02-11
+    return False
+
+
+def _thousands(groups: list[str], seps: list[str]) -> bool:
+    """1 234 567 / 12.500.000: a number written with thousands separators."""
+    return (
+        len(groups) >= 2 and 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+        and len(set(seps)) == 1
+    )
+
+
+def _is_phone(groups: list[str], seps: list[str], plus: bool, cue: str) -> bool:
+    n = sum(map(len, groups))
+    if _date_or_years(groups, seps):
+        return False
+    if cue == "strong":
+        return 6 <= n <= 15
+    if _thousands(groups, seps):
+        return False
+    if cue == "weak" and 6 <= n <= 15:
+        return True
+    first = groups[0]
+    if plus:
+        return 8 <= n <= 15
+    if first.startswith("00") and len(first) >= 3 and first[2] != "0":
+        return 10 <= n <= 17  # 0041 22 730 5111
+    sizes = [len(g) for g in groups]
+    slashless = "/" not in "".join(seps)
+    nanp = sizes == [3, 3, 4] or (sizes == [1, 3, 3, 4] and first == "1")
+    if slashless and nanp and groups[-3][0] in "23456789":  # North American area codes start 2-9
+        return True
+    if first.startswith("0") and len(first) >= 2:
+        return 9 <= n <= 12 if len(groups) > 1 else 10 <= n <= 11  # 07911 123456, (022) 730 5111
+    return False
+
+
+def _phone_spans(text: str) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    for m in PHONE.finditer(text):
+        run = m.group(0)
+        if len(run) < 6:
+            continue  # most runs are years and small numbers
+        plus = run.startswith("+")
+        cands, seps, starts = _groups(run)
+        for k, (groups, sep, off) in enumerate(zip(cands, seps, starts, strict=True)):
+            n = sum(map(len, groups))
+            if n < 6:
+                continue
+            start = m.start() + off
+            if k == 0 and plus:
+                start = m.start()
+            elif start > m.start() and text[start - 1] == "(":
+                start -= 1  # "(555) 123-4567": the opening parenthesis belongs to the number
+            end = m.start() + off + n + sum(map(len, sep))
+            before = text[max(0, start - 40) : start]
+            after_ok = end >= len(text) or not (text[end].isalnum() or _NOT_PHONE_AFTER.match(text, end))
+            if _is_phone(groups, sep, plus and k == 0, "") and after_ok and not _NOT_PHONE_BEFORE.search(before):
+                spans.append((start, end, "[phone]"))
+                continue
+            if n > 15 or (end < len(text) and text[end].isalnum()):
+                continue
+            cue = "strong" if _STRONG_CUE.search(before) else "weak" if _WEAK_CUE.search(before) else ""
+            if cue and _is_phone(groups, sep, plus and k == 0, cue):
+                spans.append((start, end, "[phone]"))
+    return spans
+
+
+def _email_spans(text: str) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    for m in EMAIL.finditer(text):
+        local, _, domain = m.group(0).partition("@")
+        labels = domain.split(".")
+        while len(labels) > 1 and not _TLD.fullmatch(labels[-1]):
+            labels.pop()  # "a@b.org.c1" -> "a@b.org"
+        if len(labels) < 2 or not _TLD.fullmatch(labels[-1]) or not local.strip(".+-"):
+            continue
+        spans.append((m.start(), m.start() + len(local) + 1 + len(".".join(labels)), "[email]"))
+    return spans
+
+
 def pii_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, placeholder) for emails and phone numbers, sorted, non-overlapping."""
-    spans: list[tuple[int, int, str]] = [(m.start(), m.end(), "[email]") for m in EMAIL.finditer(text)]
-    for m in PHONE.finditer(text):
-        s = m.group(0)
-        n = _digits(s)
-        intl = s.startswith(("+", "00"))
-        if _DATE_LIKE.match(s.strip()) or not (8 if intl else 9) <= n <= 15:
-            continue
-        spans.append((m.start(), m.end(), "[phone]"))
-    for m in _CUED_NUMBER.finditer(text):
-        if _PHONE_CUE.search(text[max(0, m.start() - 30) : m.start()]) and 6 <= _digits(m.group(0)) <= 15:
-            spans.append((m.start(), m.end(), "[phone]"))
+    spans = _email_spans(text) if "@" in text else []
+    if any(ch.isdigit() for ch in text):
+        spans += _phone_spans(text)
     return _merge(spans)
 
 
@@ -76,6 +209,21 @@ def name_spans(text: str, person_name: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
+_NAME_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "della", "du", "la", "le", "bin",
+                             "bint", "ibn", "al", "el", "y", "e", "and"})
+
+
+def looks_like_name(span: str) -> bool:
+    """A PERSON entity worth redacting: capitalised words ("Ada Lovelace", "Charles de Gaulle").
+
+    NER also tags lower-case phrases ("être auditables", "sein müssen") on text it cannot read.
+    """
+    words = span.split()
+    if not words or not (words[0][:1].isupper() and words[-1][:1].isupper()):
+        return False
+    return all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words)
+
+
 def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     for start, end, label in sorted(spans):
@@ -87,9 +235,7 @@ def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
-def redact(text: str, name_spans: list[tuple[int, int]] | None = None) -> str:
-    """Replace emails, phone numbers and the given name spans with placeholders."""
-    spans = pii_spans(text) + [(s, e, "[name]") for s, e in (name_spans or []) if 0 <= s < e <= len(text)]
+def _replace(text: str, spans: list[tuple[int, int, str]]) -> str:
     if not spans:
         return text
     parts: list[str] = []
@@ -100,3 +246,16 @@ def redact(text: str, name_spans: list[tuple[int, int]] | None = None) -> str:
         last = end
     parts.append(text[last:])
     return "".join(parts)
+
+
+def redact_contacts(text: str) -> str:
+    """Replace emails and phone numbers (only those: no names) with `[email]` / `[phone]`."""
+    if not text:
+        return text
+    return _replace(text, pii_spans(text))
+
+
+def redact(text: str, name_spans: list[tuple[int, int]] | None = None) -> str:
+    """`redact_contacts`, and the given name spans replaced by `[name]`."""
+    spans = pii_spans(text) + [(s, e, "[name]") for s, e in (name_spans or []) if 0 <= s < e <= len(text)]
+    return _replace(text, spans)

@@ -11,9 +11,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from pipeline.clean.pii import PLACEHOLDER_RE, redact_contacts
+
 _TOKEN_RE = re.compile(r"[a-z][a-z0-9'-]*[a-z0-9]|[a-z]")
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE_RE = re.compile(r"(?<!\w)(?:\+|00)?\d[\d ()./-]{6,}\d(?!\w)")
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 # Words too generic to name a theme in any consultation (question boilerplate, fillers).
 _GENERIC = frozenset(
@@ -30,13 +30,13 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _GENERIC
 
 
 def redact_pii(text: str) -> str:
-    """Second line of defence for quotes: mask e-mail addresses and phone numbers."""
-    text = _EMAIL_RE.sub("[email]", text)
-    return _PHONE_RE.sub(lambda m: "[phone]" if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+    """Second line of defence for quotes: mask e-mail addresses and phone numbers (the clean stage's patterns)."""
+    return redact_contacts(text)
 
 
 def tokens(text: str) -> list[str]:
-    text = _URL_RE.sub(" ", text.lower()).replace("’", "'")
+    """Lower-case word tokens; redaction placeholders ("[phone]") are not words of the text."""
+    text = _URL_RE.sub(" ", PLACEHOLDER_RE.sub(" ", text.lower())).replace("’", "'")
     return [t[:-2] if t.endswith("'s") else t for t in _TOKEN_RE.findall(text)]
 
 
@@ -54,12 +54,15 @@ def _stem(word: str) -> str:
 
 
 def ngram_terms(text: str) -> list[str]:
-    """Fallback terms: content unigrams and bigrams of two content words."""
-    toks = [_stem(t) for t in tokens(text)]
-    keep = [t if (t not in STOP_WORDS and len(t) > 2) else None for t in toks]
-    terms = [t for t in keep if t]
-    terms += [f"{a} {b}" for a, b in zip(keep, keep[1:], strict=False) if a and b]
-    return terms
+    """Fallback terms: content unigrams and bigrams of two content words (never across a placeholder)."""
+    unigrams: list[str] = []
+    bigrams: list[str] = []
+    for part in PLACEHOLDER_RE.split(text.lower()):
+        toks = [_stem(t) for t in tokens(part)]
+        keep = [t if (t not in STOP_WORDS and len(t) > 2) else None for t in toks]
+        unigrams += [t for t in keep if t]
+        bigrams += [f"{a} {b}" for a, b in zip(keep, keep[1:], strict=False) if a and b]
+    return unigrams + bigrams
 
 
 def question_words(question_text: str) -> set[str]:
