@@ -140,6 +140,19 @@ def test_defect10_corrupt_shard_is_counted_in_the_embed_stage_summary(fake_backe
     assert io.read_npz(batch / "embeddings.npz")["answer_vectors"].shape == (len(TEXTS), DIM)
 
 
+def test_defect10_wrong_dim_in_meta_json_does_not_discard_the_cache(fake_backend, tmp_path):
+    """A meta.json whose vector size disagrees with every shard is the damaged file, not the shards."""
+    params = _params()
+    first, s1 = core.encode_with_stats(TEXTS, params, tmp_path)
+    meta = tmp_path / "embeddings" / s1.cache_key / "meta.json"
+    io.write_json({"key": s1.cache_key, "dim": DIM // 2}, meta)
+    fake_backend.encoded.clear()
+    second, s2 = core.encode_with_stats(TEXTS, params, tmp_path)
+    assert s2.encoded == 0 and s2.cache_hits == len(TEXTS) and s2.corrupt_shards == 0
+    assert np.array_equal(first, second) and json.loads(meta.read_text())["dim"] == DIM
+    assert len(_shards(tmp_path, s1.cache_key)) == 3
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

@@ -226,7 +226,7 @@ class EmbeddingCache:
             return None
         vec = data.get("vectors")
         hs = data.get("hashes")
-        if vec is None or hs is None or vec.ndim != 2 or vec.shape[1] != self.dim:
+        if vec is None or hs is None or vec.ndim != 2:
             shape = None if vec is None else vec.shape
             self._set_aside(path, f"vectors of shape {shape}, expected (n, {self.dim})")
             return None
@@ -239,15 +239,23 @@ class EmbeddingCache:
         return hs, vec
 
     def _load(self) -> None:
-        paths = self._shard_paths()
+        shards = [(path, shard) for path in self._shard_paths() if (shard := self._read_shard(path))]
+        widths = {vec.shape[1] for _, (_, vec) in shards}
+        if len(widths) == 1 and self.dim not in widths and cached_dim(self.root, self.key) == self.dim:
+            # every shard agrees on another size: meta.json is the damaged file, not the shards
+            width = widths.pop()
+            log.warning("cache %s: meta.json records %d-d vectors but every shard holds %d-d ones: "
+                        "meta.json corrected", self.key, self.dim, width)
+            self.dim = width
+            self._vectors = np.zeros((0, width), dtype=np.float32)
+            io.write_json({"key": self.key, "dim": width}, self.dir / META_FILE)
         hashes: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
         loaded: list[Path] = []
-        for path in paths:
-            shard = self._read_shard(path)
-            if shard is None:
+        for path, (hs, vec) in shards:
+            if vec.shape[1] != self.dim:
+                self._set_aside(path, f"vectors of shape {vec.shape}, expected (n, {self.dim})")
                 continue
-            hs, vec = shard
             hashes.append(hs.astype(np.uint8, copy=False))
             vectors.append(vec.astype(np.float32, copy=False))
             loaded.append(path)

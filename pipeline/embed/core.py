@@ -91,7 +91,6 @@ def encode_with_stats(
         backend = get_backend(section, root)
         dim = backend.dim
     stats = EncodeStats(texts=len(texts), backend=name, model_id=model_id, cache_key=key, dim=dim)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
 
     # unique non-blank texts, in first-seen order
     first: dict[str, int] = {}
@@ -107,17 +106,20 @@ def encode_with_stats(
     stats.unique = len(uniques)
     if not uniques:
         stats.seconds = time.perf_counter() - t0
-        return out, stats
+        return np.zeros((len(texts), dim), dtype=np.float32), stats
 
     digests = [text_digest(t) for t in uniques]
-    unique_vecs = np.zeros((len(uniques), dim), dtype=np.float32)
     cache: EmbeddingCache | None = None
-    found = np.zeros(len(uniques), dtype=bool)
     if use_cache:
         cache = EmbeddingCache(root, key, dim,
                                compact_above=int(section.get("cache_compact_above", 64)))
         stats.corrupt_shards = cache.corrupt_shards
         stats.stale_tmp_removed = cache.stale_tmp_removed
+        dim = stats.dim = cache.dim  # a damaged meta.json is corrected from the shards
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    unique_vecs = np.zeros((len(uniques), dim), dtype=np.float32)
+    found = np.zeros(len(uniques), dtype=bool)
+    if cache is not None:
         pos, rows = cache.lookup(digests)
         if len(pos):
             unique_vecs[pos] = cache.vectors(rows)
@@ -130,7 +132,8 @@ def encode_with_stats(
         if backend is None:
             backend = get_backend(section, root)
         if backend.dim != dim:
-            raise RuntimeError(f"cache {key} holds {dim}-d vectors but the model gives {backend.dim}")
+            raise RuntimeError(f"cache {root / 'embeddings' / key} holds {dim}-d vectors but the model gives "
+                               f"{backend.dim}; delete that folder to rebuild it")
         t_enc = time.perf_counter()
         _encode_missing(
             backend, [uniques[i] for i in missing], [digests[i] for i in missing],
