@@ -183,17 +183,27 @@ def themes(
     framework: Path | None = typer.Option(
         None, "--framework", help="Analyst theme framework (YAML or CSV: id, label, description)."
     ),
+    examples: Path | None = typer.Option(
+        None, "--examples",
+        help="Coded answers to learn from (CSV/XLSX: answer, themes as ';'-separated frame ids, optional "
+        "response_id); answers of the input they name keep these codes.",
+    ),
+    review_sheet: Path | None = typer.Option(
+        None, "--review-sheet", help="Write the answers to code next (XLSX, readable back as --examples)."
+    ),
+    n: int = typer.Option(50, "--n", help="Rows of the review sheet."),
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Discover themes per question (or map answers to a given framework)."""
+    """Discover themes per question (or map answers to a given framework, learning from coded examples)."""
     params = _setup(params_file, verbose)
     from pipeline.themes import stage
 
     if input is not None:
-        summary = stage.run_on_file(input, out or _batch_dir([input], None), params, framework)
+        summary = stage.run_on_file(input, out or _batch_dir([input], None), params, framework, examples,
+                                    review_sheet, n)
     else:
-        summary = stage.run(_batch_dir([], out), params, framework)
+        summary = stage.run(_batch_dir([], out), params, framework, examples, review_sheet, n)
     _summary("themes", summary)
 
 

@@ -24,11 +24,15 @@ mean, and multi-label (non-winner) refit sets.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -193,6 +197,7 @@ class FrameworkMapper(BaseEstimator):
         if themes.vectors is None:
             raise ValueError("framework themes must be encoded (SeedThemes.encoded) before fitting")
         self.themes_ = themes
+        self.roles_ = theme_roles(themes)
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
         self.theme_vectors_ = _unit(np.asarray(themes.vectors, dtype=np.float32))
         if self.prf_top and valid.sum() > len(themes):
@@ -226,7 +231,7 @@ class FrameworkMapper(BaseEstimator):
         Confident = best theme clears `tau` and beats the runner-up by `refit_margin`; the description
         vector stays as a prior (weight 1 vs `refit_weight`) so a theme cannot drift off its meaning.
         """
-        z = self._smooth(X, self._standardised(X), valid)
+        z = self._mask_special(self._smooth(X, self._standardised(X), valid))
         if z.shape[1] < 2:
             return prior
         top2 = np.sort(z, axis=1)[:, -2:]
@@ -241,21 +246,38 @@ class FrameworkMapper(BaseEstimator):
         return _unit(out)
 
     # -- inference -------------------------------------------------------------------------------
+    def _mask_special(self, z: np.ndarray) -> np.ndarray:
+        """Catch-all themes (theme_roles) never compete with the topics."""
+        special = [j for j, r in enumerate(getattr(self, "roles_", [])) if r]
+        if special:
+            z = z.copy()
+            z[:, special] = -np.inf
+        return z
+
     def _scores(self, X: FrameworkData) -> tuple[np.ndarray, np.ndarray]:
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
         return self._smooth(X, self._standardised(X), valid), valid
 
     def decision_function(self, X: FrameworkData) -> np.ndarray:
         z, valid = self._scores(X)
-        prob = 1.0 / (1.0 + np.exp(-(z - self.tau)))
-        return np.where(valid[:, None], prob, 0.0).astype(np.float32)
+        prob = 1.0 / (1.0 + np.exp(-(self._mask_special(z) - self.tau)))
+        prob = np.where(valid[:, None], prob, 0.0)
+        for j, role in enumerate(self.roles_):
+            if role == "residual":
+                prob[:, j] = np.where(valid, 1.0 - prob.max(axis=1), 0.0)
+            elif role == "nonanswer":
+                prob[:, j] = (~valid).astype(float)
+        return prob.astype(np.float32)
 
     def predict(self, X: FrameworkData) -> np.ndarray:
         z, valid = self._scores(X)
+        z = self._mask_special(z)
         cos = self._embedding_sim(X, self.theme_vectors_)
         out = np.zeros(z.shape, dtype=bool)
         if not z.shape[1]:
             return out
+        if all(self.roles_):
+            return self._fill_special(out, valid)
         best = z.argmax(axis=1)
         for i in np.flatnonzero(valid):
             if cos[i, best[i]] < self.min_cosine:
@@ -269,11 +291,498 @@ class FrameworkMapper(BaseEstimator):
         # is dominated by other themes (only for answers with several segments)
         if self.segment_tau and len(X.segment_vectors):
             n_seg = np.bincount(X.segment_answer, minlength=len(X))
-            zs = (X.segment_vectors @ self.theme_vectors_.T - self.seg_mean_) / self.seg_std_
+            zs = self._mask_special((X.segment_vectors @ self.theme_vectors_.T - self.seg_mean_) / self.seg_std_)
             sb = zs.argmax(axis=1)
             strong = zs[np.arange(len(zs)), sb] >= self.segment_tau
             for s_i in np.flatnonzero(strong & (n_seg[X.segment_answer] >= 2) & valid[X.segment_answer]):
                 a = X.segment_answer[s_i]
-                if out[a].any() and out[a].sum() < self.max_labels:
+                if out[a].any() and out[a].sum() < self.max_labels and not self.roles_[sb[s_i]]:
                     out[a, sb[s_i]] = True
+        return self._fill_special(out, valid)
+
+    def _fill_special(self, out: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Residual theme for answers no topic fits; non-answer theme for empty / non-answers."""
+        roles = self.roles_
+        topics = np.array([not r for r in roles], dtype=bool)
+        none_fit = valid & ~out[:, topics].any(axis=1)
+        for j, role in enumerate(roles):
+            if role == "residual":
+                out[:, j] = none_fit
+            elif role == "nonanswer":
+                out[:, j] = ~valid
         return out
+
+
+# -- special frame themes ------------------------------------------------------------------------------
+_RESIDUAL_RE = re.compile(r"^\s*(none of the above|none of these|other|others|other issues?|something else|"
+                          r"not covered|none)\s*\.?\s*$", re.IGNORECASE)
+_NONANSWER_RE = re.compile(r"\b(no (substantive |relevant |real )?(answer|response)|non-?answers?|not answered|"
+                           r"no comment|unintelligible|blank)\b", re.IGNORECASE)
+
+
+def theme_roles(themes: SeedThemes) -> list[str]:
+    """'residual' ("None of the above"), 'nonanswer' ("No substantive answer") or '' for every theme.
+
+    Coding frames often carry these two catch-alls; they are not topics, so the mapper never scores them
+    against the text: the residual theme goes to answers no other theme fits, the non-answer theme to
+    answers the clean stage flags as non-answers (empty vectors)."""
+    roles = []
+    for label in themes.labels:
+        if _RESIDUAL_RE.match(label):
+            roles.append("residual")
+        elif _NONANSWER_RE.search(label):
+            roles.append("nonanswer")
+        else:
+            roles.append("")
+    return roles
+
+
+# -- learning from coded examples --------------------------------------------------------------------------
+def _softplus(m: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, m)
+
+
+def _sigmoid(m: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * m))
+
+
+def fit_joint_logistic(
+    X: sparse.csr_matrix,
+    Z: np.ndarray,
+    offset: np.ndarray,
+    Y: np.ndarray,
+    W8: np.ndarray,
+    l2: float,
+    l2_prior: float,
+    l2_intercept: float,
+    max_iter: int = 200,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regressions for all themes at once, each on top of a fixed prior logit.
+
+    logit_ij = offset_ij + a_j * Z_ij + X_i . W_j + c_j; L2 penalties `l2` on W (features), `l2_prior` on
+    a (the zero-shot score's extra weight) and `l2_intercept` on c, so with few examples the model stays at
+    the prior and with many it learns the features. `W8` (n x T) weighs every (row, theme) term (0 = unused).
+    Solved jointly by L-BFGS (the loss separates by theme; one matrix product per step is much faster than
+    T separate fits)."""
+    from scipy.optimize import minimize
+
+    n, d = X.shape
+    t = Y.shape[1]
+    y = Y.astype(np.float64)
+    Xt = X.T.tocsr()
+
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return theta[: d * t].reshape(d, t), theta[d * t : d * t + t], theta[d * t + t :]
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, a, c = unpack(theta)
+        m = offset + Z * a + np.asarray(X @ W) + c
+        loss = float((W8 * (_softplus(m) - y * m)).sum())
+        loss += 0.5 * (l2 * float((W * W).sum()) + l2_prior * float(a @ a) + l2_intercept * float(c @ c))
+        r = W8 * (_sigmoid(m) - y)
+        gW = np.asarray(Xt @ r) + l2 * W
+        ga = (r * Z).sum(axis=0) + l2_prior * a
+        gc = r.sum(axis=0) + l2_intercept * c
+        return loss, np.concatenate([gW.ravel(), ga, gc])
+
+    theta0 = np.zeros(d * t + 2 * t)
+    res = minimize(fun, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    return unpack(np.asarray(res.x))
+
+
+def _auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """Rank AUC (0.5 when one class is missing)."""
+    pos, neg = scores[y], scores[~y]
+    if not len(pos) or not len(neg):
+        return 0.5
+    from scipy.stats import rankdata
+
+    r = rankdata(np.concatenate([pos, neg]))
+    return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _best_threshold(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """Threshold on `p` maximising F1 of the labels `y` (ties: the middle of the best run)."""
+    f1 = np.array([2 * (y & (p >= g)).sum() / max(y.sum() + (p >= g).sum(), 1) for g in grid])
+    best = np.flatnonzero(f1 >= f1.max() - 1e-9)
+    return float(grid[best[len(best) // 2]]), float(f1.max())
+
+
+class CodedFrameworkMapper(BaseEstimator):
+    """Framework mapping learned from an analyst's coded examples, with the zero-shot mapper as prior.
+
+    Per theme, a logistic regression on the answer embedding and TF-IDF sits on top of the zero-shot
+    score: the prior logit is `a0 * z + b0` (one calibration shared by all themes, fitted on the
+    examples, so bare-code frames whose descriptions say nothing get a0 ~ 0), and the per-theme weights
+    are L2-shrunk towards it, so 1-3 examples per theme move a theme a little and hundreds move it a lot.
+    The frame's descriptions enter as pseudo-examples (weighted by how well the zero-shot scores rank the
+    examples). With enough examples, internal cross-validation gives out-of-fold probabilities for a
+    Platt calibration and per-theme thresholds (shrunk towards a pooled threshold by the theme's number
+    of positives). `fit(X, themes, rows, Y)`: X = every answer (the batch plus the examples), `rows` the
+    example rows in X, Y their codes (bool, rows x themes).
+    """
+
+    def __init__(
+        self,
+        l2: float = 1.0,
+        l2_prior: float = 1.0,
+        l2_intercept: float = 0.3,
+        prior_C: float = 1.0,
+        lexical_weight: float = 0.5,
+        desc_weight: float = 1.0,
+        threshold: float = 0.4,
+        n_folds: int = 3,
+        min_cv_examples: int = 20,
+        threshold_shrink: float = 5.0,
+        max_labels: int = 4,
+        high_confidence: float = 0.8,
+        seed: int = 0,
+        zero_shot: dict[str, Any] | None = None,
+    ) -> None:
+        self.l2 = l2
+        self.l2_prior = l2_prior
+        self.l2_intercept = l2_intercept
+        self.prior_C = prior_C
+        self.lexical_weight = lexical_weight
+        self.desc_weight = desc_weight
+        self.threshold = threshold
+        self.n_folds = n_folds
+        self.min_cv_examples = min_cv_examples
+        self.threshold_shrink = threshold_shrink
+        self.max_labels = max_labels
+        self.high_confidence = high_confidence
+        self.seed = seed
+        self.zero_shot = zero_shot
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _prior_z(self, X: FrameworkData) -> np.ndarray:
+        """Zero-shot evidence per theme, stacked: standardised score and the zero-shot decision (0/1).
+
+        Catch-all themes get a score of their own kind (residual: how far the best topic is below tau)."""
+        z, valid = self.zero_shot_._scores(X)
+        z = z.astype(np.float64)
+        topics = np.array([not r for r in self.roles_], dtype=bool)
+        top = z[:, topics].max(axis=1) if topics.any() else np.zeros(len(z))
+        for j, role in enumerate(self.roles_):
+            if role == "residual":
+                z[:, j] = self.zero_shot_.tau - top
+            elif role == "nonanswer":
+                z[:, j] = np.where(valid, -3.0, 3.0)
+        z = np.where(valid[:, None], z, 0.0)
+        decided = self.zero_shot_.predict(X).astype(np.float64)
+        return np.stack([z, decided])
+
+    def _features(self, vectors: np.ndarray, texts: list[str]) -> sparse.csr_matrix:
+        lex = self.tfidf_.transform(texts) * self.lexical_weight
+        return sparse.hstack([sparse.csr_matrix(vectors.astype(np.float64)), lex], format="csr")
+
+    def _fit_once(
+        self, Phi: sparse.csr_matrix, Z: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled prior calibration, then the joint per-theme fit (with description pseudo-examples)."""
+        topics = np.array([not r for r in self.roles_], dtype=bool)
+        pooled = np.stack([Z[0][:, topics].ravel(), Z[1][:, topics].ravel()], axis=1)
+        yt = Y[:, topics].ravel()
+        a0 = np.array([1.0, 0.0])
+        b0 = -self.zero_shot_.tau
+        if yt.any() and not yt.all():
+            from sklearn.linear_model import LogisticRegression
+
+            lr = LogisticRegression(C=self.prior_C).fit(pooled, yt)
+            a0, b0 = np.maximum(lr.coef_[0], 0.0), float(lr.intercept_[0])
+        reliability = float(np.clip(2.0 * (_auc(pooled @ a0, yt) - 0.5), 0.0, 1.0))
+        Z, Zd = Z[0], Z[1]
+        t = Y.shape[1]
+        offset = np.where(topics[None, :], a0[0] * Z + a0[1] * Zd + b0, 0.0)
+        W8 = np.ones_like(offset)
+        rows, Zr, Yr = [Phi], [Z], [Y]
+        pw = self.desc_weight * reliability
+        if pw > 0 and topics.any():
+            rows.append(self.desc_features_[topics])
+            n_p = int(topics.sum())
+            Zr.append(np.zeros((n_p, t)))
+            yp = np.zeros((n_p, t), dtype=bool)
+            yp[np.arange(n_p), np.flatnonzero(topics)] = True
+            Yr.append(yp)
+            offset = np.vstack([offset, np.where(topics[None, :], b0, 0.0).repeat(n_p, axis=0)])
+            W8 = np.vstack([W8, np.where(topics[None, :], pw, 0.0).repeat(n_p, axis=0)])
+        W, a, c = fit_joint_logistic(sparse.vstack(rows, format="csr"), np.vstack(Zr), offset, np.vstack(Yr),
+                                     W8, self.l2, self.l2_prior, self.l2_intercept)
+        return a0, b0, W, a, c
+
+    def _logits(self, Phi: sparse.csr_matrix, Z: np.ndarray, model: tuple) -> np.ndarray:
+        a0, b0, W, a, c = model
+        topics = np.array([not r for r in self.roles_], dtype=bool)
+        offset = np.where(topics[None, :], a0[0] * Z[0] + a0[1] * Z[1] + b0, 0.0)
+        return np.asarray(offset + Z[0] * a + np.asarray(Phi @ W) + c)
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def fit(self, X: FrameworkData, themes: SeedThemes, rows: np.ndarray, Y: np.ndarray) -> CodedFrameworkMapper:
+        if themes.vectors is None:
+            raise ValueError("framework themes must be encoded (SeedThemes.encoded) before fitting")
+        rows = np.asarray(rows, dtype=int)
+        Y = np.asarray(Y, dtype=bool)
+        self.themes_ = themes
+        self.roles_ = theme_roles(themes)
+        self.zero_shot_ = FrameworkMapper(**{**(self.zero_shot or {}), "seed": self.seed}).fit(X, themes)
+        theme_texts = [_theme_text(themes, j) for j in range(len(themes))]
+        self.tfidf_ = TfidfVectorizer(analyzer=ngram_terms, sublinear_tf=True, min_df=1)
+        self.tfidf_.fit([t or "" for t in X.texts] + theme_texts)
+        self.desc_features_ = self._features(_unit(np.asarray(themes.vectors)), theme_texts)
+        Z = self._prior_z(X)
+        valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
+        keep = valid[rows]  # non-answers are coded by rule, not learned from
+        rows, Y = rows[keep], Y[keep]
+        self.n_examples_ = len(rows)
+        self.n_positive_ = Y.sum(axis=0).astype(int)
+        self.force_one_ = bool(len(Y)) and bool(Y.any(axis=1).all())
+        Phi = self._features(X.answer_vectors[rows], [X.texts[i] for i in rows])
+        Zl = Z[:, rows]
+        self.model_ = self._fit_once(Phi, Zl, Y)
+        t = Y.shape[1]
+        self.calibration_ = (1.0, 0.0)
+        self.thresholds_ = np.full(t, self.threshold)
+        self.cv_samples_f1_: float | None = None
+        if len(rows) >= max(self.min_cv_examples, self.n_folds * 2):
+            oof = np.zeros(Y.shape)
+            fold = np.random.default_rng(self.seed).permutation(len(rows)) % self.n_folds
+            for k in range(self.n_folds):
+                tr, te = fold != k, fold == k
+                model = self._fit_once(Phi[tr], Zl[:, tr], Y[tr])
+                oof[te] = self._logits(Phi[te], Zl[:, te], model)
+            from sklearn.linear_model import LogisticRegression
+
+            yy = Y.ravel()
+            if yy.any() and not yy.all():
+                cal = LogisticRegression(C=10.0).fit(oof.ravel()[:, None], yy)
+                self.calibration_ = (float(cal.coef_[0, 0]), float(cal.intercept_[0]))
+            p = self._calibrate(oof)
+            grid = np.round(np.arange(0.05, 0.951, 0.025), 3)
+            pooled, _ = _best_threshold(p.ravel(), yy, grid)
+            for j in range(t):
+                n_pos = int(Y[:, j].sum())
+                own = _best_threshold(p[:, j], Y[:, j], grid)[0] if n_pos else pooled
+                self.thresholds_[j] = (n_pos * own + self.threshold_shrink * pooled) / (n_pos + self.threshold_shrink)
+            pred = self._decide(p, np.ones(len(p), dtype=bool))
+            from pipeline.evaluate import per_sample_f1
+
+            self.cv_samples_f1_ = float(per_sample_f1(Y, pred).mean())
+        return self
+
+    # -- inference ---------------------------------------------------------------------------------
+    def _calibrate(self, logits: np.ndarray) -> np.ndarray:
+        s, b = self.calibration_
+        return np.asarray(_sigmoid(s * logits + b))
+
+    def predict_proba(self, X: FrameworkData) -> np.ndarray:
+        """Calibrated probability that each theme applies (answers x themes); non-answers: rule."""
+        valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
+        Phi = self._features(X.answer_vectors, X.texts)
+        p = self._calibrate(self._logits(Phi, self._prior_z(X), self.model_))
+        p = np.where(valid[:, None], p, 0.0)
+        for j, role in enumerate(self.roles_):
+            if role == "nonanswer":
+                p[:, j] = np.where(valid, p[:, j], 1.0)
+        return p
+
+    def _decide(self, p: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Topics clearing their thresholds (best first, at most `max_labels`); when none clears, the best
+        topic if every example had a code; a catch-all theme (residual, non-answer) replaces the topics
+        when it clears its threshold and is more probable than every topic."""
+        roles = self.roles_
+        topics = np.array([not r for r in roles], dtype=bool)
+        margin = p - self.thresholds_
+        out = np.zeros(p.shape, dtype=bool)
+        t_idx = np.flatnonzero(topics)
+        special = [j for j, r in enumerate(roles) if r]
+        for i in np.flatnonzero(valid):
+            if len(t_idx):
+                order = t_idx[np.argsort(-margin[i, t_idx], kind="stable")][: self.max_labels]
+                chosen = [j for j in order if margin[i, j] >= 0]
+                if not chosen and self.force_one_:
+                    chosen = [order[0]]
+                out[i, chosen] = True
+            best_topic = p[i, t_idx].max() if len(t_idx) else 0.0
+            cands = [j for j in special if margin[i, j] >= 0 and p[i, j] > best_topic]
+            if cands:
+                out[i] = False
+                out[i, max(cands, key=lambda j: p[i, j])] = True
+            elif not out[i, t_idx].any():
+                for j in special:
+                    out[i, j] = roles[j] == "residual"
+        for j, role in enumerate(roles):
+            if role == "nonanswer":
+                out[~valid, j] = True
+        return out
+
+    def predict(self, X: FrameworkData) -> np.ndarray:
+        valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
+        return self._decide(self.predict_proba(X), valid)
+
+
+# -- coded examples: reading, matching, confidences ----------------------------------------------------------
+@dataclass
+class CodedExamples:
+    """An analyst's coded answers: text, codes (bool, examples x frame themes), optional ids, file rows."""
+
+    texts: list[str]
+    labels: np.ndarray
+    response_ids: list[str]
+    question_ids: list[str]
+    rows: list[int]
+    file: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    text = str(value).strip()
+    if text.startswith("'") and text[1:2] in ("=", "+", "-", "@"):
+        text = text[1:]  # a formula-neutralised cell written by the review sheet
+    return text
+
+
+def load_examples(path: Path | str, themes: SeedThemes) -> CodedExamples:
+    """Read CODED (CSV/XLSX: answer, themes as ';'-separated frame ids, optional response_id, question_id).
+
+    Every problem is an InputError naming the file and the spreadsheet row (header = row 1)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), None, "coded examples file not found")
+    if not len(themes):
+        raise InputError(str(path), None, "the coding frame has no themes")
+    try:
+        df = read_table(path)
+    except Exception as exc:  # unreadable spreadsheet / encoding: one line for the analyst
+        raise InputError(str(path), None, f"cannot read the coded examples ({exc})") from exc
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in ("answer", "themes") if c not in df.columns]
+    if missing:
+        raise InputError(str(path), "header", f"missing column(s) {', '.join(missing)}; coded examples need "
+                         f"answer and themes (';'-separated frame ids), optional response_id; found: "
+                         f"{', '.join(df.columns) or 'none'}")
+    if df.empty:
+        raise InputError(str(path), None, "no coded examples")
+    ids = list(themes.ids)
+    index = {t: j for j, t in enumerate(ids)}
+    lower = {t.lower(): j for j, t in enumerate(ids)}
+    texts, rids, qids, rows = [], [], [], []
+    labels = np.zeros((len(df), len(ids)), dtype=bool)
+    seen: dict[tuple[str, str], int] = {}
+    has_rid, has_qid = "response_id" in df.columns, "question_id" in df.columns
+    for k, rec in enumerate(df.to_dict("records")):
+        row = k + 2
+        text = _cell(rec.get("answer"))
+        rid = _cell(rec.get("response_id")) if has_rid else ""
+        qid = _cell(rec.get("question_id")) if has_qid else ""
+        if not text and not rid:
+            raise InputError(str(path), f"row {row}", "empty answer and no response_id")
+        for code in (c.strip() for c in _cell(rec.get("themes")).split(";")):
+            if not code:
+                continue
+            j = index.get(code, lower.get(code.lower()))
+            if j is None:
+                shown = ", ".join(ids[:30]) + (" ..." if len(ids) > 30 else "")
+                raise InputError(str(path), f"row {row}", f"unknown theme id {code!r}; the frame has: {shown}")
+            labels[k, j] = True
+        if rid:
+            key = (rid, qid)
+            if key in seen:
+                raise InputError(str(path), f"row {row}",
+                                 f"duplicate response_id {rid!r}" + (f" for question {qid!r}" if qid else "")
+                                 + f" (also row {seen[key]})")
+            seen[key] = row
+        texts.append(text)
+        rids.append(rid)
+        qids.append(qid)
+        rows.append(row)
+    return CodedExamples(texts, labels, rids, qids, rows, str(path))
+
+
+def match_examples(examples: CodedExamples, answers: pd.DataFrame) -> dict[int, int]:
+    """Example index -> row of `answers` for examples whose response_id (and question_id) is in the batch.
+
+    Without a question_id, a response with answers to several questions is matched by its text; if that
+    is ambiguous the analyst is asked for a question_id column."""
+    by_rid: dict[str, list[int]] = {}
+    for i, rid in enumerate(answers["response_id"].astype(str)):
+        by_rid.setdefault(rid, []).append(i)
+    qids = answers["question_id"].astype(str).to_numpy()
+    text_col = "text_clean" if "text_clean" in answers.columns else "answer"
+    texts = answers[text_col].fillna("").astype(str).to_numpy()
+    out: dict[int, int] = {}
+    for k, rid in enumerate(examples.response_ids):
+        cands = by_rid.get(rid, []) if rid else []
+        if examples.question_ids[k]:
+            cands = [i for i in cands if qids[i] == examples.question_ids[k]]
+        if len(cands) > 1:
+            norm = " ".join(examples.texts[k].split()).lower()
+            same = [i for i in cands if " ".join(texts[i].split()).lower() == norm]
+            if len(same) != 1:
+                raise InputError(examples.file, f"row {examples.rows[k]}",
+                                 f"response_id {rid!r} answered several questions; add a question_id column")
+            cands = same
+        if cands:
+            if cands[0] in out.values():
+                raise InputError(examples.file, f"row {examples.rows[k]}", f"answer {rid!r} is coded twice")
+            out[k] = cands[0]
+    return out
+
+
+def zero_shot_confidence(mapper: FrameworkMapper, X: FrameworkData, calibration: Any = None) -> np.ndarray:
+    """Probability that a theme applies, from the zero-shot standardised score.
+
+    `calibration` = [slope, intercept, decided] maps `slope * z + decided * [assigned] + intercept` through
+    a sigmoid (fitted on hand-coded dev data, see benchmarks/framework_devsuite.py); catch-all themes keep
+    the mapper's rule scores."""
+    slope, intercept, decided = (list(calibration) + [0.0] * 3)[:3] if calibration else (1.0, -mapper.tau, 0.0)
+    z, valid = mapper._scores(X)
+    assigned = mapper.predict(X)
+    p = _sigmoid(float(slope) * mapper._mask_special(z).astype(np.float64) + float(decided) * assigned
+                 + float(intercept))
+    base = mapper.decision_function(X)
+    for j, role in enumerate(mapper.roles_):
+        if role:
+            p[:, j] = base[:, j]
+    return np.where(valid[:, None], p, base).astype(np.float64)
+
+
+def answer_confidence(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How sure the coding of each answer is: the least sure of its per-theme decisions."""
+    if not proba.shape[1]:
+        return np.ones(len(proba))
+    sure = np.where(labels, proba, 1.0 - proba)
+    return np.asarray(sure.min(axis=1), dtype=np.float64)
+
+
+def select_for_review(
+    proba: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, candidates: np.ndarray, n: int
+) -> list[int]:
+    """Rows an analyst should code next: first, for every theme, the candidate answer whose probability is
+    nearest that theme's threshold (so every theme is covered), then the least sure answers overall.
+
+    `candidates` = rows that may be chosen (machine-coded, substantive); ties break by row order."""
+    cand = np.flatnonzero(candidates)
+    if n <= 0 or not len(cand):
+        return []
+    closeness = np.abs(proba[cand] - thresholds[None, :])
+    chosen: list[int] = []
+    taken = np.zeros(len(cand), dtype=bool)
+    for j in np.argsort(closeness.min(axis=0), kind="stable"):
+        if len(chosen) >= n:
+            break
+        order = np.argsort(np.where(taken, np.inf, closeness[:, j]), kind="stable")
+        if not taken[order[0]]:
+            taken[order[0]] = True
+            chosen.append(int(cand[order[0]]))
+    sure = answer_confidence(proba[cand], labels[cand])
+    for k in np.argsort(sure, kind="stable"):
+        if len(chosen) >= n:
+            break
+        if not taken[k]:
+            taken[k] = True
+            chosen.append(int(cand[k]))
+    return chosen

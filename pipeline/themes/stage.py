@@ -15,7 +15,18 @@ import pandas as pd
 from pipeline import config, io
 from pipeline.errors import InputError
 from pipeline.themes.discovery import ThemeResult, discover_themes, theme_params
-from pipeline.themes.framework import FrameworkData, FrameworkMapper, load_framework
+from pipeline.themes.framework import (
+    CodedExamples,
+    CodedFrameworkMapper,
+    FrameworkData,
+    FrameworkMapper,
+    answer_confidence,
+    load_examples,
+    load_framework,
+    match_examples,
+    select_for_review,
+    zero_shot_confidence,
+)
 from pipeline.themes.naming import pick_quotes
 from pipeline.themes.seeds import SeedThemes, load_seed_themes
 
@@ -88,20 +99,27 @@ def themes_core(
 
 def mapper_from_params(params: dict[str, Any]) -> FrameworkMapper:
     cfg = theme_params(params)
-    opts = dict(cfg.get("framework", {}) or {})
+    opts = {k: v for k, v in (cfg.get("framework", {}) or {}).items() if k not in _CODED_KEYS}
     return FrameworkMapper(seed=int(cfg["seed"]), **opts)
 
 
-def map_framework(
-    answers: pd.DataFrame,
-    segments: pd.DataFrame,
-    ans_vec: np.ndarray,
-    seg_vec: np.ndarray,
-    themes: SeedThemes,
-    params: dict[str, Any],
-) -> ThemeResult:
-    """Map every answer to zero or more framework themes (row order independent: sorted by ids)."""
+_CODED_KEYS = {"examples", "high_confidence", "zero_shot_calibration"}
+
+
+def coded_mapper_from_params(params: dict[str, Any]) -> CodedFrameworkMapper:
+    """The example learner (`themes.framework.examples`) on top of the zero-shot mapper's parameters."""
     cfg = theme_params(params)
+    fw = dict(cfg.get("framework", {}) or {})
+    opts = dict(fw.get("examples", {}) or {})
+    zero_shot = {k: v for k, v in fw.items() if k not in _CODED_KEYS}
+    return CodedFrameworkMapper(seed=int(cfg["seed"]), zero_shot=zero_shot,
+                                high_confidence=float(fw.get("high_confidence", 0.8)), **opts)
+
+
+def _framework_data(
+    answers: pd.DataFrame, segments: pd.DataFrame, ans_vec: np.ndarray, seg_vec: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame, FrameworkData, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Answers and segments sorted by id (row order independent), non-answers with zero vectors."""
     a_order = np.argsort(answers["answer_id"].astype(str).to_numpy(), kind="stable")
     ans = answers.iloc[a_order].reset_index(drop=True)
     avec = np.asarray(ans_vec, dtype=np.float32)[a_order]
@@ -126,21 +144,103 @@ def map_framework(
         segment_answer=seg_ans[seg_ok],
         groups=ans["question_id"].astype(str).to_numpy(),
     )
-    mapper = mapper_from_params(params).fit(data, themes)
-    scores = mapper.decision_function(data)
-    labels = mapper.predict(data)
+    return ans, seg, data, svec, seg_ans, seg_ok, nonans
+
+
+def _with_examples(
+    data: FrameworkData, ans: pd.DataFrame, examples: CodedExamples, encoder: Encoder | None
+) -> tuple[FrameworkData, np.ndarray, np.ndarray]:
+    """The batch plus the examples that are not in it; returns (data, example rows in data, their codes).
+
+    Examples whose response_id (and question_id, when given) is in the batch use the batch's own text and
+    vectors; the others are encoded and appended as one-segment answers."""
+    matched = match_examples(examples, ans)
+    rows = np.full(len(examples), -1, dtype=int)
+    for k, i in matched.items():
+        rows[k] = i
+    extra = np.flatnonzero(rows < 0)
+    if not len(extra):
+        return data, rows, examples.labels
+    if encoder is None:
+        raise ValueError("coded examples outside the input need an encoder")
+    texts = [examples.texts[k] for k in extra]
+    vecs = np.asarray(encoder(texts), dtype=np.float32)
+    vecs = np.where(np.array([bool(t.strip()) for t in texts])[:, None], vecs, 0.0).astype(np.float32)
+    qids = ans["question_id"].astype(str).unique()
+    groups = [examples.question_ids[k] or (qids[0] if len(qids) == 1 else "__examples__") for k in extra]
+    n = len(data)
+    rows[extra] = n + np.arange(len(extra))
+    ok = np.linalg.norm(vecs, axis=1) > 0
+    both = FrameworkData(
+        texts=data.texts + texts,
+        answer_vectors=np.vstack([data.answer_vectors, vecs]),
+        segment_vectors=np.vstack([data.segment_vectors, vecs[ok]]) if ok.any() else data.segment_vectors,
+        segment_answer=np.concatenate([data.segment_answer, n + np.flatnonzero(ok)]),
+        groups=np.concatenate([np.asarray(data.groups, dtype=object), np.asarray(groups, dtype=object)]).astype(str),
+    )
+    return both, rows, examples.labels
+
+
+def map_framework(
+    answers: pd.DataFrame,
+    segments: pd.DataFrame,
+    ans_vec: np.ndarray,
+    seg_vec: np.ndarray,
+    themes: SeedThemes,
+    params: dict[str, Any],
+    examples: CodedExamples | None = None,
+    encoder: Encoder | None = None,
+) -> ThemeResult:
+    """Map every answer to zero or more framework themes (row order independent: sorted by ids).
+
+    Without examples the zero-shot FrameworkMapper decides; with coded examples the CodedFrameworkMapper
+    learns from them, and answers the analyst coded keep the analyst's codes (`source` = analyst-coded)."""
+    cfg = theme_params(params)
+    fw = dict(cfg.get("framework", {}) or {})
+    ans, seg, data, svec, seg_ans, seg_ok, nonans = _framework_data(answers, segments, ans_vec, seg_vec)
     ids = list(themes.ids)
+    n = len(ans)
+    extra: dict[str, Any] = {}
+    if examples is not None and len(examples):
+        full, ex_rows, ex_y = _with_examples(data, ans, examples, encoder)
+        coded = coded_mapper_from_params(params).fit(full, themes, ex_rows, ex_y)
+        mapper = coded.zero_shot_
+        scores = mapper.decision_function(full)[:n]
+        conf = coded.predict_proba(full)[:n]
+        labels = coded.predict(full)[:n]
+        thresholds = coded.thresholds_
+        analyst = np.zeros(n, dtype=bool)
+        in_batch = ex_rows < n
+        analyst[ex_rows[in_batch]] = True
+        labels[ex_rows[in_batch]] = ex_y[in_batch]
+        conf[ex_rows[in_batch]] = ex_y[in_batch].astype(float)
+        extra = {"examples": len(examples), "examples_in_input": int(in_batch.sum()),
+                 "cv_samples_f1": None if coded.cv_samples_f1_ is None else round(coded.cv_samples_f1_, 3)}
+    else:
+        mapper = mapper_from_params(params).fit(data, themes)
+        scores = mapper.decision_function(data)
+        labels = mapper.predict(data)
+        conf = zero_shot_confidence(mapper, data, fw.get("zero_shot_calibration"))
+        thresholds = np.full(len(ids), 0.5)
+        analyst = np.zeros(n, dtype=bool)
+    answer_conf = answer_confidence(conf, labels)
+    answer_conf[analyst] = 1.0
+    high = float(fw.get("high_confidence", 0.8))
+    source = np.where(analyst, "analyst-coded", "machine")
     lists = []
-    for i in range(len(ans)):
+    for i in range(n):
         chosen = np.flatnonzero(labels[i])
-        lists.append(";".join(ids[j] for j in chosen[np.argsort(-scores[i, chosen], kind="stable")]))
+        key = conf[i, chosen] if analyst[i] else scores[i, chosen] + conf[i, chosen]
+        lists.append(";".join(ids[j] for j in chosen[np.argsort(-key, kind="stable")]))
     assign = pd.concat(
         [
             pd.DataFrame({
                 "answer_id": ans["answer_id"].astype(str), "response_id": ans["response_id"].astype(str),
-                "question_id": ans["question_id"].astype(str), "themes": lists,
+                "question_id": ans["question_id"].astype(str), "themes": lists, "source": source,
+                "confidence": np.round(answer_conf, 4),
             }),
             pd.DataFrame(np.round(scores, 4), columns=[f"score_{t}" for t in ids]),
+            pd.DataFrame(np.round(conf, 4), columns=[f"confidence_{t}" for t in ids]),
         ],
         axis=1,
     )
@@ -186,12 +286,18 @@ def map_framework(
 
     tbq = theme_by_question(themes_df, {})
     n_ok = int((nonans == 0).sum())
+    machine = ~analyst & ~nonans
     summary = {
         "mode": "framework", "framework_themes": len(ids), "answers": len(ans),
         "answers_with_theme": int((assign["themes"] != "").sum()),
         "answers_without_theme": int(((assign["themes"] == "") & ~nonans).sum()),
         "nonanswers": int(nonans.sum()),
         "mean_themes_per_answer": round(float(labels.sum() / max(n_ok, 1)), 3),
+        **extra,
+        "analyst_coded": int(analyst.sum()),
+        "machine_high_confidence": int((machine & (answer_conf >= high)).sum()),
+        "machine_low_confidence": int((machine & (answer_conf < high)).sum()),
+        "thresholds": {t: round(float(v), 3) for t, v in zip(ids, thresholds, strict=True)},
     }
     return ThemeResult(themes_df, assign, seg_assign, tbq, summary)
 
@@ -221,17 +327,127 @@ def neutralise(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run(batch_dir: Path, params: dict[str, Any], framework: Path | None = None) -> dict[str, Any]:
-    """`wsis themes`: read answers_clean / segments / embeddings, write the theme tables."""
+REVIEW_INSTRUCTIONS = [
+    "How to use this sheet",
+    "1. Each row of the 'review' sheet is an answer whose coding the tool is least sure about; together",
+    "   the rows cover every theme of the frame (see the 'frame' sheet for ids, labels and descriptions).",
+    "2. Edit the column 'themes': the frame ids that apply, separated by ';' (best first is not needed).",
+    "   Leave it empty when no theme applies.",
+    "3. Delete the rows you did not check: every remaining row is used as an analyst-coded answer.",
+    "4. Pass the sheet back: wsis themes --input FILE --framework FRAME --examples this_file.xlsx --out DIR",
+    "   (several sheets of coded answers can be merged into one file; keep the response_id column).",
+    "Columns machine_themes, confidence and check_first show what the tool chose and where it hesitated.",
+]
+
+
+def review_sheet(result: ThemeResult, answers: pd.DataFrame, themes: SeedThemes, n: int) -> pd.DataFrame:
+    """The `n` answers an analyst should code next (framework mode), with the current codes editable."""
+    ta = result.theme_assignments.reset_index(drop=True)
+    ids = list(themes.ids)
+    proba = ta[[f"confidence_{t}" for t in ids]].to_numpy(dtype=float)
+    labels = np.array([[t in str(s).split(";") for t in ids] for s in ta["themes"]], dtype=bool)
+    thr = np.array([float(result.summary.get("thresholds", {}).get(t, 0.5)) for t in ids])
+    ans = answers.set_index(answers["answer_id"].astype(str))
+    text_col = next(c for c in ("text_redacted", "text_clean", "answer") if c in ans.columns)
+    non = (ans["is_nonanswer"].fillna(False).astype(bool) if "is_nonanswer" in ans.columns
+           else pd.Series(False, index=ans.index))
+    text = ans[text_col].fillna("").astype(str).reindex(ta["answer_id"]).fillna("").to_numpy()
+    cand = ((ta["source"] == "machine").to_numpy() & ~non.reindex(ta["answer_id"]).fillna(False).to_numpy()
+            & np.array([bool(t.strip()) for t in text]))
+    pick = select_for_review(proba, labels, thr, cand, n)
+    near = np.argsort(np.abs(proba - thr[None, :]), axis=1)[:, :3]
+    return pd.DataFrame({
+        "response_id": ta["response_id"].iloc[pick].to_numpy(), "question_id": ta["question_id"].iloc[pick].to_numpy(),
+        "answer": text[pick], "themes": ta["themes"].iloc[pick].to_numpy(),
+        "machine_themes": ta["themes"].iloc[pick].to_numpy(), "confidence": ta["confidence"].iloc[pick].to_numpy(),
+        "check_first": ["; ".join(f"{ids[j]} {proba[i, j]:.2f} (thr {thr[j]:.2f})" for j in near[i]) for i in pick],
+    })
+
+
+def write_review_sheet(sheet: pd.DataFrame, themes: SeedThemes, output: Path) -> Path:
+    """XLSX with sheets `review` (first: read back by --examples), `frame` and `instructions`; formula-safe."""
+    from pipeline.report.safety import xlsx_text
+
+    output = Path(output)
+    if output.suffix.lower() != ".xlsx":
+        raise InputError(str(output), None, "the review sheet must be an .xlsx file")
+    frame = pd.DataFrame({"id": list(themes.ids), "label": list(themes.labels),
+                          "description": list(themes.descriptions)})
+    with io.atomic_path(output) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+        for name, df in (("review", sheet), ("frame", frame),
+                         ("instructions", pd.DataFrame({"instructions": REVIEW_INSTRUCTIONS}))):
+            safe = df.copy()
+            for col in safe.columns:
+                if not pd.api.types.is_numeric_dtype(safe[col]):
+                    safe[col] = safe[col].astype(str).map(xlsx_text)
+            safe.to_excel(xl, sheet_name=name, index=False)
+        ws = xl.sheets["review"]
+        for col, width in {"A": 16, "B": 14, "C": 90, "D": 18, "E": 18, "F": 11, "G": 48}.items():
+            ws.column_dimensions[col].width = width
+        ws.freeze_panes = "D2"
+    return output
+
+
+def _framework_inputs(
+    framework: Path | None, examples: Path | None, review_sheet_path: Path | None
+) -> tuple[SeedThemes | None, CodedExamples | None]:
+    """Read and check the frame and the coded examples before any heavy work."""
+    if framework is None:
+        if examples is not None:
+            raise InputError(str(examples), None, "--examples needs --framework (the frame the codes refer to)")
+        if review_sheet_path is not None:
+            raise InputError(str(review_sheet_path), None, "--review-sheet needs --framework")
+        return None, None
+    frame = load_framework(framework)
+    coded = load_examples(examples, frame) if examples is not None else None
+    return frame, coded
+
+
+def _finish_framework(
+    result: ThemeResult, answers: pd.DataFrame, frame: SeedThemes | None, review_sheet_path: Path | None, n: int
+) -> dict[str, Any]:
+    summary = dict(result.summary)
+    if frame is not None and review_sheet_path is not None:
+        sheet = review_sheet(result, answers, frame, n)
+        write_review_sheet(sheet, frame, review_sheet_path)
+        summary["review_sheet"] = str(review_sheet_path)
+        summary["review_rows"] = len(sheet)
+    return summary
+
+
+def run(
+    batch_dir: Path,
+    params: dict[str, Any],
+    framework: Path | None = None,
+    examples: Path | None = None,
+    review_sheet_path: Path | None = None,
+    review_n: int = 50,
+) -> dict[str, Any]:
+    """`wsis themes`: read answers_clean / segments / embeddings, write the theme tables.
+
+    Framework mode: `examples` = CODED file (answer, themes, optional response_id) the mapping learns from;
+    `review_sheet_path` = XLSX of the `review_n` answers an analyst should code next."""
     t0 = time.perf_counter()
+    frame, coded = _framework_inputs(framework, examples, review_sheet_path)
     answers, segments, ans_vec, seg_vec = load_inputs(Path(batch_dir))
-    result = themes_core(answers, segments, ans_vec, seg_vec, params, framework, make_encoder(params))
+    encoder = make_encoder(params)
+    if frame is not None:
+        result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
+    else:
+        result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
     write_outputs(result, Path(batch_dir))
-    return {**result.summary, "seconds": round(time.perf_counter() - t0, 2)}
+    summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
+    return {**summary, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def run_on_file(
-    input: Path, out_dir: Path, params: dict[str, Any], framework: Path | None = None
+    input: Path,
+    out_dir: Path,
+    params: dict[str, Any],
+    framework: Path | None = None,
+    examples: Path | None = None,
+    review_sheet_path: Path | None = None,
+    review_n: int = 50,
 ) -> dict[str, Any]:
     """`wsis themes --input FILE`: ingest, clean and embed the file itself, then themes -> CSV + parquet."""
     from pipeline.clean import clean_answers
@@ -240,6 +456,7 @@ def run_on_file(
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    frame, coded = _framework_inputs(framework, examples, review_sheet_path)
     ingested = ingest_paths([Path(input)], None, params)
     if ingested.answers.empty:
         raise InputError(str(input), None, "no answers could be read")
@@ -248,7 +465,14 @@ def run_on_file(
     ans_vec = encode(answers["text_clean"].fillna("").astype(str).tolist(), params, cache)
     seg_vec = encode(segments["text"].fillna("").astype(str).tolist(), params, cache)
     ans_vec = np.where(answers["is_nonanswer"].to_numpy()[:, None], 0.0, ans_vec).astype(np.float32)
-    result = themes_core(answers, segments, ans_vec, seg_vec, params, framework,
-                         lambda texts: encode(list(texts), params, cache))
+
+    def encoder(texts: list[str]) -> np.ndarray:
+        return encode(list(texts), params, cache)
+
+    if frame is not None:
+        result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
+    else:
+        result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
     write_outputs(result, out_dir, csv=True)
-    return {**result.summary, "answers_read": len(answers), "seconds": round(time.perf_counter() - t0, 2)}
+    summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
+    return {**summary, "answers_read": len(answers), "seconds": round(time.perf_counter() - t0, 2)}
