@@ -207,7 +207,8 @@ def test_defect12_no_email_or_phone_in_any_report_output(tmp_path: Path) -> None
     leaks = {name: LEAK.findall(text) for name, text in texts.items() if LEAK.search(text)}
     assert not leaks
     md = texts[str(batch / "report" / "report.md")]
-    assert "[email]" in md and "[phone]" in md  # redacted, not dropped: the rows are still there
+    # redacted, not dropped: the rows are still there (Markdown escapes the placeholder's brackets)
+    assert re.search(r"\\?\[email\\?\]", md) and re.search(r"\\?\[phone\\?\]", md)
 
 
 def test_defect12_every_csv_the_pipeline_writes_is_redacted(tmp_path: Path) -> None:
@@ -270,3 +271,34 @@ def test_defect16_bidi_overrides_never_reach_html_or_markdown(tmp_path: Path) ->
         assert not re.search("[\u202a-\u202e\u2066-\u2069]", text), name
     manifest = json.loads((batch / "report" / "run_manifest.json").read_text())
     assert manifest["report"]["files"]
+
+
+def test_defect04_report_says_what_was_superseded_and_why(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "superseded-batch")
+    answers = pd.read_parquet(batch / "answers.parquet")
+    old = answers["response_id"] == "r6"
+    answers["superseded_by"] = ""
+    answers["superseded_reason"] = ""
+    answers.loc[old, "superseded_by"] = "r2"
+    answers.loc[old, "superseded_reason"] = "re-submission: same organisation (Open Networks Alliance); r2 was later"
+    answers.to_parquet(batch / "answers.parquet", index=False)
+    (batch / "answers_clean.parquet").unlink()  # the report falls back to answers.parquet
+    report_stage.run(batch, PARAMS)
+    table = pd.read_csv(batch / "report" / "tables" / "superseded.csv", dtype=str, keep_default_na=False)
+    assert table[["response_id", "superseded_by"]].values.tolist() == [["r6", "r2"]]
+    assert "same organisation" in table["superseded_reason"].iloc[0]
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Superseded submissions" in md and "same organisation (Open Networks Alliance)" in md
+
+
+def test_defect05_missing_stakeholder_type_is_not_given_in_the_report(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "not-given-batch")
+    for name in ("answers.parquet", "answers_clean.parquet"):
+        df = pd.read_parquet(batch / name)
+        df.loc[df["response_id"] == "r5", ["org_type", "stakeholder_group"]] = ""
+        df.to_parquet(batch / name, index=False)
+    report_stage.run(batch, PARAMS)
+    prof = pd.read_csv(batch / "report" / "tables" / "respondents.csv", dtype=str, keep_default_na=False)
+    groups = dict(zip(prof.loc[prof["dimension"] == "stakeholder group", "value"],
+                      prof.loc[prof["dimension"] == "stakeholder group", "submissions"], strict=True))
+    assert groups.get("not given") == "1" and "other" not in groups

@@ -30,34 +30,59 @@ def _blue(v: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _wrap(text: str, width: int, lines: int = 2) -> list[str]:
+    """Split a label into at most `lines` lines of about `width` characters at word boundaries (the last is cut)."""
+    words, out, cur = safe_text(" ".join(str(text).split())).split(" "), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    out.append(cur)
+    if len(out) > lines:
+        out = out[: lines - 1] + [_short(" ".join(out[lines - 1:]), width)]
+    return out
+
+
 def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, percent: bool = True,
-              width: int = 640, chart_id: str = "") -> str:
-    """Horizontal bars (values 0..1 shown as % when `percent`)."""
-    label_w, bar_h, gap, top = 290, 18, 6, 28
-    plot_w = width - label_w - 70
+              width: int = 720, chart_id: str = "", counts: Sequence[int] | None = None,
+              total: int | None = None) -> str:
+    """Horizontal bars (values 0..1 shown as % when `percent`, with "n of total" when counts are given); labels
+    wrap onto two lines instead of being cut."""
+    label_w, bar_h, gap, top = 330, 30, 6, 28
+    plot_w = width - label_w - 110
     vmax = max([*values, 1e-9]) if not percent else max(1.0 if max([*values, 0]) > 0.5 else 0.5, 1e-9)
     height = top + len(labels) * (bar_h + gap) + 10
     parts = [f'<svg class="chart chart-bars" id="{esc(chart_id)}" role="img" aria-label="{esc(title)}" '
              f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" style="{FONT};font-size:12px">',
-             f'<text x="0" y="16" font-weight="bold">{esc(_short(title, 90))}</text>']
+             f'<text x="0" y="16" font-weight="bold">{esc(_short(title, 100))}</text>']
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * (bar_h + gap)
         w = max(1.0, plot_w * float(value) / vmax)
         shown = f"{100 * value:.0f}%" if percent else f"{value:g}"
+        if counts is not None:
+            shown += f" ({int(counts[i])}" + (f" of {int(total)})" if total else ")")
+        lines = _wrap(label, 48)
+        first_y = y + bar_h / 2 + 4 - 7 * (len(lines) - 1)
+        tspans = "".join(f'<tspan x="{label_w - 6}" y="{first_y + 14 * k:.1f}">{esc(line)}</tspan>'
+                         for k, line in enumerate(lines))
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(_short(label, 44))}</text>'
-            f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[0]}">'
+            f'<text text-anchor="end">{tspans}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{bar_h - 8}" fill="{PALETTE[0]}">'
             f'<title>{esc(label)}: {esc(shown)}</title></rect>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{esc(shown)}</text>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h / 2 + 4:.1f}">{esc(shown)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def heatmap(df: pd.DataFrame, row_labels: Sequence[str], title: str, percent: bool = True,
-            mask: pd.DataFrame | None = None, chart_id: str = "", cell: int = 30, label_w: int = 300) -> str:
-    """A heatmap of the numeric frame `df` (rows x columns); `mask` cells get a dark outline."""
+            mask: pd.DataFrame | None = None, chart_id: str = "", cell: int = 30, label_w: int = 300,
+            dim: pd.DataFrame | None = None) -> str:
+    """A heatmap of the numeric frame `df` (rows x columns); `mask` cells get a dark outline, `dim` cells are
+    greyed out (a share of a group too small to mean much)."""
     cols = [str(c) for c in df.columns]
     values = df.to_numpy(dtype=float) if len(df) else np.zeros((0, len(cols)))
     vmax = float(values.max()) if values.size and values.max() > 0 else 1.0
@@ -79,14 +104,19 @@ def heatmap(df: pd.DataFrame, row_labels: Sequence[str], title: str, percent: bo
         for j, c in enumerate(cols):
             v = float(values[i, j])
             linked = mask is not None and c in mask.columns and bool(mask[c].iloc[i])
+            greyed = dim is not None and c in dim.columns and bool(dim[c].iloc[i])
             shown = f"{100 * v:.0f}%" if percent else f"{v:g}"
             stroke = ' stroke="#222" stroke-width="2"' if linked else ' stroke="#fff" stroke-width="1"'
             note = " (linked in the WSIS-SDG matrix)" if linked else ""
+            note += " (group too small for a meaningful share)" if greyed else ""
+            fill = "#e6e6e6" if greyed else _blue(v / vmax)
             parts.append(
-                f'<rect class="cell{" linked" if linked else ""}" x="{label_w + j * cell}" y="{y}" '
-                f'width="{cell - 2}" height="{cell - 2}" fill="{_blue(v / vmax)}"{stroke}>'
+                f'<rect class="cell{" linked" if linked else ""}{" small" if greyed else ""}" '
+                f'x="{label_w + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}"{stroke}>'
                 f'<title>{esc(label)} x {esc(c)}: {esc(shown)}{esc(note)}</title></rect>'
             )
+            if greyed:
+                continue
             if v > 0:
                 colour = "#fff" if v / vmax > 0.55 else "#222"
                 parts.append(f'<text x="{label_w + j * cell + (cell - 2) / 2:.1f}" y="{y + cell / 2 + 3:.1f}" '

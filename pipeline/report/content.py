@@ -37,6 +37,8 @@ class Report:
     answer_map: pd.DataFrame = field(default_factory=pd.DataFrame)
     theme_names: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    small_groups: dict[str, pd.DataFrame] = field(default_factory=dict)  # table -> shares of too-small groups
+    min_group_size: int = 5
 
     def table(self, name: str) -> pd.DataFrame | None:
         for t in self.tables:
@@ -60,6 +62,8 @@ LABELS = {
     "source_file": "Source file", "record": "Record", "reason": "Reason", "dimension": "Dimension",
     "submissions": "Submissions", "share": "Share", "scope": "Scope", "size": "Answers (all submissions)",
     "n_respondents": "Respondents (all submissions)", "description": "Description",
+    "superseded_by": "Superseded by", "superseded_reason": "Why", "flag": "Flag",
+    "raised_most_by": "Raised most by (share of the group's answering respondents)", "quote_by": "Quoted from",
 }
 
 
@@ -76,6 +80,7 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     """Every table of the report; raises ReconciliationError when the counts do not add up with ingest."""
     cfg = params.get("report", {}) or {}
     top = max(3, min(5, int(cfg.get("top_quotes", 5))))
+    min_group = max(1, int(cfg.get("min_group_size", 5)))
     if str(cfg.get("map_method", "pca")).lower() != "pca":
         raise InputError("params.yaml", "report.map_method", "only 'pca' is supported (deterministic, no extra model)")
     answers = T.base_answers(batch)
@@ -143,9 +148,24 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
               T.theme_catalogue(batch.themes, answers)),
         Table("duplicates", "Duplicates and campaigns",
               "Groups of identical or near-identical answers (kept and counted).", T.duplicates_table(answers)),
+        Table("superseded", "Superseded submissions",
+              "Submissions replaced by a later one of the same organisation (same round, form and kind of "
+              "document), with the submission that counts instead and why.", T.superseded_table(answers)),
+        Table("flagged", "Flagged submissions",
+              "Submissions read and counted but with an ingest warning to check.", T.flagged_table(answers)),
         Table("quarantine", "Quarantine", "Records ingest could not read, with the reason.",
               T.quarantine_table(batch.quarantine)),
     ]
+    by_name = {t.name: t.df for t in tables}
+    tables.insert(0, Table(
+        "findings", "Findings by question",
+        f"Per question, each theme with what it is about, how many answering respondents raised it and their share, "
+        f"the stakeholder groups that raise it most (groups of at least {min_group} answering respondents, with n), "
+        "and its best quote.",
+        T.findings(by_name["themes_by_question"], by_name["themes_by_stakeholder"], by_name["themes"],
+                   by_name["quotes"], min_group)))
+    small = {name: T.small_group_mask(by_name[name], min_group)
+             for name in ("themes_by_stakeholder", "themes_by_region", "theme_x_stakeholder")}
     checks = T.reconcile(answers, batch.answers, batch.quarantine, assign, batch.tags, by_q, ingest_summary)
     at_all = T.answer_themes(answers, assign)
     n_other = int(at_all.loc[at_all["theme_id"] == T.OTHER, "answer_id"].nunique())
@@ -180,4 +200,4 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     if len(amap):
         amap = amap.assign(theme_id=[cross.get((q, t), t) for q, t in zip(amap["question_id"], amap["theme_id"],
                                                                             strict=True)])
-    return Report(batch.name, tables, answers, checks, headline, mask, amap, names, notes)
+    return Report(batch.name, tables, answers, checks, headline, mask, amap, names, notes, small, min_group)

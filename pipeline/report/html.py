@@ -39,6 +39,9 @@ blockquote{margin:8px 0 12px;padding:6px 14px;border-left:4px solid #9bb7d4;back
 blockquote .who{display:block;color:#555;font-size:12px;margin-top:4px}
 .scroll{overflow-x:auto}details{margin:10px 0}summary{cursor:pointer;font-weight:600;color:#1f4e79}
 .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}
+td.small{color:#9a9a9a;background:#f1f1f1 !important}
+.finding{border-left:4px solid #1f4e79;padding:4px 14px;margin:12px 0 18px}
+.finding h4{margin:4px 0}.finding .fig{font-weight:600;color:#1f4e79}.finding .by{color:#444;font-size:14px}
 """
 
 
@@ -56,7 +59,8 @@ def fmt(column: str, value: Any) -> tuple[str, bool]:
 
 
 def html_table(df: pd.DataFrame, skip: set[str] | None = None, marks: pd.DataFrame | None = None,
-               table_id: str = "") -> str:
+               table_id: str = "", small: pd.DataFrame | None = None) -> str:
+    """A table; `marks` cells are highlighted (matrix links), `small` cells greyed (shares of too-small groups)."""
     cols = [c for c in df.columns if c not in (skip or set())]
     out = [f'<div class="scroll"><table id="{esc(table_id)}"><thead><tr>']
     out += [f"<th>{esc(display_name(str(c)))}</th>" for c in cols]
@@ -68,8 +72,12 @@ def html_table(df: pd.DataFrame, skip: set[str] | None = None, marks: pd.DataFra
             classes = ["num"] if numeric else []
             if marks is not None and c in marks.columns and c != cols[0] and bool(marks[c].iloc[i]):
                 classes.append("linked")
+            tip = ""
+            if small is not None and c in small.columns and bool(small[c].iloc[i]):
+                classes.append("small")
+                tip = ' title="group too small for a meaningful share"'
             cls = f' class="{" ".join(classes)}"' if classes else ""
-            out.append(f"<td{cls}>{text}</td>")
+            out.append(f"<td{cls}{tip}>{text}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -81,24 +89,43 @@ def _section(report: Report, name: str, heading: str | None = None, skip: set[st
     if t is None:
         return ""
     return (f'<h3 id="t-{esc(name)}">{esc(heading or t.title)}</h3><p class="desc">{esc(t.description)}</p>'
-            + html_table(t.df, skip, marks, f"table-{name}"))
+            + html_table(t.df, skip, marks, f"table-{name}", report.small_groups.get(name)))
 
 
-def _themes_per_question(report: Report) -> str:
-    tbq = report.table("themes_by_question")
-    if tbq is None or tbq.empty:
+def _findings(report: Report) -> str:
+    """Per question: the share chart, then each theme with its description, figures, groups and quotes."""
+    fnd = report.table("findings")
+    if fnd is None or fnd.empty:
         return '<p class="note">No theme assignments in this batch.</p>'
-    links = " ".join(f'<a href="#q-{esc(q)}">{esc(q)}</a>' for q in dict.fromkeys(tbq["question_id"]))
+    quotes = report.table("quotes")
+    links = " ".join(f'<a href="#q-{esc(q)}">{esc(q)}</a>' for q in dict.fromkeys(fnd["question_id"]))
     out = [f'<p class="desc">Jump to: {links}</p>']
-    for qid, grp in tbq.groupby("question_id", sort=False):
+    for qid, grp in fnd.groupby("question_id", sort=False):
         qtext = str(grp["question_text"].iloc[0])
         out.append(f'<h3 id="q-{esc(qid)}">{esc(qid)}: {esc(qtext)}</h3>')
         n = int(grp["answering_respondents"].iloc[0])
         out.append(f'<p class="desc">{n} answering respondents. Share = respondents with the theme / answering '
-                   f"respondents.</p>")
+                   f"respondents; one answer can carry several themes.</p>")
         out.append(charts.bar_chart(grp["theme"].astype(str).tolist(), grp["share_of_answering"].tolist(),
-                                    f"{qid}: share of answering respondents per theme", chart_id=f"bars-{qid}"))
-        out.append(html_table(grp, {"question_id", "question_text", "answering_respondents"}))
+                                    f"{qid}: share of answering respondents per theme", chart_id=f"bars-{qid}",
+                                    counts=grp["respondents"].tolist(), total=n))
+        for r in grp.itertuples(index=False):
+            parts = [f'<div class="finding"><h4>{esc(r.theme)}</h4>',
+                     f'<p><span class="fig">{int(str(r.respondents))} of {int(str(r.answering_respondents))} answering '
+                     f"respondents ({100 * float(str(r.share_of_answering)):.0f}%)</span>"]
+            if str(r.description):
+                parts.append(f" &middot; {esc(r.description)}")
+            parts.append("</p>")
+            if str(r.raised_most_by):
+                parts.append(f'<p class="by">Raised most by: {esc(r.raised_most_by)}</p>')
+            if quotes is not None and len(quotes):
+                sel = quotes[(quotes["question_id"] == qid) & (quotes["theme_id"] == r.theme_id)].head(3)
+                for q in sel.itertuples(index=False):
+                    who = ", ".join(esc(x) for x in (q.org_name, q.org_type, q.country) if str(x))
+                    parts.append(f'<blockquote class="quote">{esc(q.quote)}<span class="who">response '
+                                 f"{esc(q.response_id)}; {who}</span></blockquote>")
+            parts.append("</div>")
+            out.append("".join(parts))
     return "".join(out)
 
 
@@ -107,14 +134,23 @@ def _heatmaps(report: Report) -> tuple[str, str]:
     out = []
     txs = report.table("theme_x_stakeholder")
     if txs is not None and len(txs):
-        top = txs.head(MAX_HEATMAP_ROWS)
-        vals = top[[c for c in top.columns if c.endswith("(share)")]]
-        vals.columns = [c.replace(" (share)", "") for c in vals.columns]
+        top = txs.head(MAX_HEATMAP_ROWS).reset_index(drop=True)
+        share_cols = [c for c in top.columns if c.endswith("(share)")]
+        vals = top[share_cols]
+        sizes = [int(top[c.replace("(share)", "(answering)")].max()) if c.replace("(share)", "(answering)")
+                 in top.columns else 0 for c in share_cols]
+        vals.columns = [f"{c.replace(' (share)', '')} (n={n})" for c, n in zip(share_cols, sizes, strict=True)]
+        small = report.small_groups.get("theme_x_stakeholder")
+        dim = None
+        if small is not None:
+            dim = small.head(MAX_HEATMAP_ROWS).reset_index(drop=True)[share_cols]
+            dim.columns = vals.columns
         out.append('<h3 id="heat-stakeholder">Theme x stakeholder group</h3><p class="desc">Share of each group\'s '
                    "answering respondents that raised the theme in any question (themes ordered as in "
-                   "'Theme x question').</p>")
+                   f"'Theme x question'); n is the group's answering respondents. Groups under "
+                   f"{report.min_group_size} answering respondents are greyed out.</p>")
         out.append(charts.heatmap(vals, top["theme"].astype(str).tolist(), "Theme x stakeholder group",
-                                  chart_id="heat-stakeholder-chart", cell=44))
+                                  chart_id="heat-stakeholder-chart", cell=44, dim=dim))
     first = "".join(out)
     out = []
     axs = report.table("action_line_x_sdg")
@@ -165,9 +201,8 @@ def render_html(report: Report, generated_at: str | None = None) -> str:
         amap = '<p class="note">No embeddings: the map is left out.</p>'
     heat_stakeholder, heat_al_sdg = _heatmaps(report)
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in (
-        ("how", "How to read"), ("quality", "Data quality"), ("themes", "Themes per question"),
-        ("across", "Across questions"), ("tags", "Action Lines & SDGs"), ("map", "Map"), ("quotes", "Quotes"),
-        ("appendix", "Appendix")))
+        ("findings", "Findings"), ("across", "Across questions"), ("tags", "Action Lines & SDGs"),
+        ("map", "Map"), ("appendix", "Appendix: how to read, data quality, quotes, tables")))
     body = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -179,35 +214,41 @@ def render_html(report: Report, generated_at: str | None = None) -> str:
 <section id="glance"><div class="cards">{cards}</div>{notes}
 <p class="{'ok' if checks_ok else 'bad'}">Reconciliation with ingest: {'all checks add up' if checks_ok else 'FAILED'}
 ({len(report.checks)} checks, see the appendix).</p></section>
-<section id="how"><h2>How to read this report</h2><ul>
-<li>Counts are of <b>current submissions</b>: when an organisation submitted again, only its latest submission
-counts.</li>
-<li>An <b>answering respondent</b> of a question gave a substantive answer (not empty, N/A, "see above"...). Shares are
-respondents with the theme divided by the answering respondents of the question (or group, or region). One answer can
-carry several themes, so shares do not add up to 100%.</li>
-<li><b>Themes</b> are found per question: seed themes keep the same name in every question, emergent themes are named
-after their keywords. The <b>other</b> bucket holds answered answers no theme took; read them by hand.</li>
-<li><b>Action Lines and SDGs</b> are tagged per answer by a model (scores in tags.parquet); outlined cells of the
-Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
-<li>Quotes trace back to the submission by response id; emails and phone numbers are redacted.</li></ul></section>
-<section id="quality"><h2>Data quality</h2>{_section(report, "data_quality")}{_section(report, "respondents")}
-{_section(report, "answering_by_question", skip={"question_text"})}</section>
-<section id="themes"><h2>Themes per question</h2>{_themes_per_question(report)}</section>
-<section id="across"><h2>Themes across questions and stakeholder groups</h2>{_section(report, "theme_x_question")}
-{heat_stakeholder}</section>
+<section id="findings"><h2>Findings by question</h2>{_findings(report)}</section>
+<section id="across"><h2>Themes across questions and stakeholder groups</h2>
+{_section(report, "theme_x_question")}{heat_stakeholder}</section>
 <section id="tags"><h2>WSIS Action Lines and SDGs</h2>{_section(report, "action_lines_by_question")}
 {_section(report, "sdgs_by_question")}{heat_al_sdg}
 {_section(report, "action_line_x_sdg", marks=report.matrix_mask)}</section>
 <section id="map"><h2>Map of the answers</h2><p class="desc">Each dot is an answered answer, placed by a
 principal-component projection of its sentence embedding (similar answers lie close together) and coloured by its
 main theme; hover a dot for its question and response.</p>{amap}</section>
-<section id="quotes"><h2>Quotes</h2>{_quotes(report)}</section>
 <section id="appendix"><h2>Appendix</h2>
+<section id="how"><h3>How to read this report</h3><ul>
+<li>Counts are of <b>current submissions</b>: when an organisation submitted again, only its latest submission
+counts (see 'Data quality' for what was superseded and why).</li>
+<li>An <b>answering respondent</b> of a question gave a substantive answer (not empty, N/A, "see above"...). Shares are
+respondents with the theme divided by the answering respondents of the question (or group, or region), shown next to
+that number; shares of groups with fewer than {report.min_group_size} answering respondents are greyed out. One answer
+can carry several themes, so shares do not add up to 100%.</li>
+<li><b>Themes</b> are found per question: seed themes keep the same name in every question. The <b>other</b> bucket
+holds answered answers no theme took; read them by hand.</li>
+<li><b>Action Lines and SDGs</b> are tagged per answer by a model (scores in tags.parquet); outlined cells of the
+Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
+<li>Quotes trace back to the submission by response id; emails and phone numbers are redacted in every output.</li>
+</ul></section>
+<section id="quality"><h3>Data quality</h3>{_section(report, "data_quality")}{_section(report, "respondents")}
+{_section(report, "answering_by_question", skip={"question_text"})}</section>
+<section id="quotes"><h3>All quotes</h3>{_quotes(report)}</section>
+<details><summary>Themes by question (table)</summary>
+{_section(report, "themes_by_question", skip={"question_text"})}</details>
 <details><summary>Themes by stakeholder group (per question)</summary>
 {_section(report, "themes_by_stakeholder")}</details>
 <details><summary>Themes by region (per question)</summary>{_section(report, "themes_by_region")}</details>
 <details><summary>Theme catalogue</summary>{_section(report, "themes")}</details>
 <details><summary>Duplicates and campaigns</summary>{_section(report, "duplicates")}</details>
+<details><summary>Superseded submissions</summary>{_section(report, "superseded")}</details>
+<details><summary>Flagged submissions</summary>{_section(report, "flagged")}</details>
 <details><summary>Quarantine</summary>{_section(report, "quarantine")}</details>
 <details open><summary>Reconciliation checks</summary>{_section(report, "reconciliation")}</details>
 </section></main></body></html>

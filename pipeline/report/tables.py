@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError
+from pipeline.ingest.normalise import NOT_GIVEN
 from pipeline.report.batch import Batch, Taxonomy, quotes_of
 from pipeline.safety import safe_text
 from pipeline.schemas import STAKEHOLDER_GROUPS
@@ -54,7 +55,8 @@ def base_answers(batch: Batch) -> pd.DataFrame:
 
         out["text_redacted"] = out["answer"].fillna("").astype(str).map(redact)
     for col in ("dup_group", "dup_kind", "nonanswer_reason", "org_name", "org_type", "country", "region",
-                "stakeholder_group", "submission_group", "question_text"):
+                "stakeholder_group", "submission_group", "question_text", "superseded_by", "superseded_reason",
+                "ingest_flags", "source_file"):
         if col not in out.columns:
             out[col] = ""
         out[col] = out[col].fillna("").astype(str)
@@ -66,7 +68,7 @@ def base_answers(batch: Batch) -> pd.DataFrame:
     out["is_nonanswer"] = out["is_nonanswer"].fillna(False).astype(bool)
     for col in ("answer_id", "response_id", "question_id"):
         out[col] = out[col].astype(str)
-    out["stakeholder_group"] = out["stakeholder_group"].replace("", "other")
+    out["stakeholder_group"] = out["stakeholder_group"].replace("", NOT_GIVEN)  # missing is not "other"
     out["region"] = out["region"].replace("", UNKNOWN)
     return out.reset_index(drop=True)
 
@@ -155,6 +157,9 @@ def cross_theme_map(theme_by_question: pd.DataFrame | None) -> dict[tuple[str, s
 
 
 # ---------------------------------------------------------------------------------------------- themes
+GROUP_SIZE = "(answering)"  # column suffix: the group's answering respondents, the denominator of its share
+
+
 def themes_by_question(answers: pd.DataFrame, assignments: pd.DataFrame | None,
                        themes: pd.DataFrame | None) -> pd.DataFrame:
     """Per question and theme: answers, respondents and the share of the question's answering respondents."""
@@ -211,10 +216,11 @@ def _themes_by_dimension(answers: pd.DataFrame, assignments: pd.DataFrame | None
             n = int(counts.get((qid, tid, v), 0))
             d = int(denom.get((qid, v), 0))
             row[f"{v} (n)"] = n
+            row[f"{v} {GROUP_SIZE}"] = d
             row[f"{v} (share)"] = round(n / d, 4) if d else 0.0
         rows.append(row)
     cols = ["question_id", "theme_id", "theme", "respondents"] + [
-        c for v in present for c in (f"{v} (n)", f"{v} (share)")
+        c for v in present for c in (f"{v} (n)", f"{v} {GROUP_SIZE}", f"{v} (share)")
     ]
     return _order_question_theme(pd.DataFrame(rows, columns=cols), question_order(answers))
 
@@ -314,9 +320,24 @@ def theme_x_stakeholder(answers: pd.DataFrame, assignments: pd.DataFrame | None,
         row: dict[str, Any] = {"theme_id": r.theme_id, "theme": r.theme, "respondents": int(str(r.respondents))}
         for g in groups:
             n = int(grp.loc[grp["stakeholder_group"] == g, "response_id"].nunique())
+            row[f"{g} (n)"] = n
+            row[f"{g} {GROUP_SIZE}"] = int(denom[g])
             row[f"{g} (share)"] = round(n / int(denom[g]), 4) if int(denom[g]) else 0.0
         rows.append(row)
-    return pd.DataFrame(rows, columns=["theme_id", "theme", "respondents", *[f"{g} (share)" for g in groups]])
+    cols = [c for g in groups for c in (f"{g} (n)", f"{g} {GROUP_SIZE}", f"{g} (share)")]
+    return pd.DataFrame(rows, columns=["theme_id", "theme", "respondents", *cols])
+
+
+def small_group_mask(df: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """True for each `<group> (share)` cell whose group has fewer answering respondents than `min_group_size`:
+    a share of 2 respondents says little, so the writers grey it out."""
+    mask = pd.DataFrame(False, index=df.index, columns=df.columns)
+    for col in df.columns:
+        if isinstance(col, str) and col.endswith(" (share)"):
+            size_col = col[: -len(" (share)")] + f" {GROUP_SIZE}"
+            if size_col in df.columns:
+                mask[col] = pd.to_numeric(df[size_col], errors="coerce").fillna(0) < min_group_size
+    return mask
 
 
 def theme_catalogue(themes: pd.DataFrame | None, answers: pd.DataFrame) -> pd.DataFrame:
@@ -332,6 +353,53 @@ def theme_catalogue(themes: pd.DataFrame | None, answers: pd.DataFrame) -> pd.Da
     df = df.assign(_s=df["scope"].map(order).fillna(len(order)), _n=-df["size"])
     df = df.sort_values(["_s", "_n", "theme_id"], kind="stable")
     return df[cols].reset_index(drop=True)
+
+
+def findings(themes_by_q: pd.DataFrame, by_group: pd.DataFrame, catalogue: pd.DataFrame, quotes: pd.DataFrame,
+             min_group_size: int = 5, top_groups: int = 2) -> pd.DataFrame:
+    """The report's first table: per question, each theme with its description, respondents and share, the
+    stakeholder groups that raise it most (only groups of at least `min_group_size` answering respondents, with
+    their n), and the best quote."""
+    cols = ["question_id", "question_text", "theme_id", "theme", "description", "respondents",
+            "answering_respondents", "share_of_answering", "raised_most_by", "quote", "quote_by"]
+    if themes_by_q.empty:
+        return pd.DataFrame(columns=cols)
+    desc = {(str(r.scope), str(r.theme_id)): str(r.description or "") for r in catalogue.itertuples(index=False)}
+    groups = {(str(r["question_id"]), str(r["theme_id"])): r for _, r in by_group.iterrows()}
+    best = {} if quotes.empty else {
+        (str(r.question_id), str(r.theme_id)): r for r in quotes.sort_values("rank").itertuples(index=False)
+        if int(str(r.rank)) == 1
+    }
+    rows = []
+    for r in themes_by_q.itertuples(index=False):
+        key = (str(r.question_id), str(r.theme_id))
+        if r.theme_id == OTHER:
+            description = "Answered answers that no theme took: read them by hand."
+        else:
+            description = desc.get(key) or desc.get(("all", str(r.theme_id)), "")
+        raised = ""
+        if key in groups:
+            row = groups[key]
+            cand = []
+            for col in row.index:
+                if not str(col).endswith(" (share)"):
+                    continue
+                name = str(col)[: -len(" (share)")]
+                n, d = int(row.get(f"{name} (n)", 0)), int(row.get(f"{name} {GROUP_SIZE}", 0))
+                if d >= min_group_size and n > 0:
+                    cand.append((-n / d, -n, name, n, d))
+            raised = "; ".join(f"{name} {100 * n / d:.0f}% ({n} of {d})"
+                               for *_k, name, n, d in sorted(cand)[:top_groups])
+        quote = best.get(key)
+        rows.append({
+            "question_id": r.question_id, "question_text": r.question_text, "theme_id": r.theme_id,
+            "theme": r.theme, "description": description, "respondents": int(str(r.respondents)),
+            "answering_respondents": int(str(r.answering_respondents)), "share_of_answering": r.share_of_answering,
+            "raised_most_by": raised, "quote": "" if quote is None else str(quote.quote),
+            "quote_by": "" if quote is None else ", ".join(
+                x for x in (f"response {quote.response_id}", str(quote.org_name), str(quote.country)) if x),
+        })
+    return pd.DataFrame(rows, columns=cols)
 
 
 # ---------------------------------------------------------------------------------------------- tags
@@ -502,6 +570,31 @@ def duplicates_table(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+FLAG_NOTES = {
+    "mixed_encoding": "the file mixes UTF-8 and Windows-1252 lines (decoded line by line); check accents",
+    "not_consultation_text": "reads like a manual or other non-answer document; check it belongs to the batch",
+}
+
+
+def superseded_table(answers: pd.DataFrame) -> pd.DataFrame:
+    """Every superseded submission with the submission that counts instead and why (nothing drops silently)."""
+    cols = ["response_id", "org_name", "source_file", "superseded_by", "superseded_reason"]
+    old = answers[~answers["is_current"]].drop_duplicates("response_id")
+    return old.reindex(columns=cols).fillna("").astype(str).reset_index(drop=True)
+
+
+def flagged_table(answers: pd.DataFrame) -> pd.DataFrame:
+    """Submissions that were read but carry an ingest warning (mixed encodings, not a consultation answer)."""
+    cols = ["response_id", "org_name", "source_file", "flag", "note"]
+    subs = answers.drop_duplicates("response_id")
+    rows = [
+        {"response_id": r.response_id, "org_name": r.org_name, "source_file": r.source_file, "flag": flag,
+         "note": FLAG_NOTES.get(flag, "")}
+        for r in subs.itertuples(index=False) for flag in split_codes(r.ingest_flags)
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
     cols = ["source_file", "record", "reason", "excerpt"]
     q = quarantine.reindex(columns=cols).fillna("").astype(str)
@@ -523,7 +616,7 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
         ("submissions", "current submissions", int(cur["response_id"].nunique()),
          "latest submission of each organisation; all tables count these"),
         ("submissions", "superseded re-submissions", int(old["response_id"].nunique()),
-         "earlier submissions replaced by a later one of the same organisation (not counted)"),
+         "earlier submissions replaced by a later one of the same organisation (not counted; see 'Superseded')"),
         ("answers", "answers read", len(answers), "submissions x questions, empty answers included"),
         ("answers", "answers of current submissions", len(cur), ""),
         ("answers", "answers of superseded submissions", len(old), "not counted"),
@@ -544,6 +637,9 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
         k = d[d["dup_kind"] == kind]
         rows.append(("duplicates", f"{kind} duplicate groups", int(k["dup_group"].nunique()), note))
         rows.append(("duplicates", f"answers in {kind} duplicate groups", len(k), "kept and counted"))
+    flags = flagged_table(answers)
+    for flag, n in flags["flag"].value_counts().sort_index().items():
+        rows.append(("submissions", f"flagged: {flag}", int(n), FLAG_NOTES.get(str(flag), "read and counted")))
     rows.append(("quarantine", "quarantined records", len(quarantine), "records that could not be read"))
     for reason, n in quarantine["reason"].astype(str).value_counts().sort_index().items() if len(quarantine) else []:
         rows.append(("quarantine", f"quarantined: {reason}", int(n), ""))

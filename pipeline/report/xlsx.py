@@ -33,7 +33,12 @@ def sheet_name(table: Table, used: set[str]) -> str:
     return name
 
 
-def _write_table(ws: Worksheet, df: pd.DataFrame, highlight: pd.DataFrame | None = None) -> None:
+SMALL_FONT = Font(color="A0A0A0", italic=True)
+
+
+def _write_table(ws: Worksheet, df: pd.DataFrame, highlight: pd.DataFrame | None = None,
+                 small: pd.DataFrame | None = None) -> None:
+    """One sheet; `highlight` cells filled (matrix links), `small` cells greyed (shares of too-small groups)."""
     columns = list(df.columns)
     ws.append([xlsx_text(display_name(str(c))) for c in columns])
     for cell in ws[1]:
@@ -52,6 +57,12 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, highlight: pd.DataFrame | None
         if is_share(str(col)):
             for cell in ws[letter][1:]:
                 cell.number_format = "0.0%"
+        elif pd.api.types.is_integer_dtype(df[col]):
+            for cell in ws[letter][1:]:
+                cell.number_format = "#,##0"
+        elif pd.api.types.is_float_dtype(df[col]):
+            for cell in ws[letter][1:]:
+                cell.number_format = "0.000"
         if col in WRAP_COLUMNS:
             for cell in ws[letter][1:]:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -62,6 +73,13 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, highlight: pd.DataFrame | None
             for i, flag in enumerate(highlight[col].tolist(), start=2):
                 if bool(flag):
                     ws.cell(row=i, column=j).fill = LINK_FILL
+    if small is not None and len(small) == len(df):
+        for j, col in enumerate(columns, start=1):
+            if col not in small.columns:
+                continue
+            for i, flag in enumerate(small[col].tolist(), start=2):
+                if bool(flag):
+                    ws.cell(row=i, column=j).font = SMALL_FONT
     ws.freeze_panes = "B2" if columns and columns[0] in {"question_id", "theme_id", "action_line", "sdg"} else "A2"
     if len(df.columns):
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(df) + 1, 1)}"
@@ -74,8 +92,12 @@ def _cell(value: object) -> object:
         return None
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()  # type: ignore[union-attr]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()  # type: ignore[union-attr]
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+    if isinstance(value, int | float):  # numbers stay numbers: sorting, sums and formats work
+        return None if isinstance(value, float) and pd.isna(value) else value
     if isinstance(value, list | tuple):
         return xlsx_text("; ".join(map(str, value)))
     return xlsx_text(value) if isinstance(value, str) else xlsx_text(str(value))
@@ -92,9 +114,10 @@ def write_workbook(report: Report, path: Path) -> Path:
     index.append([xlsx_text(f"WSIS themes report: {report.batch_name}")])
     index["A1"].font = Font(bold=True, size=14)
     index.append([xlsx_text(
-        "One sheet per table. Counts are of current submissions (a re-submission replaces the earlier one); "
-        "shares are of answering respondents. Highlighted cells in 'Action Line x SDG' are linked in the "
-        "WSIS-SDG matrix.")])
+        "One sheet per table, findings first. Counts are of current submissions (a re-submission replaces the "
+        "earlier one); shares are of answering respondents, shown next to them; grey shares are of groups with "
+        f"fewer than {report.min_group_size} answering respondents. Highlighted cells in 'Action Line x SDG' are "
+        "linked in the WSIS-SDG matrix.")])
     index.append([])
     index.append(["Sheet", "Rows", "What it shows"])
     for cell in index[4]:
@@ -114,7 +137,7 @@ def write_workbook(report: Report, path: Path) -> Path:
     for table, name in zip(report.tables, names, strict=True):
         ws = wb.create_sheet(name)
         highlight = report.matrix_mask if table.name == "action_line_x_sdg" else None
-        _write_table(ws, table.df, highlight)
+        _write_table(ws, table.df, highlight, report.small_groups.get(table.name))
     with atomic_path(path) as tmp:
         wb.save(tmp)
     return Path(path)

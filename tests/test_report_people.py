@@ -1,0 +1,94 @@
+"""The report is made for people (issue 15, part 3): findings first, group sizes next to every share, shares of
+small groups greyed out, numbers stored as numbers in the workbook, chart labels not cut."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import report_fixtures as F
+from openpyxl import load_workbook
+
+from pipeline.report import stage as report_stage
+
+PARAMS = {"seed": 1, "report": {"top_quotes": 5, "min_group_size": 2}}
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    batch = F.build_batch(tmp_path_factory.mktemp("people") / "people-batch")
+    report_stage.run(batch, PARAMS)
+    return batch / "report"
+
+
+def test_findings_come_first_everywhere(out: Path) -> None:
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.index('id="findings"') < html.index('id="quality"') < html.index('id="t-reconciliation"')
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.index("## Findings by question") < md.index("## Appendix") < md.index("### Data quality")
+    wb = load_workbook(out / "report.xlsx")
+    assert wb.sheetnames[1] == "Findings by question"
+
+
+def test_findings_give_description_figures_groups_and_quote(out: Path) -> None:
+    f = pd.read_csv(out / "tables" / "findings.csv", dtype=str, keep_default_na=False)
+    row = f[(f["question_id"] == "Q2") & (f["theme_id"] == "Q2.emergent-1")].iloc[0]
+    assert row["respondents"] == "4" and row["answering_respondents"] == "4"
+    assert row["description"] == "About funding, financing, budget."
+    # civil society: 2 answering respondents for Q2 (>= min_group_size 2), both raised it; smaller groups left out
+    assert row["raised_most_by"] == "civil society 100% (2 of 2)"
+    assert row["quote"] and row["quote_by"].startswith("response ")
+
+
+def test_every_group_share_has_its_group_size_next_to_it(out: Path) -> None:
+    for name in ("themes_by_stakeholder", "themes_by_region", "theme_x_stakeholder"):
+        cols = list(pd.read_csv(out / "tables" / f"{name}.csv", nrows=0).columns)
+        shares = [c for c in cols if c.endswith(" (share)")]
+        assert shares, name
+        for c in shares:
+            size = c.replace(" (share)", " (answering)")
+            assert size in cols and cols.index(size) == cols.index(c) - 1, (name, c)
+
+
+def test_shares_of_small_groups_are_greyed(out: Path) -> None:
+    html = (out / "report.html").read_text(encoding="utf-8")
+    # government answered with 1 respondent (< 2): its share cells are greyed in tables and in the heatmap
+    assert re.search(r'<td class="num small" title="group too small', html)
+    assert 'class="cell small"' in html
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert " †" in md and "Shares marked † are of groups with fewer than 2" in md
+    wb = load_workbook(out / "report.xlsx")
+    ws = wb["Theme x stakeholder group"]
+    header = [c.value for c in ws[1]]
+    col = header.index("government (share)") + 1
+    assert ws.cell(row=2, column=col).font.color.rgb.endswith("A0A0A0")
+
+
+def test_workbook_stores_numbers_as_numbers(out: Path) -> None:
+    wb = load_workbook(out / "report.xlsx")
+    code_columns = {"SDG"}  # identifiers that look like numbers stay text
+    as_text = []
+    for ws in wb.worksheets[1:]:
+        header = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            for cell, head in zip(row, header, strict=False):
+                if isinstance(cell.value, str) and re.fullmatch(r"-?\d+(\.\d+)?%?", cell.value) \
+                        and head not in code_columns:
+                    as_text.append((ws.title, cell.coordinate, head, cell.value))
+    assert not as_text
+    ws = wb["Themes by question"]
+    header = [c.value for c in ws[1]]
+    share = ws.cell(row=2, column=header.index("Share of answering respondents") + 1)
+    assert isinstance(share.value, int | float) and share.number_format == "0.0%"
+
+
+def test_bar_labels_wrap_instead_of_being_cut() -> None:
+    from pipeline.report.charts import bar_chart
+
+    label = "Meaningful connectivity for rural schools and community networks in small island states"
+    svg = bar_chart([label], [0.4], "t", counts=[4], total=10)
+    shown = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
+    assert shown == label
+    assert "40% (4 of 10)" in svg
