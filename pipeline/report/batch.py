@@ -26,10 +26,11 @@ REQUIRED = ("answers.parquet",)
 OPTIONAL = (
     "quarantine.csv", "answers_clean.parquet", "segments.parquet", "themes.parquet",
     "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet",
-    "tag_consistency.parquet", "embeddings.npz",
+    "tag_consistency.parquet", "embeddings.npz", "theme_edits.parquet",
 )
 
 
+ABSENT_IS_NORMAL = {"theme_edits.parquet"}  # written only when the analyst gave an edits file
 SCORE_PREFIX = "score_"
 ANSWER_EMBEDDING_KEYS = ("answer_ids", "answer_vectors", "model_id")
 
@@ -58,6 +59,7 @@ class Batch:
     theme_by_question: pd.DataFrame | None = None
     tags: pd.DataFrame | None = None
     tag_consistency: pd.DataFrame | None = None
+    theme_edits: pd.DataFrame | None = None
     embeddings: dict[str, np.ndarray] | None = None
     taxonomy: Taxonomy | None = None
     missing: list[str] = field(default_factory=list)
@@ -97,7 +99,7 @@ def load_batch(batch_dir: Path | str) -> Batch:
     path = batch_dir / "answers.parquet"
     if not path.exists():
         raise InputError(str(path), None, "no answers.parquet: run `wsis ingest` (or `wsis run`) first")
-    missing = [name for name in OPTIONAL if not (batch_dir / name).exists()]
+    missing = [name for name in OPTIONAL if not (batch_dir / name).exists() and name not in ABSENT_IS_NORMAL]
     for name in missing:
         log.warning("report: %s is absent; the tables that need it are left out", name)
 
@@ -129,6 +131,7 @@ def load_batch(batch_dir: Path | str) -> Batch:
         theme_by_question=parquet("theme_by_question.parquet"),
         tags=parquet("tags.parquet"),
         tag_consistency=parquet("tag_consistency.parquet"),
+        theme_edits=parquet("theme_edits.parquet"),
         embeddings=_answer_embeddings(emb_path) if emb_path.exists() else None,
         taxonomy=load_taxonomy(),
         missing=missing,

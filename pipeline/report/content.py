@@ -62,6 +62,8 @@ LABELS = {
     "source_file": "Source file", "record": "Record", "reason": "Reason", "dimension": "Dimension",
     "submissions": "Submissions", "share": "Share", "scope": "Scope", "size": "Answers (all submissions)",
     "n_respondents": "Respondents (all submissions)", "description": "Description",
+    "edit": "Edit", "action": "Action", "status": "Status", "answers_affected": "Answers affected",
+    "comment": "Comment", "themes_edited": "Themes",
     "superseded_by": "Superseded by", "superseded_reason": "Why", "flag": "Flag",
     "raised_most_by": "Raised most by (share of the group's answering respondents)", "quote_by": "Quoted from",
 }
@@ -148,6 +150,10 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
               T.theme_catalogue(batch.themes, answers)),
         Table("duplicates", "Duplicates and campaigns",
               "Groups of identical or near-identical answers (kept and counted).", T.duplicates_table(answers)),
+        *([Table("theme_edits", "Theme edits",
+                 "The analyst's edits of the discovered themes, applied after discovery on every run, in order; "
+                 "an edit whose theme no longer exists is listed as not applied.", batch.theme_edits)]
+          if batch.theme_edits is not None else []),
         Table("superseded", "Superseded submissions",
               "Submissions replaced by a later one of the same organisation (same round, form and kind of "
               "document), with the submission that counts instead and why.", T.superseded_table(answers)),

@@ -129,6 +129,17 @@ def _findings(report: Report) -> str:
     return "".join(out)
 
 
+def _edits(report: Report) -> str:
+    """The edit log, open when an edit no longer applies (the analyst must look at it)."""
+    log = report.table("theme_edits")
+    if log is None:
+        return ""
+    stale = int((~log["status"].astype(str).str.startswith("applied")).sum())
+    flag = " open" if stale else ""
+    note = f" ({stale} not applied)" if stale else ""
+    return f"<details{flag}><summary>Theme edits{esc(note)}</summary>{_section(report, 'theme_edits')}</details>"
+
+
 def _heatmaps(report: Report) -> tuple[str, str]:
     """(theme x stakeholder group heatmap, Action Line x SDG heatmap); empty strings when there is no data."""
     out = []
@@ -246,6 +257,7 @@ Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
 {_section(report, "themes_by_stakeholder")}</details>
 <details><summary>Themes by region (per question)</summary>{_section(report, "themes_by_region")}</details>
 <details><summary>Theme catalogue</summary>{_section(report, "themes")}</details>
+{_edits(report)}
 <details><summary>Duplicates and campaigns</summary>{_section(report, "duplicates")}</details>
 <details><summary>Superseded submissions</summary>{_section(report, "superseded")}</details>
 <details><summary>Flagged submissions</summary>{_section(report, "flagged")}</details>
