@@ -32,6 +32,8 @@ BAD_ROWS = "bad_rows"        # frame.attrs key: list of (record, reason, excerpt
 ROW_NUMBERS = "row_numbers"  # frame.attrs key: spreadsheet row number of each row of the frame
 _END = "\x00wsis-end-of-csv\x00"  # sentinel line (decode_bytes removes NUL bytes, so no input contains it)
 _MAX_TITLE_ROWS = 10
+_RESUME_WINDOW = 20  # lines after a damaged row searched for the next well-formed row
+_RESUME_SPAN = 200   # lines one candidate row may span
 
 
 class TableError(ValueError):
@@ -120,10 +122,10 @@ class _Record:
     unterminated: bool = False
 
 
-def _records(lines: list[str], start: int, delimiter: str) -> Iterator[_Record]:
-    """Logical CSV records from physical line index `start` on, with the lines each one spans. A quoted field
-    still open at the end of the file is flagged (the sentinel line ends up inside it)."""
-    reader = csv.reader(itertools.chain(itertools.islice(lines, start, None), [_END + "\n"]),
+def _records(lines: list[str], start: int, delimiter: str, stop: int | None = None) -> Iterator[_Record]:
+    """Logical CSV records from physical line index `start` on (to `stop`), with the lines each one spans. A
+    quoted field still open at the end is flagged (the sentinel line ends up inside it)."""
+    reader = csv.reader(itertools.chain(itertools.islice(lines, start, stop), [_END + "\n"]),
                         delimiter=delimiter)
     done = 0
     while True:
@@ -146,14 +148,42 @@ def _records(lines: list[str], start: int, delimiter: str) -> Iterator[_Record]:
 
 
 def _strictly_valid(lines: list[str], rec: _Record, delimiter: str) -> bool:
-    """A record spanning several lines is a real multi-line field only if its quoting is well formed: a stray
-    quote that is 'closed' by the opening quote of a later field is followed by text, which strict CSV refuses."""
+    """Whether the record's quoting is well formed. A stray quote that is 'closed' by the opening quote of a
+    later field (so a multi-line record swallows rows), or a quoted field that closes and goes on (`"a"b`), is
+    followed by text, which strict CSV refuses."""
     chunk = "".join(lines[rec.first - 1:rec.last])
+    if '"' not in chunk:
+        return True
     try:
         rows = list(csv.reader(io.StringIO(chunk), delimiter=delimiter, strict=True))
     except csv.Error:
         return False
     return len(rows) == 1
+
+
+def _good_start(lines: list[str], line: int, delimiter: str, width: int) -> bool:
+    """Whether a row of at least `width` fields (or the end of the file) starts on `line` (1-based): where
+    reading resumes after a damaged row, so the rest of a damaged row is not misread as rows."""
+    for rec in _records(lines, line - 1, delimiter, stop=line - 1 + _RESUME_SPAN):
+        if rec.unterminated:
+            return False
+        if len(rec.fields) <= 1 and not "".join(rec.fields).strip():
+            continue  # blank line
+        # the tail of a damaged row (after a line break in one of its fields) has fewer fields than the header;
+        # a row has them all, even a row that is damaged itself (it is then read or quarantined on its own)
+        return len(rec.fields) >= width
+    return True
+
+
+def _resume_line(lines: list[str], rec: _Record, delimiter: str, width: int) -> int:
+    """The first line after the start of the damaged record `rec` where a row starts (within a few lines: a
+    damaged row may hold line breaks of its own), else the line after the record (the next line when the record
+    runs to the end)."""
+    stop = min(rec.first + _RESUME_WINDOW, len(lines) + 1)
+    for line in range(rec.first + 1, stop + 1):
+        if _good_start(lines, line, delimiter, width):
+            return line
+    return rec.first + 1 if rec.unterminated else rec.last + 1
 
 
 def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
@@ -176,8 +206,8 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
     start: int | None = 0
     budget = 20 * len(lines) + 1000  # re-reads after damaged lines; beyond this the file is hopeless
 
-    def reject(rec: _Record, why: str, whole: bool = True) -> None:
-        last = rec.last if whole else rec.first
+    def reject(rec: _Record, why: str, last: int | None = None) -> None:
+        last = rec.last if last is None else last
         where = f"line {rec.first}" if rec.first == last else f"lines {rec.first}-{last}"
         text = "".join(lines[rec.first - 1:last]).rstrip("\n")
         bad.append((f"row {row_no}", f"row {row_no} ({where}): {why}", text))
@@ -208,15 +238,17 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
                     log.info("title line above the CSV header skipped: %s", header[0][:80])
                     header, header_row = rec.fields, row_no
                     continue
+                broken = ""
                 if rec.unterminated:
-                    reject(rec, "unterminated quote: a quoted field opened on this line never closes; reading "
-                                "resumes on the next line", whole=False)
-                    resume = rec.first
-                    break
-                if multi and not _strictly_valid(lines, rec, delimiter):
-                    reject(rec, f"unbalanced quote: a quoted field opened on this line runs on to line {rec.last}; "
-                                "reading resumes on the next line", whole=False)
-                    resume = rec.first
+                    broken = "unterminated quote: a quoted field opened here never closes"
+                elif multi and not _strictly_valid(lines, rec, delimiter):
+                    broken = f"unbalanced quote: a quoted field opened here runs on to line {rec.last}"
+                elif not _strictly_valid(lines, rec, delimiter):
+                    broken = "misplaced quote: a quoted field is followed by more text before the delimiter"
+                if broken:
+                    line = _resume_line(lines, rec, delimiter, len(header))
+                    reject(rec, f"{broken}; reading resumes on line {line}", last=line - 1)
+                    resume = line - 1
                     break
                 values = rec.fields
                 if len(values) > len(header):
@@ -234,9 +266,9 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
         csv.field_size_limit(limit)
     if header is None:
         raise TableError("file is empty")
-    df = pd.DataFrame(rows, columns=_column_names(header), dtype=object) if rows else \
-        pd.DataFrame(columns=_column_names(header), dtype=object)
-    df = _clean_frame(df)
+    names = [c.strip() for c in _column_names(header)]
+    # every cell is already a string, so the frame needs none of _clean_frame's conversions
+    df = pd.DataFrame(rows, columns=names, dtype=object) if rows else pd.DataFrame(columns=names, dtype=object)
     df.attrs[ROW_NUMBERS] = tuple(numbers)  # a tuple: pandas deep-copies and compares attrs
     df.attrs[BAD_ROWS] = bad
     return df
@@ -397,7 +429,9 @@ def check_xlsx_bounds(path: Path, limits: TableLimits) -> None:
             for member in sorted(n for n in names if re.fullmatch(r"(?i)xl/worksheets/[^/]+\.xml", n)):
                 with zf.open(member) as fh:
                     scan.worksheet(fh, Path(member).stem)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except TableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile/zlib raise many types on damaged archives
         raise TableError(f"XLSX file is corrupt: {type(exc).__name__}: {exc}") from exc
 
 

@@ -3,9 +3,11 @@ long format (`response_id, question_id, answer`), and corpus column mappings (YA
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,15 @@ def _header_score(item: Item, number: int | None, text: str) -> float:
 
 
 def plan_wide(columns: list[str], q: Questionnaire) -> ColumnPlan:
-    """Match column headers to the form's items (by number and/or text), plus id and date columns."""
+    """Match column headers to the form's items (by number and/or text), plus id and date columns.
+
+    Fuzzy matching costs about a second per long header, and a batch's files share their header, so plans
+    are cached per (header, questionnaire)."""
+    return copy.deepcopy(_plan_wide(tuple(str(c) for c in columns), q))
+
+
+@lru_cache(maxsize=256)
+def _plan_wide(columns: tuple[str, ...], q: Questionnaire) -> ColumnPlan:
     plan = ColumnPlan()
     scores: list[tuple[float, str, Item]] = []
     for col in columns:
@@ -181,10 +191,15 @@ def read_wide(df: pd.DataFrame, q: Questionnaire, source_file: str, stem: str, d
         if not sub.has_content():
             quarantine.append(QuarantineLine(
                 source_file, record, f"{record}: submission has no organisation name and no answers",
-                " | ".join(str(v) for v in row.values() if str(v).strip())))
+                _row_excerpt(row)))
             continue
         subs.append(sub)
     return subs, quarantine
+
+
+def _row_excerpt(row: dict[Any, Any]) -> str:
+    """The non-empty cells of a quarantined row, so an analyst can find it (and its id) in the file."""
+    return " | ".join(str(v) for v in row.values() if str(v).strip())
 
 
 def _clean_cell(value: str) -> str:
@@ -341,7 +356,7 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
             rid = f"{stem}-{row_no}"
         if not rid:
             quarantine.append(QuarantineLine(source_file, record, f"{record}: response id is empty",
-                                             str(row.get(mapping.columns.get("answer", ""), ""))))
+                                             _row_excerpt(row)))
             continue
         sub = subs.get(rid) if mapping.layout == "long" else None
         if sub is None:
@@ -364,7 +379,7 @@ def read_mapped(df: pd.DataFrame, mapping: Mapping, q: Questionnaire, source_fil
         qid = str(getters["question_id"](row)).strip()
         if not qid:
             quarantine.append(QuarantineLine(source_file, record, f"{record}: question id is empty",
-                                             str(getters["answer"](row))))
+                                             _row_excerpt(row)))
             continue
         counts = seen_q.setdefault(rid, {})
         counts[qid] = counts.get(qid, 0) + 1
