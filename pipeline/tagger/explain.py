@@ -19,9 +19,12 @@ def _name(label: str) -> str:
 def explain(
     tagger: Tagger, texts: Sequence[str], vectors: np.ndarray, proba: np.ndarray, pred: np.ndarray,
     mentions: Sequence[tuple[list[str], list[str]]], top_k: int = 5, n_examples: int = 3,
+    thresholds: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-ready dict per text: top labels (score, threshold, predicted, keywords, mentioned), the
-    mentions, and the nearest training examples by cosine similarity."""
+    mentions, and the nearest training examples by cosine similarity. `thresholds`: the scores the stage's
+    decision rules require (default: the model's own per-label thresholds)."""
+    thr = np.asarray(tagger.thresholds_ if thresholds is None else thresholds, dtype=float)
     lex = tagger._lexicon()
     ids = list(tagger.label_ids)
     raw = np.asarray(getattr(tagger, "examples_vectors_", np.zeros((0, 1))))
@@ -38,7 +41,7 @@ def explain(
         for j in chosen[: max(top_k, int(pred[i].sum()))]:
             labels.append({
                 "label": _name(ids[j]), "score": round(float(proba[i, j]), 3),
-                "threshold": round(float(tagger.thresholds_[j]), 3), "predicted": bool(pred[i, j]),
+                "threshold": round(float(thr[j]), 3), "predicted": bool(pred[i, j]),
                 "mentioned": ids[j] in mentioned, "keywords": lex.evidence(text, j)[:8],
             })
         nearest = []

@@ -152,3 +152,37 @@ def encode(texts: Sequence[str], params: dict[str, Any], cache_dir: Path | None 
     from pipeline.embed import encode as embed_encode
 
     return np.asarray(embed_encode([str(t) for t in texts], params, cache_dir), dtype=np.float32)
+
+
+# --- boilerplate ---------------------------------------------------------------------------------------
+
+_BOILER_LINE = re.compile(
+    r"^\s*((source|area|entitled by|authors?|region|organi[sz]ation|sector|keywords|doc attached|title|date|"
+    r"submitted by|contact|e-?mail|tel|phone|fax|address|website|url)\s*:|page \d+( of \d+)?\b|copyright\b|©|"
+    r"all rights reserved)",
+    re.IGNORECASE,
+)
+_BOILER_PHRASE = re.compile(
+    r"\b(thank(s|ing)?\b|we (are|were) (pleased|grateful|happy) to|(welcome|appreciate) the "
+    r"opportunity|submitted (on|by)|this (submission|contribution|document|paper) (sets out|"
+    r"presents|contains|is submitted)|yours (sincerely|faithfully)|kind regards|best regards|click here|"
+    r"for (further|more) information|please (contact|do not hesitate))\b",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"(https?://|www\.)\S+|\S+@\S+\.\w+")
+
+
+def is_boilerplate(passage: str) -> bool:
+    """Passages that say nothing a tag could rest on: document metadata (`SOURCE:`, `Area:`, `Keywords:`),
+    greetings and thanks, contact lines, URLs, page furniture. They are never scored, so a document's tags
+    come from its argument, not from its cover page."""
+    text = str(passage).strip()
+    if not text:
+        return True
+    if _BOILER_LINE.match(text):
+        return True
+    rest = _URL.sub(" ", text)
+    words = [w for w in _NON_WORD.sub(" ", rest).split() if not w.isdigit()]
+    if len(words) < 4:
+        return True
+    return bool(_BOILER_PHRASE.search(text)) and len(words) <= 30

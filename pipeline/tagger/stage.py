@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pipeline.io import read_npz, read_table, write_csv, write_parquet
 from pipeline.tagger import features
 from pipeline.tagger.consistency import consistency_report
 from pipeline.tagger.model import Tagger, aggregate
-from pipeline.tagger.taxonomy import load_taxonomy, output_code, split_codes
+from pipeline.tagger.taxonomy import CODEBOOK_SDG_OF_ACTION_LINE, load_taxonomy, output_code, split_codes
 from pipeline.tagger.train import encoder_params, load_model, tag_params
 
 log = logging.getLogger(__name__)
@@ -54,32 +54,192 @@ class TagResult:
     mentions: list[tuple[list[str], list[str]]]
 
 
+@dataclass(frozen=True)
+class DecisionRules:
+    """How scores become tags (params.yaml `tag:`); defaults chosen on real consultation answers.
+
+    The model's per-label thresholds were chosen on written examples, which are cleaner than real answers, so
+    real answers score lower on every label: a label is kept when its score, in log-odds, is at least its
+    kind's margin above the model's threshold for it (negative: below). No label is forced: an answer gets no
+    SDG unless one scores high enough or one of its Action Lines implies it (`sdgs_from_action_lines`).
+    `rule: legacy` restores the earlier forced-top-SDG decision of `Tagger.decide`."""
+
+    rule: str = "calibrated"
+    whole_weight: float = 0.5  # log-odds = w x whole text + (1 - w) x best passage
+    action_line_margin: float = -3.0
+    sdg_margin: float = 1.0
+    max_sdgs: int = 3  # 0 = no cap
+    sdgs_from_action_lines: bool = True
+    c7_policy: str = "drop"  # drop | best_subarea | keep (bare C7 is never an analyst's label)
+    c7_subarea_margin: float = 1.0  # best_subarea: the sub-area may score this much below the AL margin
+    min_words: int = 4  # shorter texts ("Yes.", "No comment") get no model tag
+    document_passages: int = 8  # texts with this many scored passages are documents:
+    support_passages: int = 2  # a label needs this many passages above its threshold ...
+    support_share: float = 0.1  # ... holding at least this share of the passages' words
+    max_sdgs_document: int = 3
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any]) -> DecisionRules:
+        """Read the `tag:` keys that name fields of this class (others are the model's or the stage's)."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in section and section[f.name] is not None:
+                default = getattr(cls(), f.name)
+                value = section[f.name]
+                kwargs[f.name] = value if isinstance(default, str) else type(default)(value)
+        rules = cls(**kwargs)
+        if rules.rule not in {"calibrated", "legacy"}:
+            raise InputError("params.yaml", "tag.rule", f"unknown rule {rules.rule!r} (calibrated | legacy)")
+        if rules.c7_policy not in {"best_subarea", "drop", "keep"}:
+            raise InputError("params.yaml", "tag.c7_policy",
+                             f"unknown policy {rules.c7_policy!r} (best_subarea | drop | keep)")
+        return rules
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
+def kind_margins(tagger: Tagger, rules: DecisionRules) -> np.ndarray:
+    """Per label: the margin (log-odds above the model's threshold) its kind needs."""
+    kinds = np.asarray(list(tagger.label_kinds))
+    return np.where(kinds == "sdg", rules.sdg_margin, rules.action_line_margin).astype(np.float64)
+
+
+def effective_thresholds(tagger: Tagger, rules: DecisionRules | None) -> np.ndarray:
+    """The score each label needs under `rules` (what `--explain` shows as the threshold)."""
+    thr = np.asarray(tagger.thresholds_, dtype=np.float64)
+    if rules is None or rules.rule == "legacy":
+        return thr
+    return _sigmoid(_logit(thr) + kind_margins(tagger, rules))
+
+
+def decide_calibrated(
+    tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, n_words: np.ndarray,
+    rules: DecisionRules, seg_words: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, 0/1 decisions) of `n` texts from their whole-text scores and their passages' scores.
+
+    Score: blend, in log-odds, of the whole text and its best passage (a passage keeps a topic the whole text
+    dilutes; the whole text keeps the context a passage lacks). Documents (>= `document_passages` passages)
+    decide by support instead: a label needs `support_passages` passages above its threshold, holding
+    `support_share` of the passages' words (`seg_words`; without, each passage counts one), so one passing
+    sentence in a long contribution carries nothing."""
+    whole = np.asarray(whole, dtype=np.float64)
+    n, n_labels = whole.shape
+    ids = list(tagger.label_ids)
+    kinds = np.asarray(list(tagger.label_kinds))
+    is_sdg = kinds == "sdg"
+    thr = _logit(np.asarray(tagger.thresholds_, dtype=np.float64))
+    need = kind_margins(tagger, rules)
+    z_whole = _logit(whole)
+    owner = np.asarray(seg_owner, dtype=np.int64)
+    n_pass = np.bincount(owner, minlength=n)[:n] if owner.size else np.zeros(n, dtype=np.int64)
+    best = np.full((n, n_labels), -np.inf)
+    if owner.size:
+        z_seg = _logit(seg_proba)
+        np.maximum.at(best, owner, z_seg)
+    best = np.where(n_pass[:, None] > 0, best, z_whole)
+    w = float(rules.whole_weight)
+    z = w * z_whole + (1 - w) * best
+    margin = z - thr
+    pred = margin >= need
+    doc = n_pass >= max(int(rules.document_passages), 1)
+    if owner.size and doc.any():
+        passing = (z_seg - thr) >= need
+        words = np.ones(owner.size) if seg_words is None else np.asarray(seg_words, dtype=np.float64)
+        support = np.zeros((n, n_labels), dtype=np.int64)
+        np.add.at(support, owner, passing.astype(np.int64))
+        share = np.zeros((n, n_labels))
+        np.add.at(share, owner, passing * words[:, None])
+        total = np.bincount(owner, weights=words, minlength=n)[:n]
+        share /= np.maximum(total, 1e-9)[:, None]
+        pred[doc] = (support[doc] >= int(rules.support_passages)) & (share[doc] >= float(rules.support_share))
+    pred[np.asarray(n_words) < int(rules.min_words)] = False
+    if "C7" in ids:
+        c7 = ids.index("C7")
+        subs = np.array([j for j, lab in enumerate(ids) if lab.startswith("C7.")], dtype=np.int64)
+        if rules.c7_policy == "best_subarea" and subs.size:
+            bare = pred[:, c7] & ~pred[:, subs].any(axis=1)
+            top = subs[np.argmax(margin[:, subs], axis=1)]
+            rows = np.arange(n)
+            ok = bare & (margin[rows, top] >= rules.action_line_margin - rules.c7_subarea_margin)
+            pred[rows[ok], top[ok]] = True
+        if rules.c7_policy != "keep":
+            pred[:, c7] = False
+    if rules.sdgs_from_action_lines:
+        for al, sdg in CODEBOOK_SDG_OF_ACTION_LINE.items():
+            if al in ids and sdg in ids:
+                pred[:, ids.index(sdg)] |= pred[:, ids.index(al)]
+    cap = np.where(doc, int(rules.max_sdgs_document), int(rules.max_sdgs))
+    sdg_cols = np.flatnonzero(is_sdg)
+    if sdg_cols.size:
+        ranked = np.where(pred[:, sdg_cols], margin[:, sdg_cols], -np.inf)
+        order = np.argsort(-ranked, axis=1, kind="stable")
+        for i in np.flatnonzero((cap > 0) & (pred[:, sdg_cols].sum(axis=1) > cap)):
+            pred[i, sdg_cols[order[i, cap[i]:]]] = False
+    return _sigmoid(z), pred.astype(np.int8)
+
+
 def tag_texts(
     tagger: Tagger, texts: Sequence[str], vectors: np.ndarray,
     mentions: Sequence[tuple[list[str], list[str]]],
     seg_texts: Sequence[str] = (), seg_vectors: np.ndarray | None = None,
     seg_owner: np.ndarray | None = None, how: str = "max", skip: np.ndarray | None = None,
     min_words_top: int = 4, substantive_words: int = 15, substantive_floor: float = 0.05,
+    rules: DecisionRules | None = None,
 ) -> TagResult:
-    """Pure core: score texts (and their segments, aggregated with `how`), decide, honour mentions.
-
-    `seg_owner[k]` is the row in `texts` that segment k belongs to; `skip` marks non-answers (no model tags,
-    mentions still count). The top SDG is forced on every substantive text (>= `substantive_words` words,
-    score >= `substantive_floor`), on shorter ones only from `min_score_floor` up, never under
-    `min_words_top` words ("Yes.", "No comment")."""
-    n = len(texts)
+    """Pure core: score texts and their passages (`seg_owner[k]`: the row in `texts` passage k belongs to),
+    then `decide_texts`."""
     proba = tagger.predict_proba(list(texts), vectors)
-    if len(seg_texts) and seg_vectors is not None and seg_owner is not None:
-        seg_proba = tagger.predict_proba(list(seg_texts), seg_vectors)
-        both = np.vstack([proba, seg_proba])
-        owners = np.concatenate([np.arange(n), np.asarray(seg_owner, dtype=np.int64)])
-        proba = aggregate(both, owners, n, how)
-    if skip is not None:
-        proba[np.asarray(skip, dtype=bool)] = 0.0
+    has_seg = len(seg_texts) > 0 and seg_vectors is not None and seg_owner is not None
+    seg_proba = (tagger.predict_proba(list(seg_texts), seg_vectors) if has_seg
+                 else np.zeros((0, proba.shape[1])))
+    owners = np.asarray(seg_owner if has_seg else [], dtype=np.int64)
+    seg_words = np.array([len(str(t).split()) for t in seg_texts]) if has_seg else None
+    return decide_texts(tagger, texts, proba, seg_proba, owners, mentions, how, skip,
+                        min_words_top, substantive_words, substantive_floor, rules, seg_words)
+
+
+def decide_texts(
+    tagger: Tagger, texts: Sequence[str], proba: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray,
+    mentions: Sequence[tuple[list[str], list[str]]], how: str = "max", skip: np.ndarray | None = None,
+    min_words_top: int = 4, substantive_words: int = 15, substantive_floor: float = 0.05,
+    rules: DecisionRules | None = None, seg_words: np.ndarray | None = None,
+) -> TagResult:
+    """Decisions from whole-text and passage scores, then explicit mentions added (they always count).
+
+    `skip` marks non-answers (no model tags); `seg_words`: words per passage (document support). With
+    `rules` (the stage passes them from params.yaml) decisions follow `decide_calibrated`; without (or
+    `rule: legacy`), the earlier rule: passage scores aggregated with `how`, and the top SDG forced on every
+    substantive text (>= `substantive_words` words, score >= `substantive_floor`), on shorter ones only from
+    `min_score_floor` up, never under `min_words_top` words."""
+    n = len(texts)
+    owners = np.asarray(seg_owner, dtype=np.int64)
     n_words = np.array([len(str(t).split()) for t in texts])
-    floor = np.where(n_words >= substantive_words, min(substantive_floor, tagger.min_score_floor),
-                     tagger.min_score_floor)
-    pred = tagger.decide(proba, n_words >= min_words_top, floor)
+    if rules is not None and rules.rule == "calibrated":
+        # a short text that is all boilerplate ("We thank the organisers ...") is never tagged by the model
+        boiler = np.array([w <= 30 and features.is_boilerplate(t) for w, t in zip(n_words, texts, strict=True)],
+                          dtype=bool)
+        skip = boiler if skip is None else (np.asarray(skip, dtype=bool) | boiler)
+        proba, pred = decide_calibrated(tagger, proba, seg_proba, owners, n_words, rules, seg_words)
+        proba[skip] = 0.0
+        pred[skip] = 0
+    else:
+        proba = np.array(proba, dtype=np.float64)
+        if owners.size:
+            both = np.vstack([proba, seg_proba])
+            proba = aggregate(both, np.concatenate([np.arange(n), owners]), n, how)
+        if skip is not None:
+            proba[np.asarray(skip, dtype=bool)] = 0.0
+        floor = np.where(n_words >= substantive_words, min(substantive_floor, tagger.min_score_floor),
+                         tagger.min_score_floor)
+        pred = tagger.decide(proba, n_words >= min_words_top, floor)
     index = {lab: j for j, lab in enumerate(tagger.label_ids)}
     for i, (als, sdgs) in enumerate(mentions):
         for lab in [*als, *sdgs]:
@@ -119,8 +279,9 @@ def sentence_passages(
             continue
         parts = features.segment_text(text, max_words=max_words, min_words=4)
         if len(parts) > 1:
-            passages += parts
-            owners += [i] * len(parts)
+            kept = [p for p in parts if not features.is_boilerplate(p)]
+            passages += kept
+            owners += [i] * len(kept)
     return passages, np.asarray(owners, dtype=np.int64)
 
 
@@ -149,6 +310,7 @@ def _segments_for(
     seg = segments[segments["answer_id"].astype(str).isin(long_ids)]
     if "is_nonanswer" in seg:
         seg = seg[~seg["is_nonanswer"].astype(bool)]
+    seg = seg[~seg["text"].fillna("").astype(str).map(features.is_boilerplate)]
     return seg.reset_index(drop=True)
 
 
@@ -220,7 +382,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, seg_owner,
                        str(section.get("segment_aggregate", "max")), skip,
                        int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
-                       float(section.get("substantive_floor", 0.05)))
+                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section))
     als, sdgs = label_strings(tagger, result.pred)
     tags = pd.DataFrame({
         "answer_id": ids,
@@ -280,7 +442,7 @@ def tag_adhoc_frame(
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, owners,
                        str(section.get("segment_aggregate", "max")), skip,
                        int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
-                       float(section.get("substantive_floor", 0.05)))
+                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section))
     als, sdgs = label_strings(tagger, result.pred)
     out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs})
     out = pd.concat([out, score_frame(tagger, result.proba)], axis=1)
@@ -288,8 +450,10 @@ def tag_adhoc_frame(
     if explain:
         from pipeline.tagger.explain import explain as make_explanations
 
-        explanations = make_explanations(tagger, texts, vectors, result.proba, result.pred, mentions,
-                                         n_examples=int(section.get("n_nearest_examples", 3)))
+        explanations = make_explanations(
+            tagger, texts, vectors, result.proba, result.pred, mentions,
+            n_examples=int(section.get("n_nearest_examples", 3)),
+            thresholds=effective_thresholds(tagger, DecisionRules.from_params(section)))
         out["explain"] = [json.dumps(e, ensure_ascii=False) for e in explanations]
     return out, explanations
 

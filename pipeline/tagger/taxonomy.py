@@ -34,6 +34,17 @@ ACTION_LINE_IDS: tuple[str, ...] = (
 SDG_IDS: tuple[str, ...] = tuple(f"SDG{i}" for i in range(1, 18))
 ALL_LABEL_IDS: tuple[str, ...] = ACTION_LINE_IDS + SDG_IDS
 
+#: The SDG an analyst gives with an Action Line when that Action Line is the answer's subject, from the SDG
+#: guidance of the real-answer codebook (4 education and skills, 3 health, 8 jobs and business, 9 innovation,
+#: R&D and infrastructure incl. broadband, 13 climate, 16 accountable institutions, 17 partnerships,
+#: international cooperation and multistakeholder collaboration). Narrower than the WSIS-SDG matrix, which
+#: links most Action Lines to most goals; used by the tag stage's `sdgs_from_action_lines` rule.
+CODEBOOK_SDG_OF_ACTION_LINE: dict[str, str] = {
+    "C1": "SDG17", "C2": "SDG9", "C4": "SDG4", "C11": "SDG17",
+    "C7.e-government": "SDG16", "C7.e-business": "SDG8", "C7.e-learning": "SDG4", "C7.e-health": "SDG3",
+    "C7.e-employment": "SDG8", "C7.e-environment": "SDG13", "C7.e-science": "SDG9",
+}
+
 
 @dataclass(frozen=True)
 class Label:
