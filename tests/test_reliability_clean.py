@@ -114,7 +114,18 @@ PHONES = [
     "+41 22 730 51 11", "0041 22 730 5111", "+33 1 23 45 67 89", "+49 (0)30 1234567", "+91-11-2345-6789",
     "+1 (555) 123-4567", "555.123.4567", "+44 (0)20 7946 0958", "030 12345678", "01 23 45 67 89",
     "07911123456", "+254 20 123 4567", "(022) 730 5111", "202-555-0143", "0171/1234567", "+7 495 123-45-67",
+    "+61 435 948 464", "+32 2 60953-21", "+32  (0)2 274 13 10", "011 - 23739295", "+ 48 22 415 54 44",
 ]
+# Letterhead and PDF-extraction shapes: a one-letter cue, a number glued to the next word, "t(202)".
+LETTERHEADS = {
+    "T: +49 30 2028-0\nBerlin": "T: [phone]\nBerlin",
+    "P: (02) 9900 0600 W: www.example.org": "P: [phone] W: www.example.org",
+    "t: 1300 739 119e: info": "t: [phone]e: info",
+    "m: +61 417 091 806Australian Institute": "m: [phone]Australian Institute",
+    "DC 20052 t(202) 994-5794 f(202) 994-4946": "DC 20052 t[phone] f[phone]",
+    "Contact: 9013173722(M)": "Contact: [phone](M)",
+    "Tel: 020 7946 0958 / 07911 123456": "Tel: [phone] / [phone]",
+}
 
 
 @pytest.mark.parametrize("phone", PHONES)
@@ -123,6 +134,11 @@ def test_defect12_phone_formats_are_redacted(phone: str) -> None:
                  f"(mobile {phone})", f"Reach us at {phone} or by post."):
         out = redact_contacts(text)
         assert "[phone]" in out and not any(ch.isdigit() for ch in out), (text, out)
+
+
+@pytest.mark.parametrize("text", sorted(LETTERHEADS))
+def test_defect12_letterhead_phones_are_redacted(text: str) -> None:
+    assert redact_contacts(text) == LETTERHEADS[text]
 
 
 KEEP = [
@@ -134,6 +150,10 @@ KEEP = [
     "ISBN 978-3-16-148410-0 and SDG 16.10 and target 9.c.", "Between 1990 and 2020, 37 % of 7 800 000 000.",
     "Population 8 000 000 000 in 2023; 100 200 300 400.", "Article 5 (1) (a) of Regulation (EU) 2016/679.",
     "+15 000 users and +100 000 000 downloads.", "ITU-T Y.3172 and E.164 and X.509 v3.",
+    "Transparency register 0123456789-12 and 123 456 7890-12.", "ABN 12 345 678 901, ACN 123 456 789.",
+    "VAT No: BE 0123.456.789 and VAT BE 0123 456 789.", "123 Harv. L. Rev. 399-481 (2009); 70 L.J. 661-685 (2003).",
+    "ORCID 0000-0002-1825-0097, id 3fa85f64-5717-4562-b3fc-2c963f66afa6.", "An airtel offer of 12/24/2015 2:46 PM.",
+    "Mobile 12/24/2015 and telephone 2015-2025.", "Earnings 50,000 0.02 100 US$0.73.",
 ]
 
 

@@ -26,35 +26,37 @@ _TLD = re.compile(r"[A-Za-z]{2,}")
 # A run of digits and phone separators; starts at a "+" or a digit (or "(" before one), not inside a word or
 # number. Its shape is checked in `_phone_spans`.
 PHONE = re.compile(
-    r"(?:(?<![\w+])\+[ \t\u00a0\u202f]?|(?<![\w.,+\-/]))\(?\d[\d \t\u00a0\u202f().\-/]*+"
+    r"(?:(?<![\d+])\+[ \t\u00a0\u202f]?|(?<![\w.,+\-/]))\(?\d[\d \t\u00a0\u202f().\-/]*+"
 )
 _PIECES = re.compile(r"\d+|\D+")
+_SPACE_RUN = re.compile(r"[ \t\u00a0\u202f]+")
 _STRONG_CUE = re.compile(
     r"(?:\b(?:tel|tél|tlf|phone|telephone|téléphone|telefon|telefono|teléfono|telefone|mobile|mob|móvil|"
     r"movil|cell|cellphone|celular|fax|whatsapp)|☎|📞)"
-    r"\.?\s*(?:\((?:office|mobile|home|work|direct)\)\s*)?(?:no\.?|number|nr\.?|n°)?\s*[:.]?\s*$",
+    r"\.?\s*(?:\((?:office|mobile|home|work|direct)\)\s*)?(?:no\.?|number|nr\.?|n°)?\s*[:.]?\s*$"
+    r"|\b(?:t|p|m|f|ph|o)\s*:\s*$",  # letterheads: "T: +49 30 2028-0", "P: (02) 9900 0600"
     re.I,
 )
 _WEAK_CUE = re.compile(r"\b(?:call|ring|contact)(?:\s+(?:us|me|them))?(?:\s+(?:on|at))?\s*:?\s*$", re.I)
+# Numbers that are identifiers or amounts, not phones: "ISO 27001", "Article 17", "VAT No: BE 0437.785.744",
+# "ABN 56 650 620 303", "$ 1 000 000".
 _NOT_PHONE_BEFORE = re.compile(
-    r"(?:\b(?:iso|iec|din|isbn|issn|doi|article|art|arts|para|paragraph|paragraphs|section|sections|"
-    r"resolution|res|decision|regulation|directive|law|act|case|page|pages|pp|p|no|ref|id|sdg|sdgs|target|"
-    r"usd|eur|gbp|chf|inr|kes|jpy|cny|us\$)\.?|[$€£¥₹§])\s*$",
+    r"(?:\b(?:iso|iec|din|isbn|issn|doi|orcid|article|art|arts|para|paragraph|paragraphs|section|sections|"
+    r"resolution|res|decision|regulation|directive|law|act|case|page|pages|pp|no|ref|id|sdg|sdgs|target|"
+    r"vat|tva|btw|iva|ust|gst|abn|acn|ein|tin|pan|cin|siren|siret|register|registration|reg|"
+    r"usd|eur|gbp|chf|inr|kes|jpy|cny|us\$)\.?(?:\s*(?:no|nr|number|id)\.?)?\s*[:#]?\s*(?:[a-z]{2}[ \t]?)?"
+    r"|[$€£¥₹§])\s*$",
     re.I,
 )
-_NOT_PHONE_AFTER = re.compile(r"\s*(?:%|‰|°|percent|per\s+cent|million|billion|bn\b|m\b|km|kg|usd|eur)", re.I)
+_NOT_PHONE_AFTER = re.compile(r"\s{0,2}(?:%|‰|°|percent|per\s+cent|million|billion|bn\b|m\b|km|kg|usd|eur)", re.I)
 _YEAR = re.compile(r"(?:19|20)\d\d")
-_ALLOWED_SEP = frozenset({" ", "-", ".", "/", "\t", "\u00a0", "\u202f", ""})
-
-
-def _digits(s: str) -> int:
-    return sum(ch.isdigit() for ch in s)
+_ALLOWED_SEP = frozenset({" ", "-", ".", "/", "\t", "\u00a0", "\u202f", "", " - "})
 
 
 def _groups(run: str) -> tuple[list[list[str]], list[list[str]], list[int]]:
     """Split a run into candidates of digit groups joined by one separator (parentheses aside).
 
-    "020 7946 0958 / 07911 123456" holds two candidates; "2015 - 2025" two short ones.
+    "020 7946 0958 / 07911 123456" holds two candidates; "011 - 23739295" one.
     Returns (groups per candidate, separators per candidate, start offset of each candidate in `run`).
     """
     cands: list[list[str]] = [[]]
@@ -70,7 +72,7 @@ def _groups(run: str) -> tuple[list[list[str]], list[list[str]], list[int]]:
                 seps[-1].append(pending)
             cands[-1].append(piece)
         else:
-            bare = piece.replace("(", "").replace(")", "")
+            bare = _SPACE_RUN.sub(" ", piece.replace("(", "").replace(")", ""))
             if cands[-1] and bare not in _ALLOWED_SEP:
                 cands.append([])
                 seps.append([])
@@ -106,26 +108,39 @@ def _thousands(groups: list[str], seps: list[str]) -> bool:
     )
 
 
+def _balanced(seps: list[str], opened: bool) -> bool:
+    """Parentheses only around a group ("(022) 730 5111", "+44 (0)20"), not "796-803 (2012"."""
+    depth = int(opened)
+    for sep in seps:
+        for ch in sep:
+            depth += (ch == "(") - (ch == ")")
+            if depth < 0 or depth > 1:
+                return False
+    return depth == 0
+
+
 def _is_phone(groups: list[str], seps: list[str], plus: bool, cue: str) -> bool:
+    """Whether digit groups (joined by `seps`) have the shape of a phone number."""
     n = sum(map(len, groups))
     if _date_or_years(groups, seps):
         return False
+    if plus:  # "+44 20 7946 0958", "+61 435 948 464", "+32 2 60953-21"; not "+100 000 000"
+        return 8 <= n <= 15 and not (_thousands(groups, seps) and groups[-1] == "000")
+    if len(groups) >= 2 and seps[-1] == "-" and len(groups[-1]) <= 2 and len(groups[-2]) >= 4:
+        return False  # "0289344948-82", "535 183 0264-31": an identifier with check digits
     if cue == "strong":
         return 6 <= n <= 15
     if _thousands(groups, seps):
         return False
-    if cue == "weak" and 6 <= n <= 15:
-        return True
+    if cue == "weak":
+        return 6 <= n <= 15
     first = groups[0]
-    if plus:
-        return 8 <= n <= 15
     if first.startswith("00") and len(first) >= 3 and first[2] != "0":
         return 10 <= n <= 17  # 0041 22 730 5111
     sizes = [len(g) for g in groups]
-    slashless = "/" not in "".join(seps)
     nanp = sizes == [3, 3, 4] or (sizes == [1, 3, 3, 4] and first == "1")
-    if slashless and nanp and groups[-3][0] in "23456789":  # North American area codes start 2-9
-        return True
+    if nanp and "/" not in "".join(seps) and groups[-3][0] in "23456789":  # area codes start 2-9
+        return True  # 555 123 4567, (555) 123-4567, 1-555-123-4567
     if first.startswith("0") and len(first) >= 2:
         return 9 <= n <= 12 if len(groups) > 1 else 10 <= n <= 11  # 07911 123456, (022) 730 5111
     return False
@@ -143,21 +158,24 @@ def _phone_spans(text: str) -> list[tuple[int, int, str]]:
             n = sum(map(len, groups))
             if n < 6:
                 continue
-            start = m.start() + off
-            if k == 0 and plus:
-                start = m.start()
-            elif start > m.start() and text[start - 1] == "(":
-                start -= 1  # "(555) 123-4567": the opening parenthesis belongs to the number
+            intl = plus and k == 0
+            start = m.start() if intl else m.start() + off
+            opened = not intl and start > 0 and text[start - 1] == "("
+            if opened:
+                start -= 1  # "(555) 123-4567", "t(202) 994-5794": the parenthesis belongs to the number
+            if not _balanced(sep, opened or (intl and "(" in run[:off])):
+                continue
             end = m.start() + off + n + sum(map(len, sep))
             before = text[max(0, start - 40) : start]
-            after_ok = end >= len(text) or not (text[end].isalnum() or _NOT_PHONE_AFTER.match(text, end))
-            if _is_phone(groups, sep, plus and k == 0, "") and after_ok and not _NOT_PHONE_BEFORE.search(before):
-                spans.append((start, end, "[phone]"))
-                continue
-            if n > 15 or (end < len(text) and text[end].isalnum()):
-                continue
+            glued = end < len(text) and text[end].isalnum()  # "385Information" in PDF text, or "2015km"
             cue = "strong" if _STRONG_CUE.search(before) else "weak" if _WEAK_CUE.search(before) else ""
-            if cue and _is_phone(groups, sep, plus and k == 0, cue):
+            if not cue and (
+                (not intl and _NOT_PHONE_BEFORE.search(before)) or _NOT_PHONE_AFTER.match(text, end)
+            ):
+                continue
+            if glued and not (intl or cue == "strong"):
+                continue
+            if n <= 17 and _is_phone(groups, sep, intl, cue):
                 spans.append((start, end, "[phone]"))
     return spans
 
