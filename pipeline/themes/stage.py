@@ -354,13 +354,19 @@ def review_sheet(result: ThemeResult, answers: pd.DataFrame, themes: SeedThemes,
     text = ans[text_col].fillna("").astype(str).reindex(ta["answer_id"]).fillna("").to_numpy()
     cand = ((ta["source"] == "machine").to_numpy() & ~non.reindex(ta["answer_id"]).fillna(False).to_numpy()
             & np.array([bool(t.strip()) for t in text]))
-    pick = select_for_review(proba, labels, thr, cand, n)
-    near = np.argsort(np.abs(proba - thr[None, :]), axis=1)[:, :3]
+    picked = select_for_review(proba, labels, thr, cand, n)
+    pick = [i for i, _ in picked]
+    near = np.argsort(np.abs(proba - thr[None, :]), axis=1)
+
+    def check_first(i: int, j: int) -> str:
+        order = ([j] if j >= 0 else []) + [k for k in near[i] if k != j]
+        return "; ".join(f"{ids[k]} {proba[i, k]:.2f} (thr {thr[k]:.2f})" for k in order[:3])
+
     return pd.DataFrame({
         "response_id": ta["response_id"].iloc[pick].to_numpy(), "question_id": ta["question_id"].iloc[pick].to_numpy(),
         "answer": text[pick], "themes": ta["themes"].iloc[pick].to_numpy(),
         "machine_themes": ta["themes"].iloc[pick].to_numpy(), "confidence": ta["confidence"].iloc[pick].to_numpy(),
-        "check_first": ["; ".join(f"{ids[j]} {proba[i, j]:.2f} (thr {thr[j]:.2f})" for j in near[i]) for i in pick],
+        "check_first": [check_first(i, j) for i, j in picked],
     })
 
 
