@@ -108,6 +108,18 @@ def test_defect01_well_formed_multiline_and_short_rows_still_read(tmp_path: Path
     assert a["org_name"].tolist() == ["Org One", "", "Org Three"]
 
 
+def test_defect01_title_lines_above_a_csv_header_lose_no_row(tmp_path: Path) -> None:
+    # pandas could not parse the wider lines under a one-cell title and skipped every row
+    rows = [",".join(form_row(f"T{i}", f"Org {i}")) for i in range(1, 4)]
+    header = ",".join(f'"{h}"' for h in form_header())
+    path = write(tmp_path / "titled.csv", "\n".join(["Call for inputs: export of 26/03/2025,", "", header, *rows]))
+    result = ingest_paths([path], Q, PARAMS)
+    subs = result.answers.drop_duplicates("response_id")
+    assert result.quarantine.empty
+    assert subs["response_id"].tolist() == ["T1", "T2", "T3"]
+    assert subs["source_record"].tolist() == ["row 3", "row 4", "row 5"]
+
+
 # ---- defect 2: extra fields in the first data row shift the columns -----------------------------------
 def test_defect02_extra_fields_in_first_data_row_do_not_shift_columns(tmp_path: Path) -> None:
     path = write(tmp_path / "long.csv", LONG_HEADER
@@ -308,7 +320,8 @@ def _fuzz_csv(rng: random.Random, k: int) -> tuple[str, list[tuple[str, int]]]:
     lines: list[str] = []
     if rng.random() < 0.1:
         lines += ["Export of the call for inputs", ""]
-    lines.append(",".join(f'"{h}"' if "," in h else h for h in header))
+    sep = rng.choice([",", ",", ";", "\t"])
+    lines.append(sep.join(f'"{h}"' if sep in h else h for h in header))
     expected: list[tuple[str, int]] = []
     for j in range(rng.randint(0, 8)):
         rid = f"F{k}R{j}"
@@ -321,16 +334,29 @@ def _fuzz_csv(rng: random.Random, k: int) -> tuple[str, list[tuple[str, int]]]:
         for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
             fields = _corrupt(rng, fields, len(header))
         expected.append((rid, sum(part.count("\n") + 1 for part in lines) + 1))
-        lines.append(",".join(fields))
+        lines.append(sep.join(fields))
         if rng.random() < 0.1:
             lines.append(rng.choice(["", "   "]))
     newline = rng.choice(["\n", "\n", "\r\n", "\r"])
     text = newline.join(lines) + (newline if rng.random() < 0.8 else "")
-    try:  # damage that happens to be valid CSV (two stray quotes pairing up) defines its records itself
-        strict = list(csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n")), strict=True))
-    except csv.Error:
-        return text, expected
-    return text, [(rid, line) for rid, line in expected if any(r and r[0] == rid for r in strict)]
+    return text, [(rid, line) for rid, line in expected if not _swallowed(text, sep, line, expected)]
+
+
+def _swallowed(text: str, sep: str, line: int, rows: list[tuple[str, int]]) -> bool:
+    """Whether damage that happens to be valid CSV (two stray quotes pairing up across rows) makes the row on
+    `line` part of an earlier row's quoted field: any CSV reader must then read it so, it is no record."""
+    physical = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for _, start in rows:
+        if start >= line:
+            return False
+        reader = csv.reader(io.StringIO("\n".join(physical[start - 1:])), delimiter=sep, strict=True)
+        try:
+            next(reader)
+        except (csv.Error, StopIteration):
+            continue
+        if start + reader.line_num - 1 >= line:
+            return True
+    return False
 
 
 def _fuzz_xlsx(rng: random.Random, k: int, path: Path) -> list[tuple[str, int]]:

@@ -33,7 +33,7 @@ ROW_NUMBERS = "row_numbers"  # frame.attrs key: spreadsheet row number of each r
 _END = "\x00wsis-end-of-csv\x00"  # sentinel line (decode_bytes removes NUL bytes, so no input contains it)
 _MAX_TITLE_ROWS = 10
 _RESUME_WINDOW = 20  # lines after a damaged row searched for the next well-formed row
-_RESUME_SPAN = 200   # lines one candidate row may span
+_RESUME_SPAN = 50    # lines one candidate row may span
 
 
 class TableError(ValueError):
@@ -191,9 +191,11 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
 
     Rows are numbered as a spreadsheet shows them (the header is row 1 when it is the first line, blank lines do
     not count); reasons also give the physical line. A row with more non-empty fields than the header is not
-    read (its fields cannot be placed), a shorter row is padded. A quoted field that never closes, or that only
-    'closes' at a later field's quote, makes its first line unreadable and reading resumes on the next line.
-    Title lines above the header (one cell, followed by a wider line) are skipped.
+    read (its fields cannot be placed), a shorter row is padded. A row whose quoting is broken (a quoted field
+    that never closes, that only 'closes' at a later field's quote, or that goes on after its closing quote) is
+    not read, and reading resumes at the next line that starts a row, so neither the following rows nor the
+    remaining lines of the broken row are misread.
+    Title lines above the header (one non-empty cell, followed by a wider line) are skipped.
     """
     lines = normalise_newlines(text).split("\n")
     lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
@@ -232,8 +234,8 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
                     row_no += 1
                     continue
                 row_no += 1
-                if len(rows) == 0 and not bad and len(header) == 1 and row_no - header_row < _MAX_TITLE_ROWS \
-                        and len(rec.fields) > 1 and not rec.unterminated:
+                if not rows and not bad and row_no - header_row < _MAX_TITLE_ROWS and not rec.unterminated \
+                        and len(rec.fields) > len(header) and sum(bool(h.strip()) for h in header) <= 1:
                     # the "header" was a title line above the real header
                     log.info("title line above the CSV header skipped: %s", header[0][:80])
                     header, header_row = rec.fields, row_no
@@ -241,10 +243,9 @@ def parse_csv(text: str, delimiter: str) -> pd.DataFrame:
                 broken = ""
                 if rec.unterminated:
                     broken = "unterminated quote: a quoted field opened here never closes"
-                elif multi and not _strictly_valid(lines, rec, delimiter):
-                    broken = f"unbalanced quote: a quoted field opened here runs on to line {rec.last}"
                 elif not _strictly_valid(lines, rec, delimiter):
-                    broken = "misplaced quote: a quoted field is followed by more text before the delimiter"
+                    broken = (f"unbalanced quote: a quoted field opened here runs on to line {rec.last}" if multi
+                              else "misplaced quote: a quoted field is followed by more text before the delimiter")
                 if broken:
                     line = _resume_line(lines, rec, delimiter, len(header))
                     reject(rec, f"{broken}; reading resumes on line {line}", last=line - 1)
