@@ -309,8 +309,8 @@ class _CellScan:
         self._value = ""
 
     def _too_long(self, n: int, what: str) -> TableError:
-        return TableError(f"XLSX cell text of {n:,} characters ({what}) is longer than ingest.max_cell_chars "
-                          f"({self.limits.max_cell_chars:,}): file not read (possible decompression bomb)")
+        return TableError(f"XLSX cell text is longer than ingest.max_cell_chars ({self.limits.max_cell_chars:,} "
+                          f"characters; {what} has at least {n:,}): file not read (possible decompression bomb)")
 
     def _feed(self, parser: Any, fh: Any) -> None:
         try:
