@@ -233,3 +233,134 @@ def test_hand_coded_bc_frames_beat_plain_cosine(shared_dir: Path, tmp_path: Path
         f1s.append(f1_score(gold, pred[rows], average="samples", zero_division=0))
         plains.append(f1_score(gold, plain[rows], average="samples", zero_division=0))
     assert np.mean(f1s) >= 0.70 and np.mean(f1s) > np.mean(plains) + 0.03, (f1s, plains)
+
+
+# -- coded examples, catch-all themes, review sheet (synthetic; real text in test_framework_real.py) --------
+def _bare_code_frame(tmp_path: Path, desc: np.ndarray) -> SeedThemes:
+    """A frame whose labels are bare codes, embedded (worst case) next to the wrong topics."""
+    k = len(desc)
+    path = tmp_path / "codes.csv"
+    pd.DataFrame({"id": [str(20 + j) for j in range(k)], "label": [f"code {20 + j}" for j in range(k)]}).to_csv(
+        path, index=False)
+    return load_framework(path).encoded(lambda texts: np.roll(desc, 1, axis=0))
+
+
+def test_examples_teach_a_bare_code_frame(tmp_path: Path) -> None:
+    """Labels 'code 20'.. carry no meaning (here even a misleading one): 30 coded answers teach the topics."""
+    from pipeline.themes.framework import CodedFrameworkMapper
+
+    data, gold, desc = _world(150, seed=11)
+    frame = _bare_code_frame(tmp_path, desc)
+    rows = np.arange(30)
+    zero = FrameworkMapper().fit(data, frame).predict(data)
+    coded = CodedFrameworkMapper(seed=0).fit(data, frame, rows, gold[rows])
+    held = np.arange(30, 150)
+    f_zero = f1_score(gold[held], zero[held], average="samples", zero_division=0)
+    f_coded = f1_score(gold[held], coded.predict(data)[held], average="samples", zero_division=0)
+    assert f_coded >= 0.8 and f_coded > f_zero + 0.3, (f_coded, f_zero)
+    p = coded.predict_proba(data)
+    assert p.shape == gold.shape and ((p >= 0) & (p <= 1)).all()
+    assert coded.cv_samples_f1_ is not None and len(coded.thresholds_) == gold.shape[1]
+
+
+def test_few_examples_keep_the_zero_shot_prior(tmp_path: Path) -> None:
+    """With good descriptions, 5 coded answers must not undo the zero-shot mapping (prior shrinkage)."""
+    from pipeline.themes.framework import CodedFrameworkMapper
+
+    data, gold, desc = _world(150, seed=5)
+    frame = _frame(desc, tmp_path)
+    order = [list(TOPICS).index(TOPIC_OF[t]) for t in frame.ids]
+    gold = gold[:, order]
+    rows = np.arange(5)
+    zero = FrameworkMapper().fit(data, frame).predict(data)
+    coded = CodedFrameworkMapper().fit(data, frame, rows, gold[rows]).predict(data)
+    f_zero = f1_score(gold[5:], zero[5:], average="samples", zero_division=0)
+    f_coded = f1_score(gold[5:], coded[5:], average="samples", zero_division=0)
+    assert f_coded >= f_zero - 0.03, (f_coded, f_zero)
+
+
+def test_catch_all_themes_follow_their_rules(tmp_path: Path) -> None:
+    """'None of the above' only when no topic fits; 'No substantive answer' exactly for empty answers."""
+    from pipeline.themes.framework import theme_roles
+    from pipeline.themes.seeds import from_records
+
+    data, _, desc = _world(40, seed=2)
+    data.answer_vectors[0] = 0.0
+    keep = data.segment_answer != 0
+    data = FrameworkData(data.texts, data.answer_vectors, data.segment_vectors[keep], data.segment_answer[keep])
+    recs = [{"id": t, "label": t} for t in ("access", "privacy", "skills")]
+    recs += [{"id": "X", "label": "None of the above"}, {"id": "Y", "label": "No substantive answer"}]
+    vecs = np.vstack([desc, np.ones((2, DIM)) / np.sqrt(DIM)])
+    frame = from_records(recs).encoded(lambda texts: vecs[: len(texts)])
+    assert theme_roles(frame) == ["", "", "", "residual", "nonanswer"]
+    pred = FrameworkMapper(min_cosine=0.0).fit(data, frame).predict(data)
+    assert pred[0].tolist() == [False, False, False, False, True]
+    assert (pred[1:, :3].any(axis=1) != pred[1:, 3]).all() and not pred[1:, 4].any()
+
+
+def test_bad_coded_examples_name_file_and_row(tmp_path: Path) -> None:
+    from pipeline.themes.framework import load_examples
+
+    frame = load_framework(_write(tmp_path / "f.yaml", FRAME_YAML))
+    bad = {
+        "unknown.csv": ("answer,themes\nfine,access\nhmm,access;nope\n", "row 3", "unknown theme id 'nope'"),
+        "cols.csv": ("text,codes\nx,access\n", "header", "missing column(s) answer, themes"),
+        "dupe.csv": ("response_id,answer,themes\n7,a,access\n8,b,skills\n7,c,privacy\n", "row 4",
+                     "duplicate response_id '7' (also row 2)"),
+        "empty.csv": ("answer,themes\n,access\n", "row 2", "empty answer"),
+        "none.csv": ("answer,themes\n", "", "no coded examples"),
+    }
+    for name, (text, where, what) in bad.items():
+        with pytest.raises(InputError) as err:
+            load_examples(_write(tmp_path / name, text), frame)
+        msg = str(err.value)
+        assert msg.startswith(str(tmp_path / name)) and where in msg and what in msg, msg
+        assert "\n" not in msg
+    with pytest.raises(InputError, match="not found"):
+        load_examples(tmp_path / "absent.csv", frame)
+    with pytest.raises(InputError, match="no themes found"):
+        load_framework(_write(tmp_path / "empty_frame.csv", "id,label,description\n"))
+    with pytest.raises(InputError, match="duplicate id"):
+        load_framework(_write(tmp_path / "dup_frame.csv", "id,label\nA,a\nA,b\n"))
+    ok = load_examples(_write(tmp_path / "ok.csv", "answer,themes\n'=not a formula,Access; skills\nnone,\n"), frame)
+    assert ok.texts[0] == "=not a formula" and ok.labels.tolist() == [[True, False, True], [False, False, False]]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_review_selection_covers_every_theme() -> None:
+    from pipeline.themes.framework import select_for_review
+
+    rng = np.random.default_rng(0)
+    proba = rng.random((60, 5)) * 0.3  # nobody near theme 4's threshold except row 59
+    proba[:, 4] = 0.0
+    proba[59, 4] = 0.45
+    labels = proba >= 0.5
+    picked = select_for_review(proba, labels, np.full(5, 0.5), np.ones(60, dtype=bool), 8)
+    rows = [r for r, _ in picked]
+    assert len(picked) == 8 and len(set(rows)) == 8 and (59, 4) in picked
+    assert {j for _, j in picked if j >= 0} == set(range(5))
+    assert select_for_review(proba, labels, np.full(5, 0.5), np.zeros(60, dtype=bool), 8) == []
+
+
+def test_review_sheet_is_formula_safe_and_reads_back(tmp_path: Path) -> None:
+    import openpyxl
+
+    from pipeline.themes.framework import load_examples
+
+    frame = load_framework(_write(tmp_path / "f.yaml", FRAME_YAML))
+    sheet = pd.DataFrame({"response_id": ["r1", "r2"], "question_id": ["Q1", "Q1"],
+                          "answer": ["=HYPERLINK(\"http://x\")", "@SUM(A1) privacy"], "themes": ["access", "privacy"],
+                          "machine_themes": ["access", "privacy"], "confidence": [0.4, 0.6],
+                          "check_first": ["access 0.41 (thr 0.40)", "privacy 0.61 (thr 0.60)"]})
+    out = stage.write_review_sheet(sheet, frame, tmp_path / "review.xlsx")
+    ws = openpyxl.load_workbook(out)["review"]
+    cells = [c.value for c in ws["C"]][1:]
+    assert cells == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1) privacy"] and all(c.data_type == "s" for c in ws["C"])
+    back = load_examples(out, frame)
+    assert back.texts == ["=HYPERLINK(\"http://x\")", "@SUM(A1) privacy"] and back.response_ids == ["r1", "r2"]
+    with pytest.raises(InputError):
+        stage.write_review_sheet(sheet, frame, tmp_path / "review.csv")
