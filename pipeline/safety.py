@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.clean.pii import redact as redact_contacts  # emails and phones only without name spans
+from pipeline.clean.pii import redact_contacts, redact_emails
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # bidi embeddings/overrides/isolates and the invisible direction marks
@@ -32,11 +32,17 @@ _URL = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)[^\s`<>\"']+")
 XLSX_MAX_CHARS = 32_000  # Excel refuses cells longer than 32,767 characters
 
 
-def safe_text(value: str) -> str:
-    """Text fit for any output: no bidi controls, emails and phone numbers redacted."""
+# identifier columns keep phone-shaped ids intact (they must stay joinable) but never show an email
+ID_COLUMNS = frozenset({"id", "answer_id", "response_id", "segment_id", "question_id", "theme_id", "item",
+                        "dup_group", "submission_group", "superseded_by"})
+
+
+def safe_text(value: str, identifier: bool = False) -> str:
+    """Text fit for any output: no bidi controls, emails and phone numbers redacted (ids: emails only)."""
     if not value:
         return value
-    return redact_contacts(_BIDI.sub("", value))
+    value = _BIDI.sub("", value)
+    return redact_emails(value) if identifier else redact_contacts(value)
 
 
 def safe_obj(obj: Any) -> Any:
@@ -50,10 +56,10 @@ def safe_obj(obj: Any) -> Any:
     return obj
 
 
-def neutralise_cell(value: Any) -> Any:
+def neutralise_cell(value: Any, identifier: bool = False) -> Any:
     """A safe string that a spreadsheet will not run as a formula (apostrophe prefix); numbers untouched."""
     if isinstance(value, str):
-        value = safe_text(value)
+        value = safe_text(value, identifier)
         if value.startswith(FORMULA_PREFIXES):
             return "'" + value
     return value
@@ -64,7 +70,8 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise_cell)
+            ident = str(col) in ID_COLUMNS
+            out[col] = out[col].map(lambda v, i=ident: neutralise_cell(v, i))
     out.columns = [neutralise_cell(str(c)) for c in out.columns]
     return out
 

@@ -302,3 +302,13 @@ def test_defect05_missing_stakeholder_type_is_not_given_in_the_report(tmp_path: 
     groups = dict(zip(prof.loc[prof["dimension"] == "stakeholder group", "value"],
                       prof.loc[prof["dimension"] == "stakeholder group", "submissions"], strict=True))
     assert groups.get("not given") == "1" and "other" not in groups
+
+
+def test_defect12_identifier_cells_keep_phone_shaped_ids_but_never_emails(tmp_path: Path) -> None:
+    from pipeline import io
+
+    df = pd.DataFrame({"response_id": ["01234567890", f"reply from {EMAILS[0]}"], "org": ["07911 123456", "x"]})
+    io.write_csv(df, tmp_path / "ids.csv")
+    back = pd.read_csv(tmp_path / "ids.csv", dtype=str, keep_default_na=False)
+    assert back["response_id"].tolist() == ["01234567890", "reply from [email]"]
+    assert back["org"].tolist() == ["[phone]", "x"]

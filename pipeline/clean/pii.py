@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["EMAIL", "PHONE", "PLACEHOLDERS", "PLACEHOLDER_RE", "looks_like_name", "name_spans", "pii_spans",
-           "redact", "redact_contacts"]
+           "redact", "redact_contacts", "redact_emails"]
 
 PLACEHOLDERS = ("[email]", "[phone]", "[name]")
 PLACEHOLDER_RE = re.compile(r"\[(?:email|phone|name)\]")
@@ -271,6 +271,13 @@ def redact_contacts(text: str) -> str:
     if not text:
         return text
     return _replace(text, pii_spans(text))
+
+
+def redact_emails(text: str) -> str:
+    """Only emails: for identifier cells, where a phone-shaped id ("01234567890") must stay joinable."""
+    if not text or "@" not in text:
+        return text
+    return _replace(text, _email_spans(text))
 
 
 def redact(text: str, name_spans: list[tuple[int, int]] | None = None) -> str:
