@@ -29,7 +29,7 @@ TAGS = ["answer_id", "response_id", "question_id", "action_lines", "sdgs"]
 
 STAKEHOLDER_GROUPS = [
     "government", "private sector", "civil society", "academia", "technical community",
-    "international organisation", "individual", "other",
+    "international organisation", "individual", "other", "not given",
 ]
 ACTION_LINES = [
     "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C7.e-government", "C7.e-business", "C7.e-learning", "C7.e-health",

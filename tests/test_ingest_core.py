@@ -118,7 +118,7 @@ def test_country_file_covers_every_un_member() -> None:
     ("International Organization", "international organisation"), ("Individual", "individual"),
     ("Other", "other"), ("NGO (Non-governmental organisation)", "civil society"),
     ("Company/Business organisation", "private sector"), ("Public authority", "government"),
-    ("EU Citizen", "individual"), ("", "other"), ("Youth council", "other"),
+    ("EU Citizen", "individual"), ("", "not given"), ("Youth council", "other"),
 ])
 def test_stakeholder_groups(raw: str, group: str) -> None:
     assert stakeholder_mapper().group(raw) == group

@@ -447,3 +447,19 @@ def test_fuzz_malformed_tables_lose_no_record(tmp_path: Path) -> None:
     bogus = subs[~subs["response_id"].str.split("~").str[0].isin(ids)]
     assert len(bogus) <= 0.005 * n_rows, bogus[["source_file", "source_record", "response_id"]].to_dict("records")
     assert set(bogus["source_file"]) <= set(q.loc[q["reason"].str.contains("quote"), "source_file"])
+
+
+def test_defect09_ingest_params_bound_xlsx_files(tmp_path: Path) -> None:
+    """The bounds in params.yaml's ingest section reach the XLSX reader through ingest itself."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["response_id", "question_id", "answer"])
+    for i in range(10):
+        ws.append([f"r{i}", "q1", "An answer about digital inclusion in rural areas."])
+    path = tmp_path / "long.xlsx"
+    wb.save(path)
+    ok = ingest_paths([path], None, {"ingest": {"questionnaire": "itu_wsis20"}})
+    assert len(ok.answers) == 10 and ok.quarantine.empty
+    bounded = ingest_paths([path], None, {"ingest": {"questionnaire": "itu_wsis20", "max_cells": 5}})
+    assert bounded.answers.empty and "cells" in bounded.quarantine["reason"].iloc[0]

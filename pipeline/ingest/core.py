@@ -156,7 +156,8 @@ def read_file(path: Path, name: str, q: Questionnaire, params: dict[str, Any],
     if size > max_mb * 1e6:
         return reject(f"file is larger than ingest.max_file_mb ({max_mb:g} MB)")
     if suffix in TABLE_SUFFIXES:
-        outcome = _read_table_file(path, name, base, q, day_first, mapping, builtin)
+        limits = tables.TableLimits.from_params(section)
+        outcome = _read_table_file(path, name, base, q, day_first, mapping, builtin, limits)
         if suffix in {".csv", ".tsv"} and outcome.subs and is_mixed_encoding(path.read_bytes()):
             log.warning("%s: lines in UTF-8 and lines in CP1252 (decoded line by line)", name)
             outcome.flags.append(MIXED_ENCODING_FLAG)
@@ -213,9 +214,10 @@ def _read_text(text: str, meta: dict[str, str], name: str, id_base: str, q: Ques
 
 
 def _read_table_file(path: Path, name: str, id_base: str, q: Questionnaire, day_first: bool,
-                     mapping: tabular.Mapping | None, builtin: list[tabular.Mapping]) -> _FileOutcome:
+                     mapping: tabular.Mapping | None, builtin: list[tabular.Mapping],
+                     limits: tables.TableLimits | None = None) -> _FileOutcome:
     try:
-        sheets = tables.read_tables(path)
+        sheets = tables.read_tables(path, limits)
     except tables.TableError as exc:
         return _FileOutcome([], [QuarantineLine(name, "file", str(exc), _peek(path))])
     subs: list[Submission] = []

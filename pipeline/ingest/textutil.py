@@ -8,11 +8,13 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 _EMPHASIS = [
-    re.compile(r"\*\*\*(.+?)\*\*\*"),
-    re.compile(r"\*\*(.+?)\*\*"),
-    re.compile(r"__(.+?)__"),
-    re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"),
-    re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])"),
+    # the emphasised span is bounded (and cannot contain its own marker or a newline): unbounded `.+?` made
+    # these quadratic on a long line of markers (issue 10, defect 8)
+    re.compile(r"\*\*\*([^*\n]{1,500}?)\*\*\*"),
+    re.compile(r"\*\*([^*\n]{1,500}?)\*\*"),
+    re.compile(r"__([^_\n]{1,500}?)__"),
+    re.compile(r"(?<![\w*])\*(?!\s)([^*\n]{1,500}?)(?<!\s)\*(?![\w*])"),
+    re.compile(r"(?<![\w_])_(?!\s)([^_\n]{1,500}?)(?<!\s)_(?![\w_])"),
 ]
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s*")
 _BLOCKQUOTE = re.compile(r"^\s{0,3}>\s?")
