@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,10 @@ class FrameworkMapper(BaseEstimator):
 
     `fit(X, themes)` learns the theme vectors, the lexical model and per-theme score statistics
     from a batch of answers; `decision_function(X)` gives scores in (0, 1) (0.5 = assignment
-    threshold `tau`); `predict(X)` gives a boolean matrix (answers x themes).
+    threshold `tau`); `predict(X)` gives a boolean matrix (answers x themes); `predict_proba(X)` the
+    confidence that each theme applies (`zero_shot_calibration`, see zero_shot_confidence).
+    `high_confidence` (review loop) and `examples` (CodedFrameworkMapper options) are not used by the
+    zero-shot mapping itself: they sit here so that one parameter section configures framework mode.
     """
 
     def __init__(
@@ -117,6 +121,9 @@ class FrameworkMapper(BaseEstimator):
         refit_iter: int = 1,
         refit_weight: float = 1.0,
         refit_margin: float = 0.5,
+        zero_shot_calibration: Sequence[float] | None = None,
+        high_confidence: float = 0.8,
+        examples: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
         self.segment_weight = segment_weight
@@ -135,6 +142,9 @@ class FrameworkMapper(BaseEstimator):
         self.refit_iter = refit_iter
         self.refit_weight = refit_weight
         self.refit_margin = refit_margin
+        self.zero_shot_calibration = zero_shot_calibration
+        self.high_confidence = high_confidence
+        self.examples = examples
         self.seed = seed
 
     # -- raw evidence -----------------------------------------------------------------------------
@@ -269,6 +279,9 @@ class FrameworkMapper(BaseEstimator):
                 prob[:, j] = (~valid).astype(float)
         return prob.astype(np.float32)
 
+    def predict_proba(self, X: FrameworkData) -> np.ndarray:
+        return zero_shot_confidence(self, X, self.zero_shot_calibration)
+
     def predict(self, X: FrameworkData) -> np.ndarray:
         z, valid = self._scores(X)
         z = self._mask_special(z)
@@ -387,13 +400,18 @@ def fit_joint_logistic(
     return unpack(theta)
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.einsum("i,i->", a, b))
+
+
 def lbfgs(
     fun: Any, x0: np.ndarray, max_iter: int = 200, memory: int = 10, gtol: float = 1e-5, ftol: float = 1e-9
 ) -> np.ndarray:
     """Minimise a smooth convex `fun(x) -> (value, gradient)` by L-BFGS with a backtracking line search.
 
     Written out because scipy's L-BFGS-B costs ~10 ms per step per 1e4 parameters, and the joint
-    per-theme model has (features x themes) of them."""
+    per-theme model has (features x themes) of them. Dot products go through einsum: BLAS threads on a busy
+    machine made them 20x slower."""
     x = np.asarray(x0, dtype=np.float64).copy()
     f, g = fun(x)
     s_hist: list[np.ndarray] = []
@@ -404,22 +422,22 @@ def lbfgs(
         q = g.copy()
         alphas = []
         for s_k, y_k in zip(reversed(s_hist), reversed(y_hist), strict=True):
-            rho = 1.0 / float(y_k @ s_k)
-            a_k = rho * float(s_k @ q)
+            rho = 1.0 / _dot(y_k, s_k)
+            a_k = rho * _dot(s_k, q)
             alphas.append((rho, a_k))
             q -= a_k * y_k
         if s_hist:
-            q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
+            q *= _dot(s_hist[-1], y_hist[-1]) / _dot(y_hist[-1], y_hist[-1])
         else:
-            q /= max(float(np.linalg.norm(g)), 1.0)
+            q /= max(np.sqrt(_dot(g, g)), 1.0)
         for (s_k, y_k), (rho, a_k) in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
-            q += (a_k - rho * float(y_k @ q)) * s_k
+            q += (a_k - rho * _dot(y_k, q)) * s_k
         direction = -q
-        slope = float(g @ direction)
+        slope = _dot(g, direction)
         if slope >= 0:  # not a descent direction: restart from the gradient
             s_hist.clear()
             y_hist.clear()
-            direction, slope = -g, -float(g @ g)
+            direction, slope = -g, -_dot(g, g)
         step = 1.0
         for _ls in range(30):
             x_new = x + step * direction
@@ -430,7 +448,7 @@ def lbfgs(
         else:
             break
         s_k, y_k = x_new - x, g_new - g
-        if float(s_k @ y_k) > 1e-12:
+        if _dot(s_k, y_k) > 1e-12:
             s_hist.append(s_k)
             y_hist.append(y_k)
             if len(s_hist) > memory:
@@ -489,7 +507,6 @@ class CodedFrameworkMapper(BaseEstimator):
         threshold_shrink: float = 5.0,
         max_labels: int = 4,
         max_features: int = 20000,
-        high_confidence: float = 0.8,
         seed: int = 0,
         zero_shot: dict[str, Any] | None = None,
     ) -> None:
@@ -505,7 +522,6 @@ class CodedFrameworkMapper(BaseEstimator):
         self.threshold_shrink = threshold_shrink
         self.max_labels = max_labels
         self.max_features = max_features
-        self.high_confidence = high_confidence
         self.seed = seed
         self.zero_shot = zero_shot
 

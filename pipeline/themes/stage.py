@@ -25,7 +25,6 @@ from pipeline.themes.framework import (
     load_framework,
     match_examples,
     select_for_review,
-    zero_shot_confidence,
 )
 from pipeline.themes.naming import pick_quotes
 from pipeline.themes.seeds import SeedThemes, load_seed_themes
@@ -99,11 +98,8 @@ def themes_core(
 
 def mapper_from_params(params: dict[str, Any]) -> FrameworkMapper:
     cfg = theme_params(params)
-    opts = {k: v for k, v in (cfg.get("framework", {}) or {}).items() if k not in _CODED_KEYS}
+    opts = dict(cfg.get("framework", {}) or {})
     return FrameworkMapper(seed=int(cfg["seed"]), **opts)
-
-
-_CODED_KEYS = {"examples", "high_confidence", "zero_shot_calibration"}
 
 
 def coded_mapper_from_params(params: dict[str, Any]) -> CodedFrameworkMapper:
@@ -111,9 +107,8 @@ def coded_mapper_from_params(params: dict[str, Any]) -> CodedFrameworkMapper:
     cfg = theme_params(params)
     fw = dict(cfg.get("framework", {}) or {})
     opts = dict(fw.get("examples", {}) or {})
-    zero_shot = {k: v for k, v in fw.items() if k not in _CODED_KEYS}
-    return CodedFrameworkMapper(seed=int(cfg["seed"]), zero_shot=zero_shot,
-                                high_confidence=float(fw.get("high_confidence", 0.8)), **opts)
+    zero_shot = {k: v for k, v in fw.items() if k != "examples"}
+    return CodedFrameworkMapper(seed=int(cfg["seed"]), zero_shot=zero_shot, **opts)
 
 
 def _framework_data(
@@ -220,7 +215,7 @@ def map_framework(
         mapper = mapper_from_params(params).fit(data, themes)
         scores = mapper.decision_function(data)
         labels = mapper.predict(data)
-        conf = zero_shot_confidence(mapper, data, fw.get("zero_shot_calibration"))
+        conf = mapper.predict_proba(data)
         thresholds = np.full(len(ids), 0.5)
         analyst = np.zeros(n, dtype=bool)
     answer_conf = answer_confidence(conf, labels)
