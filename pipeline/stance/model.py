@@ -1,0 +1,173 @@
+"""`StanceModel`: a scikit-learn style estimator scoring (target, answer) pairs into four stances.
+
+Why this shape: a multinomial logistic regression over the topic-free features of `features.featurize` (a few
+dozen columns) learns from ~450 hand-written pairs without memorising topics, and its probabilities serve as
+the confidence. The learned state is plain numpy arrays, so skops loads it with a one-type trusted list, and
+the file's sha256 is recorded in its version folder's metrics.json and verified on load (the tagger's check).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.stance import features as feats
+from pipeline.tagger.model import ModelFileError, check_scores, verify_hash
+
+log = logging.getLogger(__name__)
+
+STANCES: tuple[str, ...] = ("support", "oppose", "conditional", "neutral")
+DEFAULT_EMBED: dict[str, Any] = {"backend": "torch", "model": "all-MiniLM-L6-v2", "max_seq_length": 256}
+MODEL_FILE = "stance.skops"
+#: The only non-builtin type a stance model file may contain.
+TRUSTED_TYPES: tuple[str, ...] = ("pipeline.stance.model.StanceModel",)
+
+Pairs = Sequence[tuple[str, str]]
+
+
+def default_encoder(embed: dict[str, Any] | None = None, cache_dir: Path | None = None) -> feats.Encoder:
+    """Texts -> vectors through `pipeline.embed.encode` (content-addressed cache) in the model's space."""
+    from pipeline.embed import encode
+
+    section = dict(embed or DEFAULT_EMBED)
+
+    def _encode(texts: list[str]) -> np.ndarray:
+        return encode(list(texts), section, cache_dir)
+
+    return _encode
+
+
+class StanceModel(ClassifierMixin, BaseEstimator):
+    """Four-way stance of an answer toward a target (a proposal): support, oppose, conditional, neutral.
+
+    `X` is either a sequence of (target, answer) pairs, featurised with the packaged sentence model, or the
+    (n, n_features) matrix `features.featurize` returns (what `stance_of` passes, with cached vectors).
+    """
+
+    def __init__(self, C: float = 0.5, top_k: int = feats.TOP_K, class_weight: str | None = "balanced",
+                 embed: dict[str, Any] | None = None, max_iter: int = 2000) -> None:
+        self.C = C
+        self.top_k = top_k
+        self.class_weight = class_weight
+        self.embed = embed
+        self.max_iter = max_iter
+
+    def _features(self, X: Any) -> np.ndarray:
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f":
+            if X.shape[1] != feats.N_DENSE:
+                raise ValueError(f"feature matrix has {X.shape[1]} columns, expected {feats.N_DENSE}")
+            return X.astype(np.float32, copy=False)
+        pairs = list(X)
+        enc = default_encoder(self.embed)
+        return feats.featurize([p[0] for p in pairs], [p[1] for p in pairs], enc, top_k=int(self.top_k))
+
+    def fit(self, X: Any, y: Sequence[str] | np.ndarray) -> StanceModel:
+        """Standardise the features and fit a multinomial logistic regression (deterministic: lbfgs)."""
+        F = self._features(X)
+        labels = np.asarray(list(y), dtype=object)
+        unknown = sorted(set(labels) - set(STANCES))
+        if unknown:
+            raise ValueError(f"unknown stance labels {unknown}; expected {list(STANCES)}")
+        self.mean_ = F.mean(axis=0).astype(np.float64)
+        self.scale_ = (F.std(axis=0) + 1e-3).astype(np.float64)
+        lr = LogisticRegression(C=float(self.C), class_weight=self.class_weight, max_iter=int(self.max_iter))
+        lr.fit((F - self.mean_) / self.scale_, labels)
+        self.classes_ = np.asarray([str(c) for c in lr.classes_])
+        self.coef_ = lr.coef_.astype(np.float64)
+        self.intercept_ = lr.intercept_.astype(np.float64)
+        self.n_features_in_ = F.shape[1]
+        self.feature_names_ = feats.feature_names()
+        self.n_train_ = len(labels)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        F = self._features(X)
+        return ((F - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, 4) probabilities, columns in `classes_` order."""
+        z = self.decision_function(X)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        check_scores(p, str(getattr(self, "source_file_", "") or "stance model"))
+        return p
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("source_file_", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def check_state(model: StanceModel) -> str | None:
+    """Why the learned state cannot come from `fit` (None if it can)."""
+    for name in ("coef_", "intercept_", "mean_", "scale_", "classes_"):
+        if not hasattr(model, name):
+            return f"missing learned attribute {name} (not a fitted StanceModel)"
+    if sorted(map(str, model.classes_)) != sorted(STANCES):
+        return f"classes {list(model.classes_)} are not the four stances"
+    coef = np.asarray(model.coef_, dtype=float)
+    if coef.shape != (len(STANCES), feats.N_DENSE):
+        return f"coefficients have shape {coef.shape}, expected {(len(STANCES), feats.N_DENSE)} (features changed?)"
+    for name in ("coef_", "intercept_", "mean_", "scale_"):
+        if not np.isfinite(np.asarray(getattr(model, name), dtype=float)).all():
+            return f"non-finite values in {name}"
+    if np.asarray(model.mean_).shape != (feats.N_DENSE,) or np.any(np.asarray(model.scale_, dtype=float) <= 0):
+        return "feature scaling has the wrong size or is not positive"
+    return None
+
+
+def save_model(model: StanceModel, path: Any) -> None:
+    """Write the model with skops (never pickle)."""
+    import zipfile
+
+    import skops.io as sio
+
+    from pipeline.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    Path(path).chmod(0o644)
+
+
+def load_model(path: Any) -> StanceModel:
+    """Load a skops stance model, refusing a missing, damaged, changed or unsafe file with a one-line
+    `ModelFileError`: its sha256 must match the one in the version folder's metrics.json, every type must
+    be in `TRUSTED_TYPES`, and the learned state must be one `fit` can produce."""
+    import skops.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "model file not found" if not path.exists() else "not a file")
+    if not verify_hash(path):
+        raise ModelFileError(path, "no sha256 recorded in metrics.json beside it; refusing an unverified model")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the archive means a damaged file
+        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {type(exc).__name__}") from None
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelFileError(path, f"refusing to load untrusted types {unexpected}")
+    try:
+        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 - zip, deflate, CRC or schema errors all mean a damaged file
+        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {type(exc).__name__}") from None
+    if not isinstance(obj, StanceModel):
+        raise ModelFileError(path, f"not a StanceModel (holds a {type(obj).__name__})")
+    problem = check_state(obj)
+    if problem:
+        raise ModelFileError(path, f"{problem}: the model file is corrupt or has been tampered with")
+    obj.source_file_ = str(path)
+    return obj

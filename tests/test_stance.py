@@ -1,0 +1,213 @@
+"""Stance (issue 15): the estimator contract, the shipped skops model and its hash check, behaviour on
+sentences written for these tests, and a quality floor on the real AU Q20 held-out half (read from ../shared
+at test time; skipped when it is absent). Floors sit well below the measured figures in
+benchmarks/results/stance_eval.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from pipeline import config
+from pipeline.errors import InputError
+from pipeline.stance import STANCES, StanceModel, load_model, stance_of
+from pipeline.stance import features as feats
+from pipeline.stance.api import current_model_file
+from pipeline.stance.model import MODEL_FILE, default_encoder, save_model
+from pipeline.tagger.model import HASHES_KEY, METRICS_FILE
+
+ROOT = config.PROJECT_ROOT
+BENCH = ROOT / "benchmarks" / "stance_eval.py"
+
+# my own sentences, on proposals that are not in the training set
+CONGESTION = "Cities should introduce congestion charges for cars entering the centre."
+CLEAR = {
+    "support": "We strongly support congestion charges; they cut traffic and pollution and are long overdue.",
+    "oppose": "We oppose congestion charges. They are unfair to workers who must drive and are unnecessary.",
+    "conditional": "Charges could work, but only if public transport is improved first and low-income drivers "
+                   "are exempt.",
+    "neutral": "The city centre has twelve entrances and a ring road.",
+}
+SPECTRUM = "Spectrum auctions should be replaced by administrative allocation."
+SPECTRUM_CLEAR = {
+    "support": "Yes, administrative allocation should replace auctions.",
+    "oppose": "Auctions must stay; administrative allocation is opaque and should not be introduced.",
+    "conditional": "Administrative allocation may suit rural networks, provided auctions remain for national "
+                   "licences.",
+}
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("stance_eval_bench", BENCH)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def train_features() -> tuple[np.ndarray, np.ndarray]:
+    from pipeline.stance import train
+
+    df = train.read_pairs()
+    X = feats.featurize(list(df.target), list(df.text), default_encoder())
+    return X, df.stance.to_numpy(dtype=object)
+
+
+def test_estimator_contract(train_features: tuple[np.ndarray, np.ndarray]) -> None:
+    """__init__ stores params only, fit returns self, learned attributes end in '_', clone works."""
+    X, y = train_features
+    est = StanceModel(C=0.05)
+    assert est.get_params()["C"] == 0.05
+    assert not [k for k in vars(est) if k.endswith("_")]
+    assert est.fit(X, y) is est
+    assert {"coef_", "intercept_", "classes_", "mean_", "scale_", "n_features_in_"} <= set(vars(est))
+    assert sorted(est.classes_) == sorted(STANCES)
+    p = est.predict_proba(X[:5])
+    assert p.shape == (5, 4) and np.allclose(p.sum(axis=1), 1.0)
+    assert set(est.predict(X[:20])) <= set(STANCES)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and not hasattr(twin, "coef_")
+    with pytest.raises(ValueError, match="unknown stance"):
+        StanceModel().fit(X[:4], ["support", "oppose", "maybe", "neutral"])
+
+
+def test_training_is_deterministic(train_features: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = train_features
+    a, b = StanceModel().fit(X, y), StanceModel().fit(X, y)
+    assert np.array_equal(a.coef_, b.coef_) and np.array_equal(a.intercept_, b.intercept_)
+
+
+def test_training_data_is_balanced_and_varied() -> None:
+    df = pd.read_csv(ROOT / "data" / "training" / "stance" / "pairs.csv")
+    assert len(df) >= 400 and df.target.nunique() >= 30
+    counts = df.stance.value_counts()
+    assert set(counts.index) == set(STANCES) and counts.max() <= 1.2 * counts.min()
+
+
+def test_shipped_model_round_trip_with_hash(tmp_path: Path) -> None:
+    """The CURRENT model loads through the sha256 check; a changed byte or a missing hash is refused in one line."""
+    path = current_model_file()
+    model = load_model(path)
+    meta = json.loads((path.parent / METRICS_FILE).read_text())
+    from pipeline.io import sha256_file
+
+    assert meta[HASHES_KEY][MODEL_FILE] == sha256_file(path)
+    assert (path.parent / "README.md").read_text().count(meta[HASHES_KEY][MODEL_FILE]) == 1
+    # save -> load round trip keeps the learned state
+    copy = tmp_path / "v" / MODEL_FILE
+    copy.parent.mkdir()
+    save_model(model, copy)
+    (copy.parent / METRICS_FILE).write_text(json.dumps({HASHES_KEY: {MODEL_FILE: sha256_file(copy)}}))
+    again = load_model(copy)
+    assert np.array_equal(again.coef_, model.coef_) and list(again.classes_) == list(model.classes_)
+    # tampered file
+    bad = tmp_path / "bad" / MODEL_FILE
+    bad.parent.mkdir()
+    shutil.copy(path, bad)
+    shutil.copy(path.parent / METRICS_FILE, bad.parent / METRICS_FILE)
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="sha256") as err:
+        load_model(bad)
+    assert "\n" not in str(err.value)
+    (bad.parent / METRICS_FILE).unlink()
+    with pytest.raises(InputError, match="no sha256"):
+        load_model(bad)
+
+
+def test_shipped_model_is_reproduced_by_training(tmp_path: Path) -> None:
+    """`python -m pipeline.stance.train` rebuilds the shipped version (same name, same coefficients)."""
+    from pipeline.stance import train
+
+    folder = train.train(out=tmp_path)
+    shipped = current_model_file()
+    assert folder.name == shipped.parent.name
+    assert np.array_equal(load_model(folder / MODEL_FILE).coef_, load_model(shipped).coef_)
+
+
+@pytest.mark.parametrize(("target", "cases"), [(CONGESTION, CLEAR), (SPECTRUM, SPECTRUM_CLEAR)])
+def test_clear_support_opposition_and_conditions(target: str, cases: dict[str, str]) -> None:
+    out = stance_of(list(cases.values()), target)
+    assert list(out.stance) == list(cases)
+    assert list(out.columns) == ["stance", "confidence", *[f"p_{s}" for s in STANCES]]
+    assert np.allclose(out[[f"p_{s}" for s in STANCES]].sum(axis=1), 1.0)
+
+
+def test_position_follows_the_target_side() -> None:
+    """The same answer supports "X should be mandatory" and opposes "X should stay voluntary"."""
+    answer = ["Voluntary codes have failed for years; only binding rules will work."]
+    mandate = stance_of(answer, "Safety standards for e-scooters should be mandatory.").stance[0]
+    voluntary = stance_of(answer, "Safety standards for e-scooters should stay voluntary.").stance[0]
+    assert (mandate, voluntary) == ("support", "oppose")
+
+
+def test_questions_quoted_in_an_answer_are_not_its_position() -> None:
+    text = ("Question 1: Should local councils be allowed to charge for parking at beaches? "
+            "No. Councils must not be allowed to charge for beach parking; it would keep poorer families away.")
+    assert stance_of([text], "Local councils should be allowed to charge for parking at beaches.").stance[0] == "oppose"
+
+
+def test_blank_answers_and_shapes() -> None:
+    out = stance_of(["", "   ", CLEAR["support"]], [CONGESTION] * 3)
+    assert list(out.stance[:2]) == ["neutral", "neutral"] and out.confidence[0] == 1.0
+    assert len(stance_of([], CONGESTION)) == 0
+    with pytest.raises(ValueError, match="targets for"):
+        stance_of(["a", "b"], [CONGESTION])
+    with pytest.raises(ValueError, match="384-d"):
+        stance_of(["a"], CONGESTION, answer_vectors=np.zeros((1, 512), dtype=np.float32))
+
+
+def test_answer_vectors_give_the_same_result_as_embedding() -> None:
+    texts = list(CLEAR.values())
+    vecs = default_encoder()([t[:2000] for t in texts])
+    a = stance_of(texts, CONGESTION)
+    b = stance_of(texts, CONGESTION, answer_vectors=vecs)
+    assert list(a.stance) == list(b.stance) and np.allclose(a.confidence, b.confidence, atol=1e-5)
+
+
+def test_q20_mapping_of_coded_themes() -> None:
+    bench = _bench()
+    assert bench.q20_stance("A;F") == "support"
+    assert bench.q20_stance("C;E") == "conditional"
+    assert bench.q20_stance("B;J") == "oppose"
+    assert bench.q20_stance("D;K") == "conditional"
+    assert bench.q20_stance("E;I") == "support"
+    assert bench.q20_stance("F;L") == "neutral" and bench.q20_stance("Y") == "neutral"
+
+
+def test_q20_held_out_quality_floor(shared_dir: Path) -> None:
+    """Real answers, the held-out half (never looked at while designing): accuracy well above the majority
+    baseline (0.49) and a floor well below the measured figure."""
+    if not (shared_dir / "devsets" / "framework_au_srai").is_dir():
+        pytest.skip("the framework dev suite is not in ../shared")
+    bench = _bench()
+    answers, g1, g2 = bench.load_q20()
+    held = np.array([not bench.in_tuning_half(r) for r in answers.response_id])
+    pred = stance_of(list(answers.answer[held]), bench.Q20_TARGET).stance.to_numpy()
+    for gold in (g1[held], g2[held]):
+        assert np.mean(pred == gold) >= 0.6
+        sup = gold == "support"
+        assert np.mean(pred[sup] == "support") >= 0.6
+
+
+def test_trai_labels_hold_ids_only_and_score(shared_dir: Path) -> None:
+    labels = pd.read_csv(ROOT / "benchmarks" / "stance_trai_labels.csv")
+    assert list(labels.columns) == ["id", "stance"] and len(labels) == 40
+    assert set(labels.stance) <= set(STANCES)
+    bench = _bench()
+    if not bench.TRAI_CSV.is_file():
+        pytest.skip("the TRAI corpus is not in ../shared")
+    texts, gold, _ = bench.load_trai()
+    pred = stance_of(texts, bench.TRAI_TARGET).stance.to_numpy()
+    assert np.mean(pred == gold) >= 0.45
