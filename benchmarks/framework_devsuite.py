@@ -9,11 +9,13 @@ nothing of them is stored here).
    with their response_id, i.e. analyst-coded inside the input), `--reps` random draws each; samples-F1 on
    the held-out answers only, against both coders (averaged), next to zero-shot on the same answers.
    The learner's L2 strength is chosen on the other question as well.
+3. `--speed`: synthetic vectors and texts (no respondent data): zero-shot mapping of 10,000 answers to a
+   30-theme frame, and learning from 5,000 coded examples (fit incl. internal CV, then predicting 10,000).
 Samples-F1 = mean over answers of the F1 between gold and predicted theme sets; 95% CIs by bootstrap over
 answers (pipeline.evaluate.bootstrap_weights), for the learning curve over each answer's mean across the
 draws that held it out. Inputs go through the real clean and embed stages (embeddings via the usual cache).
 
-    .venv/bin/python benchmarks/framework_devsuite.py [--reps 3] [--out NAME]
+    .venv/bin/python benchmarks/framework_devsuite.py [--reps 5] [--speed] [--out NAME]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 ZERO_SHOT_GRID = {"delta": [0.5, 0.8], "tau": [0.5, 1.0, 1.5], "segment_tau": [1.5, 2.0], "knn_weight": [0.0, 0.5]}
-LEARNER_GRID = {"l2": [0.1, 0.3, 1.0]}
+LEARNER_GRID = {"l2": [0.03, 0.1, 0.3, 1.0]}
 SIZES = (10, 20, 40)
 
 
@@ -227,10 +229,49 @@ def learning_curve(suite: dict, params: dict, reps: int, enc: Any, tuned_zero_sh
     return out
 
 
+def speed(n_answers: int = 10_000, n_examples: int = 5_000, n_themes: int = 30, dim: int = 384) -> dict:
+    """Wall seconds of framework mode on synthetic data of the issue's sizes (vectors given, as if cached)."""
+    from pipeline.themes.framework import CodedFrameworkMapper, FrameworkData, FrameworkMapper
+    from pipeline.themes.seeds import from_records
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(n_themes, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vocab = np.array([f"w{i}" for i in range(5000)])
+    labels = np.zeros((n_answers, n_themes), dtype=bool)
+    vecs = np.zeros((n_answers, dim), dtype=np.float32)
+    texts = []
+    for i in range(n_answers):
+        ts = rng.choice(n_themes, size=1 + int(rng.random() < 0.4), replace=False)
+        labels[i, ts] = True
+        v = centres[ts].sum(axis=0) + 0.08 * rng.normal(size=dim)
+        vecs[i] = v / np.linalg.norm(v)
+        texts.append(" ".join(rng.choice(vocab, size=30)))
+    data = FrameworkData(texts, vecs, vecs, np.arange(n_answers), np.zeros(n_answers, dtype=int).astype(str))
+    frame = from_records([{"id": f"t{j}", "label": f"theme {j}", "description": f"w{10 * j} w{10 * j + 1}"}
+                          for j in range(n_themes)])
+    frame = frame.encoded(lambda t: centres + 0.05 * rng.normal(size=centres.shape))
+    t0 = time.perf_counter()
+    zs = FrameworkMapper().fit(data, frame)
+    zs.predict(data)
+    zs.predict_proba(data)
+    t_map = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coded = CodedFrameworkMapper().fit(data, frame, np.arange(n_examples), labels[:n_examples])
+    t_learn = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coded.predict(data)
+    t_pred = time.perf_counter() - t0
+    return {"answers": n_answers, "themes": n_themes, "examples": n_examples,
+            "zero_shot_map_s": round(t_map, 1), "learn_s": round(t_learn, 1), "predict_after_learning_s":
+            round(t_pred, 1), "targets": "map 10,000 answers <= 60 s; learn from 5,000 examples <= 30 s"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    ap.add_argument("--reps", type=int, default=3, help="random draws of coded answers per size")
+    ap.add_argument("--reps", type=int, default=5, help="random draws of coded answers per size")
+    ap.add_argument("--speed", action="store_true", help="also time the issue's sizes on synthetic data")
     ap.add_argument("--out", default="", help="write benchmarks/results/framework_devsuite[_NAME].json")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -254,11 +295,15 @@ def main() -> None:
     for q, v in lc.items():
         print(q, "l2", v["l2"], [(r["coded_answers"], r["samples_f1"], r["ci"], r["zero_shot_same_answers"])
                                  for r in v["curve"]])
+    sp = speed() if args.speed else None
+    if sp:
+        print("speed", json.dumps(sp))
     res = {"command": "python benchmarks/framework_devsuite.py " + " ".join(sys.argv[1:]),
            "devset": "../shared/devsets/framework_au_srai (Q20, Q11; 120 answers each; two coders)",
            "metric": "samples-F1 averaged over the two coders; 95% bootstrap CI over answers",
            "options": params["themes"].get("framework", {}), "zero_shot": zs, "calibration": cal,
-           "learning_curve": lc, "reps": args.reps, "seconds": round(time.perf_counter() - t0, 1),
+           "learning_curve": lc, "speed": sp, "machine": f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
+           "reps": args.reps, "seconds": round(time.perf_counter() - t0, 1),
            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if args.out is not None:
         from pipeline.io import write_json

@@ -103,6 +103,11 @@ class FrameworkMapper(BaseEstimator):
     zero-shot mapping itself: they sit here so that one parameter section configures framework mode.
     """
 
+    tfidf_: TfidfVectorizer
+    n_themes_: int | None
+    _lex_cache: tuple[FrameworkData, sparse.csr_matrix] | None = None
+    _score_cache: tuple[FrameworkData, np.ndarray, np.ndarray] | None = None
+
     def __init__(
         self,
         segment_weight: float = 0.5,
@@ -157,8 +162,16 @@ class FrameworkMapper(BaseEstimator):
         w = self.segment_weight
         return ((1 - w) * s_ans + w * s_seg).astype(np.float32)
 
+    def lex_matrix(self, X: FrameworkData) -> sparse.csr_matrix:
+        """TF-IDF rows of X's texts (cached for the last X object: fitting and predicting reuse them)."""
+        cache = self._lex_cache
+        if cache is None or cache[0] is not X:
+            cache = (X, self.tfidf_.transform(X.texts).tocsr())
+            self._lex_cache = cache
+        return cache[1]
+
     def _lexical_sim(self, X: FrameworkData) -> np.ndarray:
-        return np.asarray((self.tfidf_.transform(X.texts) @ self.theme_lex_.T).toarray(), dtype=np.float32)
+        return np.asarray((self.lex_matrix(X) @ self.theme_lex_.T).toarray(), dtype=np.float32)
 
     @staticmethod
     def _stats(m: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,6 +221,9 @@ class FrameworkMapper(BaseEstimator):
             raise ValueError("framework themes must be encoded (SeedThemes.encoded) before fitting")
         self.themes_ = themes
         self.roles_ = theme_roles(themes)
+        self._lex_cache = None
+        self._score_cache = None
+        self.n_themes_ = None
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
         self.theme_vectors_ = _unit(np.asarray(themes.vectors, dtype=np.float32))
         if self.prf_top and valid.sum() > len(themes):
@@ -265,8 +281,15 @@ class FrameworkMapper(BaseEstimator):
         return z
 
     def _scores(self, X: FrameworkData) -> tuple[np.ndarray, np.ndarray]:
+        """Smoothed standardised scores (cached for the last X once fitted; callers must not modify them)."""
+        cache = self._score_cache
+        if cache is not None and cache[0] is X:
+            return cache[1], cache[2]
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
-        return self._smooth(X, self._standardised(X), valid), valid
+        z = self._smooth(X, self._standardised(X), valid)
+        if getattr(self, "n_themes_", None) is not None:
+            self._score_cache = (X, z, valid)
+        return z, valid
 
     def decision_function(self, X: FrameworkData) -> np.ndarray:
         z, valid = self._scores(X)
@@ -359,8 +382,38 @@ def _sigmoid(m: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * m))
 
 
+@dataclass
+class Design:
+    """Feature rows as a dense block (embeddings) next to a sparse one (tf-idf): dense @ W goes to BLAS,
+    which is several times faster than keeping the dense block inside a sparse matrix."""
+
+    dense: np.ndarray
+    lex: sparse.csr_matrix
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.dense), self.dense.shape[1] + self.lex.shape[1]
+
+    def rows(self, idx: np.ndarray) -> Design:
+        return Design(self.dense[idx], self.lex[idx])
+
+    def columns(self, lex_cols: np.ndarray) -> Design:
+        return Design(self.dense, self.lex[:, lex_cols].tocsr())
+
+    def dot(self, W: np.ndarray) -> np.ndarray:
+        d = self.dense.shape[1]
+        return np.asarray(self.dense @ W[:d] + self.lex @ W[d:])
+
+    def tdot(self, R: np.ndarray) -> np.ndarray:
+        return np.vstack([self.dense.T @ R, np.asarray(self.lex.T @ R)])
+
+    @staticmethod
+    def stack(parts: list[Design]) -> Design:
+        return Design(np.vstack([p.dense for p in parts]), sparse.vstack([p.lex for p in parts], format="csr"))
+
+
 def fit_joint_logistic(
-    X: sparse.csr_matrix,
+    X: Design,
     Z: np.ndarray,
     offset: np.ndarray,
     Y: np.ndarray,
@@ -369,6 +422,7 @@ def fit_joint_logistic(
     l2_prior: float,
     l2_intercept: float,
     max_iter: int = 200,
+    init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-vs-rest logistic regressions for all themes at once, each on top of a fixed prior logit.
 
@@ -376,27 +430,26 @@ def fit_joint_logistic(
     a (the zero-shot score's extra weight) and `l2_intercept` on c, so with few examples the model stays at
     the prior and with many it learns the features. `W8` (n x T) weighs every (row, theme) term (0 = unused).
     Solved jointly by L-BFGS (the loss separates by theme; one matrix product per step is much faster than
-    T separate fits)."""
+    T separate fits). `init` = starting parameters (e.g. the full-data solution for a CV fold)."""
     n, d = X.shape
     t = Y.shape[1]
     y = Y.astype(np.float64)
-    Xt = X.T.tocsr()
 
     def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return theta[: d * t].reshape(d, t), theta[d * t : d * t + t], theta[d * t + t :]
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W, a, c = unpack(theta)
-        m = offset + Z * a + np.asarray(X @ W) + c
+        m = offset + Z * a + X.dot(W) + c
         loss = float((W8 * (_softplus(m) - y * m)).sum())
         loss += 0.5 * (l2 * float((W * W).sum()) + l2_prior * float(a @ a) + l2_intercept * float(c @ c))
         r = W8 * (_sigmoid(m) - y)
-        gW = np.asarray(Xt @ r) + l2 * W
+        gW = X.tdot(r) + l2 * W
         ga = (r * Z).sum(axis=0) + l2_prior * a
         gc = r.sum(axis=0) + l2_intercept * c
         return loss, np.concatenate([gW.ravel(), ga, gc])
 
-    theta = lbfgs(fun, np.zeros(d * t + 2 * t), max_iter=max_iter)
+    theta = lbfgs(fun, np.zeros(d * t + 2 * t) if init is None else init, max_iter=max_iter)
     return unpack(theta)
 
 
@@ -495,7 +548,7 @@ class CodedFrameworkMapper(BaseEstimator):
 
     def __init__(
         self,
-        l2: float = 0.3,
+        l2: float = 0.1,
         l2_prior: float = 1.0,
         l2_intercept: float = 0.3,
         prior_C: float = 1.0,
@@ -543,12 +596,14 @@ class CodedFrameworkMapper(BaseEstimator):
         decided = self.zero_shot_.predict(X).astype(np.float64)
         return np.stack([z, decided])
 
-    def _features(self, vectors: np.ndarray, texts: list[str]) -> sparse.csr_matrix:
-        lex = self.tfidf_.transform(texts) * self.lexical_weight
-        return sparse.hstack([sparse.csr_matrix(vectors.astype(np.float64)), lex], format="csr")
+    def _design(self, X: FrameworkData, rows: np.ndarray | None = None) -> Design:
+        """Embedding and TF-IDF rows (the zero-shot mapper's vocabulary and cached matrix)."""
+        idx = np.arange(len(X)) if rows is None else rows
+        lex = (self.zero_shot_.lex_matrix(X)[idx] * self.lexical_weight).tocsr()
+        return Design(np.asarray(X.answer_vectors[idx], dtype=np.float64), lex)
 
     def _fit_once(
-        self, Phi: sparse.csr_matrix, Z: np.ndarray, Y: np.ndarray
+        self, Phi: Design, Z: np.ndarray, Y: np.ndarray, init: tuple | None = None
     ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
         """Pooled prior calibration, then the joint per-theme fit (with description pseudo-examples)."""
         topics = np.array([not r for r in self.roles_], dtype=bool)
@@ -569,7 +624,7 @@ class CodedFrameworkMapper(BaseEstimator):
         rows, Zr, Yr = [Phi], [Z], [Y]
         pw = self.desc_weight * reliability
         if pw > 0 and topics.any():
-            rows.append(self.desc_features_[topics])
+            rows.append(self.desc_features_.rows(np.flatnonzero(topics)))
             n_p = int(topics.sum())
             Zr.append(np.zeros((n_p, t)))
             yp = np.zeros((n_p, t), dtype=bool)
@@ -577,19 +632,28 @@ class CodedFrameworkMapper(BaseEstimator):
             Yr.append(yp)
             offset = np.vstack([offset, np.where(topics[None, :], b0, 0.0).repeat(n_p, axis=0)])
             W8 = np.vstack([W8, np.where(topics[None, :], pw, 0.0).repeat(n_p, axis=0)])
-        Xs = sparse.vstack(rows, format="csr")
-        active = np.flatnonzero(Xs.getnnz(axis=0) > 0)  # unseen columns keep zero weight: drop them
-        Wa, a, c = fit_joint_logistic(Xs[:, active], np.vstack(Zr), offset, np.vstack(Yr),
-                                      W8, self.l2, self.l2_prior, self.l2_intercept)
+        Xs = Design.stack(rows)
+        df = Xs.lex.getnnz(axis=0)
+        active = np.flatnonzero(df > 0)  # unseen terms keep zero weight: drop them
+        if len(active) > self.max_features:  # the most frequent terms only
+            active = np.sort(active[np.argsort(-df[active], kind="stable")[: self.max_features]])
+        d = Xs.dense.shape[1]
+        theta0 = None
+        if init is not None:
+            W0 = init[2]
+            theta0 = np.concatenate([np.vstack([W0[:d], W0[d + active]]).ravel(), init[3], init[4]])
+        Wa, a, c = fit_joint_logistic(Xs.columns(active), np.vstack(Zr), offset, np.vstack(Yr),
+                                      W8, self.l2, self.l2_prior, self.l2_intercept, init=theta0)
         W = np.zeros((Xs.shape[1], t))
-        W[active] = Wa
+        W[:d] = Wa[:d]
+        W[d + active] = Wa[d:]
         return a0, b0, W, a, c
 
-    def _logits(self, Phi: sparse.csr_matrix, Z: np.ndarray, model: tuple) -> np.ndarray:
+    def _logits(self, Phi: Design, Z: np.ndarray, model: tuple) -> np.ndarray:
         a0, b0, W, a, c = model
         topics = np.array([not r for r in self.roles_], dtype=bool)
         offset = np.where(topics[None, :], a0[0] * Z[0] + a0[1] * Z[1] + b0, 0.0)
-        return np.asarray(offset + Z[0] * a + np.asarray(Phi @ W) + c)
+        return np.asarray(offset + Z[0] * a + Phi.dot(W) + c)
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(self, X: FrameworkData, themes: SeedThemes, rows: np.ndarray, Y: np.ndarray) -> CodedFrameworkMapper:
@@ -600,10 +664,8 @@ class CodedFrameworkMapper(BaseEstimator):
         self.themes_ = themes
         self.roles_ = theme_roles(themes)
         self.zero_shot_ = FrameworkMapper(**{**(self.zero_shot or {}), "seed": self.seed}).fit(X, themes)
-        theme_texts = [_theme_text(themes, j) for j in range(len(themes))]
-        self.tfidf_ = TfidfVectorizer(analyzer=ngram_terms, sublinear_tf=True, max_features=self.max_features)
-        self.tfidf_.fit([t or "" for t in X.texts] + theme_texts)
-        self.desc_features_ = self._features(_unit(np.asarray(themes.vectors)), theme_texts)
+        self.desc_features_ = Design(_unit(np.asarray(themes.vectors)).astype(np.float64),
+                                     (self.zero_shot_.theme_lex_ * self.lexical_weight).tocsr())
         Z = self._prior_z(X)
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
         keep = valid[rows]  # non-answers are coded by rule, not learned from
@@ -611,7 +673,7 @@ class CodedFrameworkMapper(BaseEstimator):
         self.n_examples_ = len(rows)
         self.n_positive_ = Y.sum(axis=0).astype(int)
         self.force_one_ = bool(len(Y)) and bool(Y.any(axis=1).all())
-        Phi = self._features(X.answer_vectors[rows], [X.texts[i] for i in rows])
+        Phi = self._design(X, rows)
         Zl = Z[:, rows]
         self.model_ = self._fit_once(Phi, Zl, Y)
         t = Y.shape[1]
@@ -623,8 +685,8 @@ class CodedFrameworkMapper(BaseEstimator):
             fold = np.random.default_rng(self.seed).permutation(len(rows)) % self.n_folds
             for k in range(self.n_folds):
                 tr, te = fold != k, fold == k
-                model = self._fit_once(Phi[tr], Zl[:, tr], Y[tr])
-                oof[te] = self._logits(Phi[te], Zl[:, te], model)
+                model = self._fit_once(Phi.rows(np.flatnonzero(tr)), Zl[:, tr], Y[tr], init=self.model_)
+                oof[te] = self._logits(Phi.rows(np.flatnonzero(te)), Zl[:, te], model)
             from sklearn.linear_model import LogisticRegression
 
             yy = Y.ravel()
@@ -652,7 +714,7 @@ class CodedFrameworkMapper(BaseEstimator):
     def predict_proba(self, X: FrameworkData) -> np.ndarray:
         """Calibrated probability that each theme applies (answers x themes); non-answers: rule."""
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
-        Phi = self._features(X.answer_vectors, X.texts)
+        Phi = self._design(X)
         p = self._calibrate(self._logits(Phi, self._prior_z(X), self.model_))
         p = np.where(valid[:, None], p, 0.0)
         for j, role in enumerate(self.roles_):
