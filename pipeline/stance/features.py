@@ -18,13 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 #: Encoder: list of texts -> (n, d) unit-norm float32 vectors (zero rows for blank texts).
 Encoder = Callable[[list[str]], np.ndarray]
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=\S)\s+(?=(?:[a-h]|[ivx]{1,4}|\d{1,2})[.)]\s)")
+_SENT_SPLIT = re.compile(r"(?<=[.!?;])\s+|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z])|\n+"
+                         r"|(?<=\S)\s+(?=(?:[a-h]|[ivx]{1,4}|\d{1,2})[.)]\s)")
 # a line break inside a sentence (PDF extraction wraps lines): after a lower-case letter, comma or hyphen, or
 # before a lower-case word
 _WRAP = re.compile(r"(?<=[a-z,;\-–])[ \t]*\n[ \t]*(?=[A-Za-z(\"“'])|[ \t]*\n[ \t]*(?=[a-z])")
@@ -34,10 +36,10 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 #: 500k-character submission costs about as much as a paragraph.
 MAX_CANDIDATES = 40
 #: Sentences closest to the target whose cues and vectors describe the answer's position.
-TOP_K = 3
+TOP_K = 5
 MAX_CHARS = 200_000
 #: Added to a sentence's similarity to the target, when ranking focus sentences, if it has any stance word.
-CUE_BONUS = 0.1
+CUE_BONUS = 0.2
 
 ANCHORS: dict[str, str] = {
     "support": "I support this proposal and agree that it should happen.",
@@ -56,7 +58,9 @@ CUES: dict[str, tuple[str, ...]] = {
                 r"(?:sounds|is|are|seems|works?) (?:good|best|better|well)"),
     "oppose": (r"oppose[sd]?", r"opposition", r"against", r"reject(?:s|ed)?", r"disagree(?:s|d)?",
                r"unnecessary", r"not (?:be )?(?:needed|necessary|required|justified|desirable|appropriate)",
-               r"no need", r"should not", r"shouldn't", r"must not", r"do(?:es)? not (?:support|agree|think)",
+               r"no need", r"should not", r"shouldn't", r"must not",
+               r"do(?:es)? not (?:support|agree|think|believe|see (?:the )?need)",
+               r"don't (?:support|agree|think|believe)", r"not (?:convinced|in favou?r)",
                r"(?:undue|unnecessary|excessive|compliance|regulatory|administrative|extra) burdens?",
                r"burdensome", r"stifle[sd]?", r"hinder(?:s)?", r"red tape", r"counterproductive",
                r"(?:a|be a) mistake", r"(?:be|is) dropped", r"undue", r"onerous", r"excessive", r"no reason",
@@ -81,6 +85,10 @@ CUES: dict[str, tuple[str, ...]] = {
                 r"inappropriate", r"distorted", r"ignored", r"problematic",
                 r"not (?:be )?(?:sufficient|effective|adequate)", r"too slow", r"loopholes?", r"self-interest"),
     "negation": (r"not(?! only)", r"no(?!-)", r"never", r"nor", r"without", r"n't", r"cannot", r"none"),
+    "universal": (r"all (?:organi[sz]ations|firms|companies|businesses|sectors|actors|providers|operators|cases|uses|"
+                  r"products|employers|schools|users|developers|deployers)", r"every(?:one|body)?", r"universal(?:ly)?",
+                  r"across the board", r"without exception", r"no exceptions?", r"regardless", r"in all cases",
+                  r"whoever", r"outright", r"blanket", r"full(?:y)?", r"complete(?:ly)?", r"entire(?:ly)?"),
     "defer": (r"see (?:the |our )?(?:attached|attachment|section|submission|earlier|page|comments?)",
               r"attached", r"refer(?: to)?", r"did not have time", r"ran out of time", r"cannot answer",
               r"no comment", r"not sure", r"unsure", r"n/a"),
@@ -129,9 +137,10 @@ def split_sentences(text: str) -> list[str]:
     return statements or parts
 
 
-def content_words(text: str) -> set[str]:
+@lru_cache(maxsize=200_000)
+def content_words(text: str) -> frozenset[str]:
     """Lower-cased content-word stems (first 6 letters) of a text: the cheap overlap key."""
-    return {w[:6] for w in _TOKEN.findall(text.lower()) if w not in _STOP and len(w) > 2}
+    return frozenset(w[:6] for w in _TOKEN.findall(text.lower()) if w not in _STOP and len(w) > 2)
 
 
 def negate_target(target: str) -> str:
@@ -145,18 +154,33 @@ def negate_target(target: str) -> str:
 
 def cue_counts(text: str) -> np.ndarray:
     """log1p counts of each cue group in `text` (order of CUES)."""
+    return np.log1p(np.asarray(_raw_cues(text), dtype=np.float32))
+
+
+@lru_cache(maxsize=200_000)
+def _raw_cues(text: str) -> tuple[int, ...]:
+    """Counts of each cue group in one text, cached: the same sentences recur across targets."""
     low = text.lower()
-    return np.log1p(np.array([len(r.findall(low)) for r in _CUE_RES.values()], dtype=np.float32))
+    return tuple(len(r.findall(low)) for r in _CUE_RES.values())
 
 
-def _pole_side(target: str) -> list[int]:
+def sentence_cues(sentences: Sequence[str]) -> np.ndarray:
+    """log1p of the cue counts summed over sentences (each counted on its own)."""
+    total = np.zeros(len(CUES), dtype=np.float32)
+    for sentence in sentences:
+        total += np.asarray(_raw_cues(sentence), dtype=np.float32)
+    return np.log1p(total)
+
+
+@lru_cache(maxsize=4096)
+def _pole_side(target: str) -> tuple[int, ...]:
     """Per opposition: +1 when the target uses the first side's words, -1 the second, 0 neither or both."""
     low = target.lower()
     out = []
     for a, b in _POLE_RES:
         ha, hb = bool(a.search(low)), bool(b.search(low))
         out.append(1 if ha and not hb else -1 if hb and not ha else 0)
-    return out
+    return tuple(out)
 
 
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|as opposed to|in place of)\b")
@@ -176,11 +200,23 @@ def _clauses(text: str) -> list[tuple[str, bool]]:
 
 def pole_features(target: str, sentences: Sequence[str]) -> np.ndarray:
     """(same side affirmed, same side negated, other side affirmed, other side negated, same side praised,
-    other side praised), log1p counts over the clauses of `sentences`, summed over the oppositions the target
-    takes a side in. "Praised": the clause also says preferable/best/good/recommend."""
+    other side praised, same side scoped, other side scoped), log1p counts over the clauses of `sentences`, summed
+    over the oppositions the target takes a side in. "Praised": the clause also says preferable/best/good;
+    "scoped": affirmed in a sentence that limits it (only for, high-risk, provided that, ...), as tiered answers do."""
     sides = _pole_side(target)
-    counts = np.zeros(6, dtype=np.float32)
-    for clause, contrasted in (c for s in sentences for c in _clauses(s)):
+    counts = np.zeros(8, dtype=np.float32)
+    if any(sides):
+        for sentence in sentences:
+            counts += np.asarray(_sentence_pole(sides, sentence), dtype=np.float32)
+    return np.log1p(counts)
+
+
+@lru_cache(maxsize=200_000)
+def _sentence_pole(sides: tuple[int, ...], sentence: str) -> tuple[int, ...]:
+    """The eight pole counts of one sentence for a target's sides (cached across targets with the same sides)."""
+    counts = [0] * 8
+    scoped = bool(_CUE_RES["condition"].search(sentence.lower()))
+    for clause, contrasted in _clauses(sentence):
         negated = contrasted or bool(_NEG_NEAR.search(clause))
         praised = not negated and bool(_POS_NEAR.search(clause))
         for side, (a, b) in zip(sides, _POLE_RES, strict=True):
@@ -190,10 +226,12 @@ def pole_features(target: str, sentences: Sequence[str]) -> np.ndarray:
             if same.search(clause):
                 counts[1 if negated else 0] += 1
                 counts[4] += praised
+                counts[6] += scoped and not negated
             if other.search(clause):
                 counts[3 if negated else 2] += 1
                 counts[5] += praised
-    return np.log1p(counts)
+                counts[7] += scoped and not negated
+    return tuple(counts)
 
 
 @dataclass
@@ -234,7 +272,7 @@ def feature_names() -> list[str]:
     for scope in ("focus", "answer"):
         names += [f"cue_{k}_{scope}" for k in CUES]
     names += ["pole_same_aff", "pole_same_neg", "pole_other_aff", "pole_other_neg", "pole_same_praised",
-              "pole_other_praised"]
+              "pole_other_praised", "pole_same_scoped", "pole_other_scoped"]
     names += ["lead_same_aff", "lead_same_neg", "lead_other_aff", "lead_other_neg"]
     names += ["pole_support", "pole_oppose", "cond_x_hedge", "neg_x_support", "failure_x_other", "target_has_pole"]
     return names
@@ -245,9 +283,10 @@ N_DENSE = len(feature_names())
 
 def featurize_pair(
     target: str, t_vec: np.ndarray, neg_vec: np.ndarray, anchors: np.ndarray,
-    answer: str, a_vec: np.ndarray, parts: PairParts,
+    answer: str, a_vec: np.ndarray, parts: PairParts, answer_cues: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The topic-free feature row of one pair (see `feature_names`)."""
+    """The topic-free feature row of one pair (see `feature_names`); `answer_cues` = `cue_counts` of the
+    answer's first 20,000 characters when already known (it does not depend on the target)."""
     f = parts.focus_vecs
     w = parts.weights
     focus_mean = (w[:, None] * f).sum(0) if len(f) else np.zeros_like(t_vec)
@@ -259,7 +298,7 @@ def featurize_pair(
     spread = float(np.linalg.norm(f - focus_mean, axis=1).mean()) if len(f) > 1 else 0.0
     overlap = len(content_words(" ".join(parts.focus)) & content_words(target)) / max(len(content_words(target)), 1)
     pole_all = pole_features(target, parts.focus)
-    top1 = cue_counts(parts.focus[0]) if parts.focus else np.zeros(len(CUES), dtype=np.float32)
+    top1 = sentence_cues(parts.focus[:1])
     row: list[float] = [float(sims.max()), float(sims.mean()), sim_answer,
                         float((sims - neg_sims).max()), float((sims - neg_sims).mean()), sim_answer - neg_answer,
                         float(min(pole_all[0], pole_all[2])), float(top1[2]), float(top1[1]),
@@ -269,10 +308,10 @@ def featurize_pair(
     a_answer = anchors @ a_vec
     row += [float(x) for x in a_focus] + [float(x) for x in a_answer]
     row += [float(x) for x in (a_focus - a_focus.mean())]
-    focus_text = " ".join(parts.focus)
-    c_focus = cue_counts(focus_text)
+    c_focus = sentence_cues(parts.focus)
     # whole-answer cues as densities: long answers mention everything somewhere
-    c_answer = np.log1p(np.expm1(cue_counts(answer[:20_000])) / max(parts.n_sentences, 1))
+    whole = cue_counts(answer[:20_000]) if answer_cues is None else answer_cues
+    c_answer = np.log1p(np.expm1(whole) / max(parts.n_sentences, 1))
     row += [float(x) for x in c_focus] + [float(x) for x in c_answer]
     pole = pole_all
     row += [float(x) for x in pole]
@@ -286,6 +325,11 @@ def featurize_pair(
     return np.asarray(row, dtype=np.float32)
 
 
+@lru_cache(maxsize=200_000)
+def _has_stance_word(sentence: str) -> bool:
+    return bool(_STANCE_WORD.search(sentence.lower()))
+
+
 def select_focus(t_vec: np.ndarray, sentences: list[str], vecs: np.ndarray, k: int = TOP_K) -> PairParts:
     """The k sentences closest to the target, with softmax weights (temperature 0.05) over their cosines."""
     if not sentences:
@@ -294,7 +338,7 @@ def select_focus(t_vec: np.ndarray, sentences: list[str], vecs: np.ndarray, k: i
                          np.zeros(0, dtype=np.float32), 0, [])
     sims = vecs @ t_vec
     # a position needs words that take one: sentences without any stance cue (titles, background) rank lower
-    bonus = np.array([CUE_BONUS * float(bool(_STANCE_WORD.search(s.lower()))) for s in sentences], dtype=np.float32)
+    bonus = np.array([CUE_BONUS * float(_has_stance_word(s)) for s in sentences], dtype=np.float32)
     order = np.argsort(-(sims + bonus), kind="stable")[:k]
     top = sims[order]
     w = np.exp((top - top.max()) / 0.05)
@@ -342,12 +386,15 @@ def featurize(
             raise ValueError(f"answer_vectors has {a_vecs.shape[0]} rows for {n} answers")
     out = np.zeros((n, N_DENSE), dtype=np.float32)
     cache: dict[tuple[str, str], np.ndarray] = {}
+    answer_cues: dict[str, np.ndarray] = {}
     for i, (t, a) in enumerate(zip(targets, answers, strict=True)):
         key = (t, a)
         if key not in cache or answer_vectors is not None:
             sents = sent_lists[key]
             sv = vecs[[s_of[s] for s in sents]] if sents else np.zeros((0, vecs.shape[1]), dtype=np.float32)
             parts = select_focus(t_of[t], sents, sv, top_k)
-            cache[key] = featurize_pair(t, t_of[t], neg_of[t], anchors, a, a_vecs[i], parts)
+            if a not in answer_cues:
+                answer_cues[a] = cue_counts(a[:20_000])
+            cache[key] = featurize_pair(t, t_of[t], neg_of[t], anchors, a, a_vecs[i], parts, answer_cues[a])
         out[i] = cache[key]
     return out
