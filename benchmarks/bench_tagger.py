@@ -2,7 +2,7 @@
 
 - tag: 10,000 real consultation answers (Australia's Safe and Responsible AI consultation, repeated to reach
   10k when needed) with their embeddings given (random unit vectors: the cost of scoring does not depend on
-  the values), through the stage's pure core `tag_texts` (scores, thresholds, top-SDG rule, mentions) using
+  the values), through the stage's pure core `tag_texts` (scores, the decision rules of params.yaml, mentions) using
   the CURRENT shipped model; mentions found by regex (in the pipeline they come precomputed from clean).
   Also a 1,000-answer run of long texts split into segments (max aggregation).
 - train: `train.fit_on` on data/training/*.csv with embeddings cached (a first, uncached run also encodes).
@@ -67,6 +67,7 @@ def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
 
 def bench_tag(n: int, params: dict) -> dict:
     tagger, folder = train.load_model(params)
+    rules = stage.DecisionRules.from_params(train.tag_params(params))  # what `wsis tag` decides with
     texts = load_texts(n)
     dim = np.asarray(tagger.label_vectors).shape[1]
     vecs = unit_vectors(n, dim, 1)
@@ -76,7 +77,7 @@ def bench_tag(n: int, params: dict) -> dict:
     best = []
     for _ in range(3):
         t0 = time.perf_counter()
-        res = stage.tag_texts(tagger, texts, vecs, mentions)
+        res = stage.tag_texts(tagger, texts, vecs, mentions, rules=rules)
         stage.label_strings(tagger, res.pred)
         best.append(time.perf_counter() - t0)
     # long texts: 1,000 answers of ~4 segments each, max-aggregated
@@ -89,7 +90,7 @@ def bench_tag(n: int, params: dict) -> dict:
     t0 = time.perf_counter()
     stage.tag_texts(tagger, long_texts, unit_vectors(len(long_texts), dim, 2),
                     [([], [])] * len(long_texts), segs, unit_vectors(len(segs), dim, 3),
-                    np.asarray(owners), "max")
+                    np.asarray(owners), "max", rules=rules)
     t_long = time.perf_counter() - t0
     return {
         "model": folder.name, "n_texts": n, "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),

@@ -235,15 +235,18 @@ def tag(
 @user_errors
 def train_tagger(
     labels: list[Path] = typer.Option(None, "--labels", help="Analyst label files (XLSX/CSV)."),
-    force: bool = typer.Option(False, "--force", help="Replace the current model even if it scores worse."),
+    models_dir: Path | None = typer.Option(
+        None, "--models-dir", help="Models folder holding tagger/ (default: models/ or WSIS_MODELS_DIR)."),
+    force: bool = typer.Option(False, "--force", help="Make the new version CURRENT even if not proven better."),
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Train the Action Line / SDG tagger and save a new model version with its card."""
+    """Train the Action Line / SDG tagger, save a new model version with its card, and make it CURRENT only if
+    it is better than CURRENT on held-out analyst labels (paired bootstrap; a tie is not better)."""
     params = _setup(params_file, verbose)
     from pipeline.tagger import train
 
-    _summary("train-tagger", train.run(list(labels or []), params, None, force))
+    _summary("train-tagger", train.run(list(labels or []), params, models_dir, force))
 
 
 @app.command("label-sheet")

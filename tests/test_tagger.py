@@ -156,11 +156,14 @@ def test_train_saves_version_card_and_loads_with_trusted_types(trained):
 
 
 def test_load_refuses_untrusted_types(tmp_path):
+    """A file holding a callable skops does not trust by default (os.system) is refused before loading."""
+    import os
+
     import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
 
     bad = tmp_path / "bad.skops"
-    sio.dump({"model": LogisticRegression()}, bad)
+    sio.dump({"run": os.system}, bad)
+    assert "posix.system" in sio.get_untrusted_types(file=bad)  # the file really holds the unsafe type
     with pytest.raises(ValueError, match="untrusted"):
         load_tagger(bad)
     assert TRUSTED_TYPES == ("pipeline.tagger.model.Tagger",)

@@ -73,7 +73,7 @@ def _per_answer(pred: dict, kind: str, rows: np.ndarray) -> float:
 
 
 @pytest.mark.shared
-def test_defect13_sdgs_over_assigned_by_forced_top_label(dev, cross_validated):
+def test_issue13_sdgs_over_assigned_by_forced_top_label(dev, cross_validated):
     """Forced top SDG: 1.8 SDGs per answer (annotators 0.9), micro-F1 0.51. Held-out halves now: 0.63 / 0.57,
     1.3-1.4 SDGs per answer."""
     before = dev["bench"].predict(dev["scored"], dev["params"], None)
@@ -85,7 +85,7 @@ def test_defect13_sdgs_over_assigned_by_forced_top_label(dev, cross_validated):
 
 
 @pytest.mark.shared
-def test_defect13_action_lines_under_assigned(dev, cross_validated):
+def test_issue13_action_lines_under_assigned(dev, cross_validated):
     """Action Lines found 41% of the time (micro-F1 0.50); held-out halves now 0.59 / 0.57."""
     before = dev["bench"].predict(dev["scored"], dev["params"], None)
     for h, res in cross_validated.items():
@@ -95,7 +95,7 @@ def test_defect13_action_lines_under_assigned(dev, cross_validated):
 
 
 @pytest.mark.shared
-def test_defect13_bare_c7_is_never_output(dev):
+def test_issue13_bare_c7_is_never_output(dev):
     """Annotators always choose a C7 sub-area; the tagger used to print bare `C7` on 28 of 200 answers."""
     base = stage.DecisionRules.from_params(train.tag_params(dev["params"]))
     pred = dev["bench"].predict(dev["scored"], dev["params"], base)
@@ -105,7 +105,7 @@ def test_defect13_bare_c7_is_never_output(dev):
 
 
 @pytest.mark.shared
-def test_defect13_no_sdg_forced_onto_answers_annotators_leave_without_one(dev):
+def test_issue13_no_sdg_forced_onto_answers_annotators_leave_without_one(dev):
     """Of the dev answers both annotators gave no SDG, the forced rule tagged nearly all; now a minority."""
     df = dev["df"]
     base = stage.DecisionRules.from_params(train.tag_params(dev["params"]))
@@ -126,7 +126,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory):
         yield {"tagger": load_tagger(MODELS / version / "tagger.skops"), "params": config.load_params()}
 
 
-def test_defect13_procedural_answers_get_no_tag(shipped):
+def test_issue13_procedural_answers_get_no_tag(shipped):
     frame = pd.DataFrame({"id": [f"p{i}" for i in range(len(PROCEDURAL))], "text": PROCEDURAL})
     out, _ = stage.tag_adhoc_frame(shipped["tagger"], frame, shipped["params"])
     assert (out["sdgs"] == "").all(), out[["id", "sdgs"]].to_dict("records")
@@ -136,7 +136,7 @@ def test_defect13_procedural_answers_get_no_tag(shipped):
 
 
 @pytest.mark.shared
-def test_defect13_netmundial_documents_pile_up_sdgs(shipped, shared_dir, tmp_path):
+def test_issue13_netmundial_documents_pile_up_sdgs(shipped, shared_dir, tmp_path):
     """NETmundial 2014 contributions through the tag stage: 5.3 SDGs per document under the forced rule; now
     2.6 with the per-document cap switched off (the passage-support rule alone keeps it <= 3)."""
     files = sorted((shared_dir / "corpora" / "netmundial-2014").glob("*.txt"))
@@ -155,7 +155,7 @@ def test_defect13_netmundial_documents_pile_up_sdgs(shipped, shared_dir, tmp_pat
     assert (tags["action_lines"] != "").mean() >= 0.9  # still tagged: support, not silence
 
 
-def test_defect13_one_passing_sentence_does_not_tag_a_document():
+def test_issue13_one_passing_sentence_does_not_tag_a_document():
     """A document (many passages) needs support from several passages holding a share of its words."""
 
     class Stub:
@@ -179,7 +179,7 @@ def test_defect13_one_passing_sentence_does_not_tag_a_document():
     assert short[0, 0] == 1
 
 
-def test_defect13_boilerplate_is_never_scored():
+def test_issue13_boilerplate_is_never_scored():
     for text in ("SOURCE: github example/repo data/001A.txt", "Keywords: Mobile Industry", "Page 3 of 12",
                  "We thank the organisers for the opportunity to contribute.", "http://example.org/doc.pdf"):
         assert features.is_boilerplate(text), text
@@ -192,7 +192,7 @@ def test_defect13_boilerplate_is_never_scored():
     assert passages and not any(p.startswith(("Keywords:", "Region:")) for p in passages)
 
 
-def test_defect13_decision_params_are_read_from_params_yaml():
+def test_issue13_decision_params_are_read_from_params_yaml():
     section = train.tag_params(config.load_params())
     rules = stage.DecisionRules.from_params(section)
     assert rules.rule == "calibrated" and rules.c7_policy == "drop"

@@ -40,17 +40,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def fbeta_threshold(
-    scores: np.ndarray, y: np.ndarray, grid: np.ndarray, beta: float = 1.0
+    scores: np.ndarray, y: np.ndarray, grid: np.ndarray, beta: float = 1.0,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Threshold on `grid` maximising F-beta of `scores >= t` against `y` (ties: the middle one)."""
+    """Threshold on `grid` maximising F-beta of `scores >= t` against `y` (ties: the middle one); counts are
+    weighted by `sample_weight` when given (analyst labels weigh more than written examples)."""
     pos = y.astype(bool)
+    w = np.ones(len(pos)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     best_f, best = -1.0, []
     b2 = beta * beta
     for t in grid:
         pred = scores >= t
-        tp = float(np.sum(pred & pos))
-        fp = float(np.sum(pred & ~pos))
-        fn = float(np.sum(~pred & pos))
+        tp = float(np.sum(w[pred & pos]))
+        fp = float(np.sum(w[pred & ~pos]))
+        fn = float(np.sum(w[~pred & pos]))
         denom = (1 + b2) * tp + b2 * fn + fp
         f = (1 + b2) * tp / denom if denom else 0.0
         if f > best_f + 1e-9:
@@ -171,10 +174,14 @@ class Tagger(BaseEstimator):
         lex = self._lexicon()
         return [list(dict.fromkeys(lex.matches(t))) for t in texts]
 
-    def _reliability(self, hits: list[list[str]], Y: np.ndarray) -> dict[str, np.ndarray]:
-        """P(label | keyword present) on training texts, smoothed towards `keyword_prior`; only for the
-        labels whose lexicon holds the keyword. Keywords that fire in off-topic texts get low weight."""
+    def _reliability(
+        self, hits: list[list[str]], Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """P(label | keyword present) on training texts (weighted counts), smoothed towards `keyword_prior`;
+        only for the labels whose lexicon holds the keyword. Keywords that fire in off-topic texts get low
+        weight."""
         n_labels = Y.shape[1]
+        w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         alpha, r0 = float(self.keyword_smoothing), float(self.keyword_prior)
         counts: dict[str, list[int]] = {}
         for i, kws in enumerate(hits):
@@ -184,9 +191,10 @@ class Tagger(BaseEstimator):
         for kw, labels in (self.keywords or {}).items():
             rel = np.zeros(n_labels, dtype=np.float64)
             rows = counts.get(kw, [])
+            n_rows = float(w[rows].sum()) if rows else 0.0
             for j in labels:
-                n_pos = float(Y[rows, j].sum()) if rows else 0.0
-                rel[j] = (n_pos + alpha * r0) / (len(rows) + alpha)
+                n_pos = float((Y[rows, j] * w[rows]).sum()) if rows else 0.0
+                rel[j] = (n_pos + alpha * r0) / (n_rows + alpha)
             table[kw] = rel
         return table
 
@@ -212,7 +220,7 @@ class Tagger(BaseEstimator):
     # --- fitting ----------------------------------------------------------------------------------
 
     def _fit_heads(
-        self, X: np.ndarray, P: np.ndarray, Y: np.ndarray
+        self, X: np.ndarray, P: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Per-label logistic regressions (as coefficient arrays) and the pooled prior model."""
         n_labels = Y.shape[1]
@@ -224,13 +232,14 @@ class Tagger(BaseEstimator):
                 intercept[j] = -6.0 if y.sum() == 0 else 6.0
                 continue
             lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500)
-            lr.fit(X, y)
+            lr.fit(X, y, sample_weight=sample_weight)
             coef[j] = lr.coef_[0]
             intercept[j] = lr.intercept_[0]
         flat_x = P.reshape(-1, P.shape[-1])
         flat_y = Y.reshape(-1)
         prior = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
-        prior.fit(flat_x, flat_y)
+        flat_w = None if sample_weight is None else np.repeat(np.asarray(sample_weight, dtype=np.float64), n_labels)
+        prior.fit(flat_x, flat_y, sample_weight=flat_w)
         return coef, intercept, prior.coef_[0].astype(np.float64), float(prior.intercept_[0])
 
     def _raw(
@@ -244,24 +253,35 @@ class Tagger(BaseEstimator):
         return (1 - w) * clf + w * prior
 
     def fit(
-        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None
+        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> Tagger:
-        """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds.
+        """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds. `sample_weight`
+        weighs every step (heads, prior, calibration, thresholds, keyword reliability): analyst labels on
+        real answers count more than the many written examples.
 
         BLAS is held to one thread: these small problems run ~20x slower when threads oversubscribe cores.
         """
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
-            return self._fit(X, Y, embeddings)
+            return self._fit(X, Y, embeddings, sample_weight)
 
-    def _fit(self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None) -> Tagger:
+    def _fit(
+        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None, sample_weight: np.ndarray | None
+    ) -> Tagger:
         if embeddings is None:
             raise ValueError("Tagger.fit needs the texts' embeddings (embeddings=...)")
         texts = list(X)
         Y = np.asarray(Y, dtype=np.int64)
         if Y.shape != (len(texts), len(self.label_ids)):
             raise ValueError(f"Y has shape {Y.shape}, expected {(len(texts), len(self.label_ids))}")
+        w: np.ndarray | None = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (len(texts),) or not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError(f"sample_weight must be {len(texts)} positive finite numbers")
+            w = w / w.mean()  # the regularisation strength C keeps its meaning
         hits = self._hits(texts)
         E, S, K = self._base_features(hits, embeddings)
         Xd = self._design(E, S, K)
@@ -270,7 +290,7 @@ class Tagger(BaseEstimator):
         self.feature_scale_ = Xd.std(axis=0) + 1e-3
         Xs = (Xd - self.feature_mean_) / self.feature_scale_
 
-        oof, oof_evidence = self._oof_raw(Xs, P, Y, hits)
+        oof, oof_evidence = self._oof_raw(Xs, P, Y, hits, w)
         n_labels = Y.shape[1]
         self.calib_a_ = np.ones(n_labels)
         self.calib_b_ = np.zeros(n_labels)
@@ -282,22 +302,23 @@ class Tagger(BaseEstimator):
             if y.sum() < self.min_positives or y.sum() == len(y):
                 continue
             cal = LogisticRegression(C=100.0, max_iter=500)
-            cal.fit(oof[:, j : j + 1], y)
+            cal.fit(oof[:, j : j + 1], y, sample_weight=w)
             self.calib_a_[j] = float(cal.coef_[0, 0])
             self.calib_b_[j] = float(cal.intercept_[0])
             p = _sigmoid(self.calib_a_[j] * oof[:, j] + self.calib_b_[j])
             p = self._combine(p[:, None], oof_evidence[:, j : j + 1])[:, 0]
             beta = self.beta_sdgs if self.label_kinds[j] == "sdg" else self.beta_action_lines
-            self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta)
-        self.coef_, self.intercept_, self.prior_coef_, self.prior_intercept_ = self._fit_heads(Xs, P, Y)
-        self.keyword_reliability_ = self._reliability(hits, Y)
+            self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta, w)
+        self.coef_, self.intercept_, self.prior_coef_, self.prior_intercept_ = self._fit_heads(Xs, P, Y, w)
+        self.keyword_reliability_ = self._reliability(hits, Y, w)
         self.n_train_ = len(texts)
         self.positives_ = Y.sum(axis=0)
         self.c7_parent_ = self._c7_convention(Y)
         return self
 
     def _oof_raw(
-        self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray, hits: list[list[str]]
+        self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray, hits: list[list[str]],
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold blended scores and keyword evidence from multi-label stratified folds
         (deterministic in `seed`)."""
@@ -308,9 +329,10 @@ class Tagger(BaseEstimator):
         evidence = np.zeros(Y.shape, dtype=np.float64)
         folds = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=int(self.seed))
         for tr, te in folds.split(Xs, Y):
-            coef, icpt, pc, pi = self._fit_heads(Xs[tr], P[tr], Y[tr])
+            w_tr = None if sample_weight is None else sample_weight[tr]
+            coef, icpt, pc, pi = self._fit_heads(Xs[tr], P[tr], Y[tr], w_tr)
             oof[te] = self._raw(Xs[te], P[te], coef, icpt, pc, pi)
-            table = self._reliability([hits[i] for i in tr], Y[tr])
+            table = self._reliability([hits[i] for i in tr], Y[tr], w_tr)
             evidence[te] = self._evidence([hits[i] for i in te], table)
         return oof, evidence
 

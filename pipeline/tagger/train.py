@@ -1,9 +1,16 @@
-"""`wsis train-tagger`: assemble training data, fit a `Tagger`, evaluate it on the held-out split, save a
-new model version with its card, and promote it to CURRENT only if it is not worse (unless forced)."""
+"""`wsis train-tagger`: assemble training data, fit a `Tagger`, evaluate it, save a new model version with its
+card, and promote it to CURRENT only if it proves better (unless forced).
+
+Analyst labels (label sheets, CSV/XLSX) are split by a hash of their id (or text) into training rows and a
+real-answer validation part that is never trained on; the CURRENT and the new model tag that part with the
+decision rules of params.yaml, and a paired bootstrap over its answers decides: the new version replaces
+CURRENT only when the 95% CI of its gain (mean of Action Line and SDG micro-F1) lies above 0. Without enough
+analyst labels, the written examples' held-out split is the comparison set, under the same rule."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -46,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "weak_label_batches": [],
     "weak_label_max": 2000,
     "n_nearest_examples": 3,
+    "analyst_weight": 3.0,
+    "analyst_validation_share": 0.3,
+    "analyst_validation_min": 20,
+    "compare_n_boot": 1000,
+    "threshold_shift_min": 30,
+    "threshold_shift_folds": 3,
 }
 
 
@@ -58,7 +71,14 @@ def tag_params(params: dict[str, Any]) -> dict[str, Any]:
 # --- model folders ----------------------------------------------------------------------------------
 
 def tagger_root(models_root: Path | None = None) -> Path:
-    return Path(models_root) / "tagger" if models_root else config.models_dir() / "tagger"
+    """The tagger's folder (version folders + CURRENT) of a models folder; a tagger folder itself is
+    accepted too (one holding CURRENT, or named `tagger`)."""
+    if not models_root:
+        return config.models_dir() / "tagger"
+    root = Path(models_root)
+    if root.name == "tagger" or ((root / "CURRENT").is_file() and not (root / "tagger").is_dir()):
+        return root
+    return root / "tagger"
 
 
 def current_version(root: Path) -> str | None:
@@ -119,9 +139,15 @@ def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
 
 @dataclass
 class LabelledSet:
-    """Texts with label ids, their provenance and split (train | heldout)."""
+    """Texts with label ids, their provenance, split (train | heldout: written examples never trained on |
+    validation: analyst labels never trained on) and training weight."""
 
-    frame: pd.DataFrame  # columns: id, text, labels (list[str]), source, split
+    frame: pd.DataFrame  # columns: id, text, labels (list[str]), source, split[, weight]
+
+    def weights(self) -> np.ndarray:
+        if "weight" not in self.frame:
+            return np.ones(len(self.frame))
+        return self.frame["weight"].astype(float).fillna(1.0).to_numpy()
 
     def matrix(self, label_ids: list[str]) -> np.ndarray:
         index = {lab: j for j, lab in enumerate(label_ids)}
@@ -172,28 +198,86 @@ def _unneutralise(value: Any) -> str:
     return text
 
 
-def load_label_file(path: Path) -> pd.DataFrame:
-    """An analyst label file (the label sheet, or any CSV/XLSX with text + action_lines/sdgs columns)."""
+_SDG_CODE = re.compile(r"^(?:sdg|goal)?\s*[-_ ]?\s*(\d{1,2})(?:\.0)?$", re.IGNORECASE)
+
+
+def strict_codes(value: str, kind: str, path: Path, record: str) -> list[str]:
+    """Codes of a label cell; an unknown code is an `InputError` naming the file and row (an analyst's typo
+    must not silently become 'no label')."""
+    from pipeline.tagger.taxonomy import action_line_id
+
+    out: list[str] = []
+    for part in re.split(r"[;,|\n]+", value):
+        part = part.strip().strip("'\"")
+        if not part:
+            continue
+        try:
+            if kind == "sdg":
+                m = _SDG_CODE.match(part)
+                if not m or not 1 <= int(m.group(1)) <= 17:
+                    raise ValueError(part)
+                lid = f"SDG{int(m.group(1))}"
+            else:
+                lid = action_line_id(part)
+        except ValueError:
+            what = "SDG (1..17)" if kind == "sdg" else "Action Line (C1..C11, C7.e-health ...)"
+            raise InputError(str(path), record, f"unknown {what} code {part!r}") from None
+        if lid not in out:
+            out.append(lid)
+    return out
+
+
+def load_label_file(path: Path, section: dict[str, Any] | None = None) -> pd.DataFrame:
+    """An analyst label file: the label sheet of `wsis label-sheet`, or any CSV/XLSX with a `text` column
+    (optionally `id` / `answer_id`) and `action_lines` and/or `sdgs`. Rows are split into training and
+    validation by a hash of their id (or text when there is no id column); analyst rows weigh
+    `analyst_weight`. Rows with an empty text are skipped (deleted answers); empty label cells mean "none"."""
     path = Path(path)
+    section = {**DEFAULTS, **(section or {})}
     if not path.exists():
         raise InputError(str(path), None, "label file not found")
-    df = read_table(path)
-    cols = {c.lower().strip(): c for c in df.columns}
+    try:
+        df = read_table(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file, shown in one line
+        raise InputError(str(path), None, f"cannot read the label file: {' '.join(str(exc).split())[:200]}") from None
+    cols = {str(c).lower().strip(): c for c in df.columns}
     text_col = next((cols[c] for c in ("text", "text_clean", "answer") if c in cols), None)
-    if text_col is None or not ({"action_lines", "sdgs"} & set(cols)):
-        raise InputError(str(path), None, "needs a text column and action_lines and/or sdgs columns")
+    label_cols = {"action_lines", "sdgs"} & set(cols)
+    if text_col is None or not label_cols:
+        missing = (["text"] if text_col is None else []) + ([] if label_cols else ["action_lines and/or sdgs"])
+        raise InputError(str(path), None, f"missing column(s) {', '.join(missing)} (found: "
+                         f"{', '.join(map(str, df.columns)) or 'none'})")
     id_col = next((cols[c] for c in ("answer_id", "id") if c in cols), None)
+    share = float(section["analyst_validation_share"])
+    weight = float(section["analyst_weight"])
     rows = []
-    for i, row in df.iterrows():
+    seen: set[str] = set()
+    for k, (_, row) in enumerate(df.iterrows()):
+        record = f"row {k + 2}"  # the header is row 1, in the CSV and in the sheet
         text = _unneutralise(row[text_col]).strip()
         if not text:
             continue
-        rid = _unneutralise(row[id_col]) if id_col else f"row{i}"
-        labels = split_codes(_unneutralise(row.get(cols.get("action_lines", ""), "")), "action_line")
-        labels += split_codes(_unneutralise(row.get(cols.get("sdgs", ""), "")), "sdg")
-        rows.append({"id": f"label:{path.name}:{rid}", "text": text, "labels": labels,
-                     "source": f"analyst:{path.name}", "split": "train"})
-    return pd.DataFrame(rows, columns=["id", "text", "labels", "source", "split"])
+        rid = _unneutralise(row[id_col]).strip() if id_col else ""
+        key = rid or text
+        if key in seen:
+            raise InputError(str(path), record, f"duplicate {'id ' + repr(rid) if rid else 'text'}")
+        seen.add(key)
+        labels = strict_codes(_unneutralise(row[cols["action_lines"]]) if "action_lines" in cols else "",
+                              "action_line", path, record)
+        labels += strict_codes(_unneutralise(row[cols["sdgs"]]) if "sdgs" in cols else "", "sdg", path, record)
+        rows.append({"id": f"label:{path.name}:{rid or f'row{k + 2}'}", "text": text, "labels": labels,
+                     "source": f"analyst:{path.name}",
+                     "split": "validation" if in_validation(key, share) else "train", "weight": weight})
+    return pd.DataFrame(rows, columns=["id", "text", "labels", "source", "split", "weight"])
+
+
+def in_validation(key: str, share: float) -> bool:
+    """Deterministic hash split of analyst labels: the same answer is always on the same side, whichever
+    file or run it comes from, so the validation part is never trained on by a later version either."""
+    if share <= 0:
+        return False
+    h = int(hashlib.sha1(("tag-validation:" + key).encode("utf-8")).hexdigest()[:15], 16) / 16**15
+    return h < share
 
 
 def load_weak_labels(batch_dirs: list[Path], limit: int) -> pd.DataFrame:
@@ -224,7 +308,7 @@ def assemble(
     label_files: list[Path], section: dict[str, Any], training_dir: Path | None = None
 ) -> LabelledSet:
     parts = [load_handwritten(training_dir)]
-    parts += [load_label_file(Path(f)) for f in label_files if not Path(f).is_dir()]
+    parts += [load_label_file(Path(f), section) for f in label_files if not Path(f).is_dir()]
     # a batch folder given as a label source contributes weak labels from its explicit mentions
     weak = [Path(b) for b in section.get("weak_label_batches") or []]
     weak += [Path(f) for f in label_files if Path(f).is_dir()]
@@ -320,7 +404,8 @@ def build_tagger(
 def fit_on(
     data: LabelledSet, params: dict[str, Any], taxonomy: Taxonomy | None = None
 ) -> tuple[Tagger, dict[str, Any]]:
-    """Fit a tagger on the train split; return it with held-out metrics (pure: no files written)."""
+    """Fit a tagger on the train split (weighted: analyst rows count `analyst_weight`); return it with the
+    written held-out metrics (pure: no files written). Validation rows (analyst labels) are never fitted."""
     section = tag_params(params)
     taxonomy = taxonomy or load_taxonomy()
     frame = data.frame
@@ -337,7 +422,19 @@ def fit_on(
     t_embed = time.perf_counter() - t0
     Y_train = LabelledSet(train).matrix(ids)
     t1 = time.perf_counter()
-    tagger = build_tagger(taxonomy, vectors, section, proto).fit(train["text"].tolist(), Y_train, E_train)
+    weights = LabelledSet(train).weights()
+    sample_weight = None if np.all(weights == 1.0) else weights
+    tagger = build_tagger(taxonomy, vectors, section, proto).fit(
+        train["text"].tolist(), Y_train, E_train, sample_weight=sample_weight)
+    analyst = train["source"].astype(str).str.startswith("analyst").to_numpy()
+    shift, shift_info = real_answer_shift(
+        lambda: build_tagger(taxonomy, vectors, section, proto), train["text"].tolist(), Y_train, E_train,
+        sample_weight, analyst, params)
+    if np.any(shift != 0):
+        kinds = np.asarray(list(tagger.label_kinds))
+        delta = np.where(kinds == "sdg", shift[1], shift[0])
+        tagger.thresholds_ = _sigmoid(_logit(tagger.thresholds_) + delta)
+    tagger.threshold_shift_ = shift
     t_fit = time.perf_counter() - t1
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     embed = params.get("embed", {}) or {}
@@ -348,28 +445,174 @@ def fit_on(
     tagger.examples_vectors_ = np.round(E_train[hand] * 127).astype(np.int8)  # cosine order kept
     info: dict[str, Any] = {
         "n_train": int(len(train)), "n_heldout": int(len(held)),
+        "n_validation": int((frame["split"] == "validation").sum()),
         "train_sources": train["source"].str.split(":").str[0].value_counts().to_dict(),
         "embed_seconds": round(t_embed, 2), "fit_seconds": round(t_fit, 2),
         "cv_f1_per_label": {lab: (None if np.isnan(v) else round(float(v), 4))
                             for lab, v in zip(ids, tagger.cv_f1_, strict=True)},
         "thresholds": {lab: round(float(t), 3) for lab, t in zip(ids, tagger.thresholds_, strict=True)},
+        "threshold_shift": shift_info,
     }
     if len(held):
         info["heldout"] = heldout_metrics(tagger, held, params)
     return tagger, info
 
 
-def heldout_metrics(tagger: Tagger, held: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
-    """Metrics of the tagger used exactly as `wsis tag --input` uses it (sentence passages, mentions)."""
+def predict_rows(tagger: Tagger, frame: pd.DataFrame, params: dict[str, Any]) -> list[list[str]]:
+    """Label ids per text, tagged exactly as `wsis tag --input` tags them (sentence passages, mentions, the
+    decision rules of params.yaml `tag:`)."""
     from pipeline.tagger.stage import tag_adhoc_frame
 
+    out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": frame["id"], "text": frame["text"]}), params)
+    return [split_codes(a, "action_line") + split_codes(s, "sdg")
+            for a, s in zip(out["action_lines"], out["sdgs"], strict=True)]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
+SHIFT_GRID_ACTION_LINES = tuple(np.round(np.arange(-1.0, 3.01, 0.5), 2))
+SHIFT_GRID_SDGS = tuple(np.round(np.arange(-2.0, 1.01, 0.5), 2))
+
+
+def _micro_f1(Y: np.ndarray, P: np.ndarray) -> float:
+    tp = float((Y & P).sum())
+    den = 2 * tp + float((~Y & P).sum()) + float((Y & ~P).sum())
+    return 2 * tp / den if den else 0.0
+
+
+def real_answer_shift(
+    make: Any, texts: list[str], Y: np.ndarray, E: np.ndarray, sample_weight: np.ndarray | None,
+    analyst: np.ndarray, params: dict[str, Any],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-kind shift (log-odds) of the model's thresholds so that params.yaml's decision rules fit real
+    answers for THIS model: (Action Lines, SDGs).
+
+    Why: the rules' margins were chosen for a model trained on written examples only, whose scores on real
+    answers run low (Action Line margin below 0). A model trained on analyst labels scores real answers
+    higher, and the same margins then over-tag. The shift is chosen out-of-fold on the analyst training rows
+    (`threshold_shift_folds` folds: fit without a fold, tag the fold as `wsis tag` does, grid of shifts,
+    objective: mean of Action Line and SDG micro-F1), so the validation part never influences it. Zero when
+    there are fewer than `threshold_shift_min` analyst rows or the rule is not `calibrated`."""
+    from pipeline.tagger import stage
+
+    section = tag_params(params)
+    rules = stage.DecisionRules.from_params(section)
+    idx = np.flatnonzero(analyst)
+    zero = np.zeros(2)
+    if len(idx) < max(int(section["threshold_shift_min"]), 2) or rules.rule != "calibrated":
+        return zero, {"applied": False, "analyst_rows": int(len(idx))}
+    k = max(2, min(int(section["threshold_shift_folds"]), len(idx)))
+    order = np.random.default_rng(int(section.get("seed", 0))).permutation(idx)
+    folds = [order[f::k] for f in range(k)]
+    ids = None
+    scored = []
+    for rows in folds:
+        keep = np.ones(len(texts), dtype=bool)
+        keep[rows] = False
+        w = None if sample_weight is None else sample_weight[keep]
+        model = make().fit([texts[i] for i in np.flatnonzero(keep)], Y[keep], E[keep], sample_weight=w)
+        ids = list(model.label_ids)
+        fold_texts = [texts[i] for i in rows]
+        skip = np.array([not t.strip() for t in fold_texts])
+        seg, owners = stage.sentence_passages(fold_texts, int(section.get("sentence_max_words", 20)), skip)
+        seg_vec = features.encode(seg, params, config.cache_dir()) if seg else np.zeros((0, E.shape[1]))
+        proba = model.predict_proba(fold_texts, E[rows])
+        seg_proba = model.predict_proba(seg, seg_vec) if seg else np.zeros((0, proba.shape[1]))
+        scored.append((model, fold_texts, proba, seg_proba, np.asarray(owners, dtype=np.int64), skip,
+                       [features.find_mentions(t) for t in fold_texts], np.array([len(t.split()) for t in seg])))
+    assert ids is not None
+    is_sdg = np.array([lab.startswith("SDG") for lab in ids])
+    gold = np.vstack([Y[rows] for rows in folds]).astype(bool)
+    kinds = np.asarray(list(scored[0][0].label_kinds))
+    results: dict[tuple[float, float], float] = {}
+    for d_al in SHIFT_GRID_ACTION_LINES:
+        for d_sdg in SHIFT_GRID_SDGS:
+            preds = []
+            for model, fold_texts, proba, seg_proba, owners, skip, mentions, seg_words in scored:
+                shifted = stage.with_decision_params(model, section)
+                shifted.thresholds_ = _sigmoid(_logit(model.thresholds_) + np.where(kinds == "sdg", d_sdg, d_al))
+                res = stage.decide_texts(shifted, fold_texts, proba, seg_proba, owners, mentions,
+                                         str(section.get("segment_aggregate", "max")), skip,
+                                         rules=rules, seg_words=seg_words)
+                preds.append(res.pred.astype(bool))
+            P = np.vstack(preds)
+            results[(float(d_al), float(d_sdg))] = (_micro_f1(gold[:, ~is_sdg], P[:, ~is_sdg])
+                                                    + _micro_f1(gold[:, is_sdg], P[:, is_sdg])) / 2
+    best = max(results, key=lambda key: (round(results[key], 9), -abs(key[0]) - abs(key[1])))
+    return np.array(best), {
+        "applied": True, "analyst_rows": int(len(idx)), "folds": k,
+        "action_lines": best[0], "sdgs": best[1],
+        "oof_mean_micro_f1": round(results[best], 4), "oof_mean_micro_f1_unshifted": round(results[(0.0, 0.0)], 4),
+    }
+
+
+def heldout_metrics(tagger: Tagger, held: pd.DataFrame, params: dict[str, Any],
+                    pred_rows: list[list[str]] | None = None) -> dict[str, Any]:
+    """Metrics of the tagger used exactly as `wsis tag --input` uses it (sentence passages, mentions)."""
     ids = list(tagger.label_ids)
-    out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": held["id"], "text": held["text"]}), params)
-    pred = LabelledSet(pd.DataFrame({"labels": [
-        split_codes(a, "action_line") + split_codes(s, "sdg")
-        for a, s in zip(out["action_lines"], out["sdgs"], strict=True)
-    ]})).matrix(ids)
+    rows = pred_rows if pred_rows is not None else predict_rows(tagger, held, params)
+    pred = LabelledSet(pd.DataFrame({"labels": rows})).matrix(ids)
     return evaluate_predictions(LabelledSet(held).matrix(ids), pred, ids)
+
+
+KINDS = ("action_lines", "sdgs")
+
+
+def _kind_rows(rows: list[list[str]], kind: str) -> list[list[str]]:
+    sdg = kind == "sdgs"
+    return [[x for x in r if x.startswith("SDG") == sdg] for r in rows]
+
+
+def paired_comparison(
+    gold: list[list[str]], old: list[list[str]] | None, new: list[list[str]], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Micro P/R/F1 of Action Lines and SDGs with 95% bootstrap CIs for the new (and old) model on the same
+    answers, and the paired difference of their mean micro-F1: every resample draws the same answers for
+    both models (`pipeline.evaluate.bootstrap_multilabel`, same seed and size). `better`: the CI of the
+    difference lies above 0 (a tie is not an improvement)."""
+    from pipeline.evaluate import binarize, bootstrap_multilabel, percentile_ci
+
+    def one(pred: list[list[str]]) -> tuple[dict[str, Any], np.ndarray]:
+        out: dict[str, Any] = {}
+        means = []
+        for kind in KINDS:
+            g, p = _kind_rows(gold, kind), _kind_rows(pred, kind)
+            labels = sorted({x for r in g + p for x in r})
+            yt, _ = binarize(g, labels)
+            yp, _ = binarize(p, labels)
+            tp, fp, fn = int((yt & yp).sum()), int((~yt & yp).sum()), int((yt & ~yp).sum())
+            boot = bootstrap_multilabel(yt, yp, n_boot, seed)
+            out[kind] = {"micro_precision": round(tp / max(tp + fp, 1), 4),
+                         "micro_recall": round(tp / max(tp + fn, 1), 4),
+                         "micro_f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4)}
+            ci = percentile_ci(boot["micro_f1"])
+            out[kind]["micro_f1_ci"] = [round(x, 4) for x in ci] if ci else None
+            means.append(boot["micro_f1"])
+        dist = np.mean(np.vstack(means), axis=0) if means and means[0].size else np.zeros(0)
+        out["mean_micro_f1"] = round((out["action_lines"]["micro_f1"] + out["sdgs"]["micro_f1"]) / 2, 4)
+        ci = percentile_ci(dist)
+        out["mean_micro_f1_ci"] = [round(x, 4) for x in ci] if ci else None
+        return out, dist
+
+    result: dict[str, Any] = {"n_answers": len(gold), "n_boot": int(n_boot)}
+    result["new"], d_new = one(new)
+    if old is None:
+        result.update(old=None, difference=None, difference_ci=None, better=None)
+        return result
+    result["old"], d_old = one(old)
+    diff = round(result["new"]["mean_micro_f1"] - result["old"]["mean_micro_f1"], 4)
+    ci = percentile_ci(d_new - d_old) if d_new.size else None
+    result["difference"] = diff
+    result["difference_ci"] = [round(x, 4) for x in ci] if ci else None
+    result["better"] = bool(ci is not None and ci[0] > 0)
+    return result
 
 
 def model_file_hashes(folder: Path) -> dict[str, str]:
@@ -389,9 +632,14 @@ def _new_version(root: Path) -> str:
 
 def run(
     label_files: list[Path], params: dict[str, Any], models_root: Path | None = None,
-    force: bool = False, training_dir: Path | None = None,
+    force: bool = False, training_dir: Path | None = None, note: str | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate on the held-out split, save `models/tagger/<version>/`, maybe promote to CURRENT."""
+    """Train, compare with CURRENT, save `models/tagger/<version>/`, promote it only if it proves better.
+
+    Comparison set: the analyst labels' validation part (real answers never trained on) when it holds at
+    least `analyst_validation_min` answers, else the written examples' held-out split; both models tag it
+    with params.yaml's decision rules and `paired_comparison` decides. `note` goes into the model card (how
+    the version was made, e.g. by a script under data/training/)."""
     t0 = time.perf_counter()
     section = tag_params(params)
     taxonomy = load_taxonomy()
@@ -399,35 +647,63 @@ def run(
     tagger, info = fit_on(data, params, taxonomy)
     root = tagger_root(models_root)
     held = data.frame[data.frame["split"] == "heldout"].reset_index(drop=True)
+    valid = data.frame[data.frame["split"] == "validation"].reset_index(drop=True)
+    use_real = len(valid) >= max(int(section["analyst_validation_min"]), 1)
+    n_boot, seed = int(section["compare_n_boot"]), int(section.get("seed", 0))
 
     before: dict[str, Any] | None = None
+    old_rows: dict[str, list[list[str]]] = {}
     cur = current_version(root)
-    if cur and (root / cur / "tagger.skops").exists() and len(held):
+    if cur and (root / cur / "tagger.skops").exists():
         try:
-            before = heldout_metrics(load_tagger(root / cur / "tagger.skops"), held, params)
+            old = load_tagger(root / cur / "tagger.skops")
+            if len(held):
+                old_rows["held"] = predict_rows(old, held, params)
+                before = heldout_metrics(old, held, params, old_rows["held"])
+            if len(valid):
+                old_rows["valid"] = predict_rows(old, valid, params)
         except Exception as exc:  # an unreadable old model must not block retraining
             log.warning("could not evaluate current model %s: %s", cur, exc)
+            old_rows = {}
 
+    new_valid = predict_rows(tagger, valid, params) if len(valid) else []
+    new_held = predict_rows(tagger, held, params) if len(held) else []
+    real = (paired_comparison(valid["labels"].tolist(), old_rows.get("valid"), new_valid, n_boot, seed)
+            if len(valid) else None)
+    written = (paired_comparison(held["labels"].tolist(), old_rows.get("held"), new_held, n_boot, seed)
+               if len(held) else None)
+    decisive = real if use_real else written
     after = info.get("heldout")
     new_f1 = after["all"]["micro_f1"] if after else 0.0
     old_f1 = before["all"]["micro_f1"] if before else None
-    promote = force or old_f1 is None or new_f1 >= old_f1
+    has_old = decisive is not None and decisive["old"] is not None
+    better = bool(decisive["better"]) if has_old and decisive else False
+    promote = force or not has_old or better
     version = _new_version(root)
     folder = root / version
     folder.mkdir(parents=True, exist_ok=True)
     save_tagger(tagger, folder / "tagger.skops")
 
     data_files = sorted((training_dir or TRAINING_DIR).glob("*.csv")) + [Path(f) for f in label_files]
-    hashes = {str(_rel(f)): sha256_file(f) for f in data_files if Path(f).exists()}
+    hashes = {str(_rel(f)): sha256_file(f) for f in data_files if Path(f).exists() and Path(f).is_file()}
     hashes.update({str(_rel(Path(f))): sha256_file(f) for f in taxonomy.source_files})
+    frame = data.frame
+    seen: dict[str, int] = {}
+    for src, split in zip(frame["source"].astype(str), frame["split"].astype(str), strict=True):
+        seen[f"{src} / {split}"] = seen.get(f"{src} / {split}", 0) + 1
     metrics = {
         "version": version, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "params": {k: v for k, v in section.items() if k != "model_version"},
-        "data": {"files_sha256": hashes, **{k: info[k] for k in ("n_train", "n_heldout", "train_sources")}},
+        "data": {"files_sha256": hashes, **{k: info[k] for k in ("n_train", "n_heldout", "n_validation",
+                                                                 "train_sources")},
+                 "rows_by_source_and_split": seen,
+                 "note": note},
         "timings": {"embed_seconds": info["embed_seconds"], "fit_seconds": info["fit_seconds"],
                     "total_seconds": round(time.perf_counter() - t0, 2)},
         "thresholds": info["thresholds"], "cv_f1_per_label": info["cv_f1_per_label"],
-        "heldout": after, "before": {"version": cur, "heldout": before},
+        "threshold_shift": info["threshold_shift"], "heldout": after, "before": {"version": cur, "heldout": before},
+        "real_answer_validation": real, "written_heldout_comparison": written,
+        "compared_on": ("real-answer validation" if use_real else "written held-out") if has_old else None,
         "promoted": bool(promote), "forced": bool(force),
         HASHES_KEY: model_file_hashes(folder),
     }
@@ -436,12 +712,18 @@ def run(
     if promote:
         write_text(version + "\n", root / "CURRENT")
         log.info("tagger %s is now CURRENT", version)
-    else:
-        log.warning("tagger %s scores worse on held-out (micro-F1 %.3f < %.3f): CURRENT stays %s "
-                    "(use --force to replace it)", version, new_f1, old_f1, cur)
+    elif decisive is not None:
+        log.warning("tagger %s is not proven better on the %s (%d answers): gain in mean micro-F1 %+.3f, "
+                    "95%% CI %s: CURRENT stays %s (use --force to replace it)", version, metrics["compared_on"],
+                    decisive["n_answers"], decisive["difference"], decisive["difference_ci"], cur)
     return {
         "version": version, "model_dir": str(folder), "promoted": bool(promote),
         "current": version if promote else cur, "n_train": info["n_train"], "n_heldout": info["n_heldout"],
+        "n_validation": info["n_validation"], "compared_on": metrics["compared_on"],
+        "gain": decisive["difference"] if decisive else None,
+        "gain_ci": decisive["difference_ci"] if decisive else None,
+        "real_answer_mean_micro_f1": real["new"]["mean_micro_f1"] if real else None,
+        "real_answer_before_mean_micro_f1": real["old"]["mean_micro_f1"] if real and real["old"] else None,
         "heldout_micro_f1": new_f1, "before_micro_f1": old_f1,
         "heldout_action_lines_micro_f1": after["action_lines"]["micro_f1"] if after else None,
         "heldout_sdgs_micro_f1": after["sdgs"]["micro_f1"] if after else None,
@@ -464,6 +746,50 @@ def _fmt(metrics: dict[str, Any] | None, group: str, key: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _shift_text(info: dict[str, Any] | None) -> str:
+    if not info or not info.get("applied"):
+        return "Thresholds are not shifted (no or too few analyst labels)."
+    return (f"Thresholds shifted (log-odds) by {info['action_lines']:+.1f} for Action Lines and "
+            f"{info['sdgs']:+.1f} for SDGs, chosen out-of-fold on the {info['analyst_rows']} analyst training "
+            f"labels so that these rules fit real answers for this model (mean micro-F1 there "
+            f"{info['oof_mean_micro_f1_unshifted']:.3f} unshifted, {info['oof_mean_micro_f1']:.3f} shifted).")
+
+
+def _ci(values: list[float] | None) -> str:
+    return f" [{values[0]:.3f}, {values[1]:.3f}]" if values else ""
+
+
+def _comparison_lines(m: dict[str, Any]) -> list[str]:
+    """Real-answer validation and written held-out, old vs new with 95% CIs and the paired gain."""
+    lines = [f"## Old vs new, paired bootstrap (decision rules of params.yaml; decided on: "
+             f"{m.get('compared_on') or 'nothing (no earlier model)'})", "",
+             "| set | answers | metric | before | after |", "|---|---:|---|---|---|"]
+    shown = False
+    for name, key in (("real answers (analyst validation)", "real_answer_validation"),
+                      ("written examples (held-out)", "written_heldout_comparison")):
+        c = m.get(key)
+        if not c:
+            continue
+        shown = True
+        for kind, label in (("action_lines", "Action Lines micro-F1"), ("sdgs", "SDGs micro-F1")):
+            old = c["old"][kind] if c.get("old") else None
+            lines.append(f"| {name} | {c['n_answers']} | {label} | "
+                         + (f"{old['micro_f1']:.3f}{_ci(old['micro_f1_ci'])}" if old else "-")
+                         + f" | {c['new'][kind]['micro_f1']:.3f}{_ci(c['new'][kind]['micro_f1_ci'])} |")
+        old_mean = (f"{c['old']['mean_micro_f1']:.3f}{_ci(c['old']['mean_micro_f1_ci'])}" if c.get("old")
+                    else "-")
+        lines.append(f"| {name} | {c['n_answers']} | mean | {old_mean} | "
+                     f"{c['new']['mean_micro_f1']:.3f}{_ci(c['new']['mean_micro_f1_ci'])} |")
+        if c.get("difference") is not None:
+            lines.append(f"| {name} | {c['n_answers']} | gain (after - before) | | "
+                         f"{c['difference']:+.3f}{_ci(c['difference_ci'])} |")
+    if not shown:
+        lines.append("| - | 0 | - | - | - |")
+    lines += ["", "A version replaces CURRENT only when the 95% CI of its gain lies above 0 (a tie is not an "
+              "improvement), unless `--force`."]
+    return lines
+
+
 def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
     """The model card (README.md of a version folder)."""
     after, before = m["heldout"], m["before"]["heldout"]
@@ -478,11 +804,18 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         f"shared by all labels (weight {m['params'].get('prior_weight')}), Platt-calibrated on out-of-fold "
         "scores, then combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is "
         f"estimated on the training texts (weight {m['params'].get('keyword_weight')}). One threshold per "
-        "label is chosen by multi-label stratified cross-validation. The top SDG is always predicted for "
-        f"texts of {m['params'].get('substantive_words')}+ words (shorter ones: when it scores "
-        f"{m['params'].get('min_score_floor')}+), and the runner-up SDG when it scores at "
-        f"least {m['params'].get('second_sdg_ratio')} x the top; explicit mentions are added by the tag "
-        "stage; long answers are scored per segment (max).",
+        "label is chosen by multi-label stratified cross-validation (analyst labels weigh "
+        f"{m['params'].get('analyst_weight')} x a written example). The tag stage turns scores into tags with "
+        "the decision rules of params.yaml `tag:` (`stage.DecisionRules`, read at tagging time, not stored "
+        f"here; at training time: rule {m['params'].get('rule', 'calibrated')}): a label is kept when its score "
+        "(log-odds blend of the whole text and its best sentence passage, weight "
+        f"{m['params'].get('whole_weight')}) is at least a margin above its threshold (Action Lines "
+        f"{m['params'].get('action_line_margin')}, SDGs {m['params'].get('sdg_margin')}); no SDG is forced, at "
+        f"most {m['params'].get('max_sdgs')} SDGs per answer, an Action Line adds the SDG the codebook pairs "
+        "it with, bare C7 follows `c7_policy`, texts under "
+        f"{m['params'].get('min_words')} words get no model tag, documents need support from several "
+        "passages; explicit mentions are always added. "
+        + _shift_text(m.get("threshold_shift")),
         "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list; it refuses a "
         "file whose sha256 differs from the one recorded below and in metrics.json).", "",
         "## Model files (sha256)",
@@ -490,21 +823,27 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
     lines += [f"- `{f}` `{h}`" for f, h in (m.get(HASHES_KEY) or {}).items()]
     lines += [
         "",
-        "## Data",
-        f"- training examples: {m['data']['n_train']} ({m['data']['train_sources']}); "
-        f"held-out examples (never trained on): {m['data']['n_heldout']}",
-        "- files (sha256):",
+        "## Data it saw",
+        f"- trained on {m['data']['n_train']} texts ({m['data']['train_sources']}); written held-out examples "
+        f"(never trained on): {m['data']['n_heldout']}; analyst labels kept for real-answer validation (never "
+        f"trained on): {m['data'].get('n_validation', 0)}",
     ]
+    lines += [f"  - {k}: {n}" for k, n in (m["data"].get("rows_by_source_and_split") or {}).items()]
+    if m["data"].get("note"):
+        lines += ["", str(m["data"]["note"]), ""]
+    lines += ["- files (sha256):"]
     lines += [f"  - `{f}` `{h}`" for f, h in m["data"]["files_sha256"].items()]
     lines += ["", "## Parameters", "```json", json.dumps(m["params"], indent=2, default=str), "```", "",
-              "## Held-out metrics (before = CURRENT model at training time, on the same split)", "",
+              "## Written-example held-out metrics (before = CURRENT model at training time, same split)", "",
               "| metric | before | after |", "|---|---|---|"]
     for group, label in (("all", "all labels"), ("action_lines", "Action Lines"), ("sdgs", "SDGs")):
         for key in ("micro_precision", "micro_recall", "micro_f1", "macro_f1"):
             lines.append(f"| {label} {key} | {_fmt(before, group, key)} | {_fmt(after, group, key)} |")
     lines.append(f"| SDG named-goal accuracy | {_fmt(before, '', 'sdg_named_accuracy')} | "
                  f"{_fmt(after, '', 'sdg_named_accuracy')} |")
-    lines += ["", f"Before: version {m['before']['version'] or '(none: no earlier model)'}.", "",
+    lines += ["", f"Before: version {m['before']['version'] or '(none: no earlier model)'}.", ""]
+    lines += _comparison_lines(m)
+    lines += ["",
               "## Per label (held-out)", "", "| label | title | P | R | F1 | support | threshold |",
               "|---|---|---|---|---|---|---|"]
     if after:
