@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_tagger import CONTEXTS, TOPICS, hashed_encode, make_training_dir
+from test_tagger import hashed_encode, make_training_dir
 from typer.testing import CliRunner
 
 from pipeline import config
