@@ -127,12 +127,14 @@ def test_shipped_model_round_trip_with_hash(tmp_path: Path) -> None:
 
 
 def test_shipped_model_is_reproduced_by_training(tmp_path: Path) -> None:
-    """`python -m pipeline.stance.train` rebuilds the shipped version (same name, same coefficients)."""
+    """`python -m pipeline.stance.train` rebuilds the shipped version (same name, same bytes)."""
+    from pipeline.io import sha256_file
     from pipeline.stance import train
 
     folder = train.train(out=tmp_path)
     shipped = current_model_file()
     assert folder.name == shipped.parent.name
+    assert sha256_file(folder / MODEL_FILE) == sha256_file(shipped)  # byte for byte
     assert np.array_equal(load_model(folder / MODEL_FILE).coef_, load_model(shipped).coef_)
 
 
@@ -150,6 +152,18 @@ def test_position_follows_the_target_side() -> None:
     mandate = stance_of(answer, "Safety standards for e-scooters should be mandatory.").stance[0]
     voluntary = stance_of(answer, "Safety standards for e-scooters should stay voluntary.").stance[0]
     assert (mandate, voluntary) == ("support", "oppose")
+
+
+def test_expanded_use_is_unavoidable_does_not_support_a_ban() -> None:
+    """The issue's example: a frame theme "ban on remote biometric identification" went to answers saying the
+    opposite. Toward the theme label as target, my own sentences of each kind get their own stance."""
+    target = "Ban on remote biometric identification"
+    answers = ["Expanded use of remote biometric identification in public places is unavoidable, and it helps "
+               "the police.",
+               "Remote biometric identification in public spaces must be banned outright.",
+               "It should be banned in public spaces, except for searching for missing children with a court order.",
+               "Biometric systems compare a face with a database of images."]
+    assert list(stance_of(answers, target).stance) == ["oppose", "support", "conditional", "neutral"]
 
 
 def test_questions_quoted_in_an_answer_are_not_its_position() -> None:

@@ -130,7 +130,7 @@ def check_state(model: StanceModel) -> str | None:
 
 
 def save_model(model: StanceModel, path: Any) -> None:
-    """Write the model with skops (never pickle)."""
+    """Write the model with skops (never pickle), byte-reproducibly."""
     import zipfile
 
     import skops.io as sio
@@ -139,7 +139,32 @@ def save_model(model: StanceModel, path: Any) -> None:
 
     with atomic_path(path) as tmp:
         sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        _fix_zip_times(tmp)
     Path(path).chmod(0o644)
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite the archive so the same model gives the same bytes (and sha256): skops names arrays and
+    memo entries after Python object ids and stamps the current time, so ids are renumbered in order of first
+    appearance and every entry gets a fixed timestamp."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = {info.filename: src.read(info.filename) for info in src.infolist()}
+    schema = entries.pop("schema.json").decode("utf-8")
+    ids: dict[str, str] = {}
+    for m in re.finditer(r'"__id__": (\d+)|"file": "(\d+)\.npy"', schema):
+        old = m.group(1) or m.group(2)
+        ids.setdefault(old, str(len(ids) + 1))
+    schema = re.sub(r'(?<="__id__": )\d+|(?<="file": ")\d+(?=\.npy")', lambda m: ids[m.group(0)], schema)
+    renamed = {(ids[n[:-4]] + ".npy" if n.endswith(".npy") and n[:-4] in ids else n): data
+               for n, data in entries.items()}
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in [("schema.json", schema.encode("utf-8")), *sorted(renamed.items())]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def load_model(path: Any) -> StanceModel:

@@ -179,10 +179,13 @@ Accuracy **{cv['accuracy']:.3f}**.
 |---|---|---|---|---|
 {rows}
 
-Figures on real consultation answers (AU Safe and Responsible AI Q20 held-out half, 40 TRAI submissions
-labelled by the team) are in `benchmarks/results/stance_eval.md`.
+## Figures on real consultation answers
+{real_figures(m['version'])}
 
 ## Limits
+- Tiered answers that argue for the proposal at length and put the tier in one clause ("mandatory ... for
+  high-risk uses") often come out as `support` (Q20 conditional recall about 0.5); long submissions that oppose a
+  proposal only through topic words ("net neutrality", "gatekeepers") can come out as `support`.
 - English only; trained on short, plainly worded answers. Irony, rhetorical questions and positions stated
   only in an attachment are not understood; a long submission that argues both sides may come out
   `conditional`.
@@ -196,8 +199,43 @@ labelled by the team) are in `benchmarks/results/stance_eval.md`.
 `{MODEL_FILE}` sha256 `{m[HASHES_KEY][MODEL_FILE]}` (also in `metrics.json`; checked on every load, and
 the file is loaded by skops with the single trusted type `pipeline.stance.model.StanceModel`).
 
-Reproduce: `python -m pipeline.stance.train` (same data and code give the same version name and predictions).
+Reproduce: `python -m pipeline.stance.train` (same data and code give the same version name and the same file,
+byte for byte).
 """
+
+
+BENCH_RESULTS = ROOT / "benchmarks" / "results" / "stance_eval.json"
+
+
+def real_figures(version: str, path: Path = BENCH_RESULTS) -> str:
+    """The headline figures of `benchmarks/stance_eval.py` for this version, when its results name it."""
+    try:
+        r = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        r = {}
+    if version not in str(r.get("model", "")):
+        return ("Not measured for this version yet: run `python benchmarks/stance_eval.py`, then this command "
+                "again to put its figures here (the model file does not change).")
+
+    def acc(s: dict[str, Any]) -> str:
+        lo, hi = s["accuracy_ci"]
+        return f"{s['accuracy']:.2f} [{lo:.2f}, {hi:.2f}] (n={s['n']})"
+
+    def rec(s: dict[str, Any]) -> str:
+        return ", ".join(f"{c} {v['recall']:.2f}" for c, v in s["per_class"].items() if v["recall"] is not None)
+
+    q, t = r["q20"], r["trai"]
+    h1, h2 = q["coder1"]["held_out"], q["coder2"]["held_out"]
+    return (f"From `benchmarks/results/stance_eval.json` (95% bootstrap intervals):\n"
+            f"- AU Safe and Responsible AI Q20, held-out half, target \"{r['q20_target']}\": accuracy vs coder 1 "
+            f"{acc(h1)}, vs coder 2 {acc(h2)} (coders agree on {q['coder_agreement']:.3f}; majority baseline "
+            f"{q['majority_baseline_held_out']:.2f}); recall vs coder 1: {rec(h1)}.\n"
+            f"- TRAI differential pricing, 40 submissions labelled by the team (a development set): accuracy "
+            f"{acc(t['shipped'])}; recall: {rec(t['shipped'])}. Retrained without the telecom targets: "
+            f"{acc(t['without_telecom_targets'])}.\n"
+            f"- The issue's target (Q20 accuracy >= 0.75) is "
+            f"{'reached' if h1['accuracy'] >= 0.75 and h2['accuracy'] >= 0.75 else 'not reached'} on the held-out "
+            "half. Per-class precision and recall with intervals: `benchmarks/results/stance_eval.md`.")
 
 
 def main(argv: list[str] | None = None) -> None:
