@@ -559,7 +559,7 @@ class CodedFrameworkMapper(BaseEstimator):
         min_cv_examples: int = 20,
         threshold_shrink: float = 5.0,
         max_labels: int = 4,
-        max_features: int = 20000,
+        max_features: int = 8000,
         seed: int = 0,
         zero_shot: dict[str, Any] | None = None,
     ) -> None:
