@@ -18,7 +18,7 @@ from sklearn.base import clone
 
 from pipeline import config
 from pipeline.errors import InputError
-from pipeline.stance import STANCES, StanceModel, load_model, stance_of
+from pipeline.stance import STANCES, StanceModel, load_model, stance_of, stance_summary
 from pipeline.stance import features as feats
 from pipeline.stance.api import current_model_file
 from pipeline.stance.model import MODEL_FILE, default_encoder, save_model
@@ -225,3 +225,9 @@ def test_trai_labels_hold_ids_only_and_score(shared_dir: Path) -> None:
     texts, gold, _ = bench.load_trai()
     pred = stance_of(texts, bench.TRAI_TARGET).stance.to_numpy()
     assert np.mean(pred == gold) >= 0.45
+
+
+def test_stance_summary_for_table_cells() -> None:
+    assert stance_summary(["support"] * 14 + ["oppose"] * 3 + ["neutral"]) == "14 support, 3 oppose, 1 neutral"
+    assert stance_summary(["conditional", "support"]) == "1 support, 1 conditional"
+    assert stance_summary([]) == "no answers"

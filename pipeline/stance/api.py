@@ -85,3 +85,10 @@ def stance_of(
     for j, s in enumerate(STANCES):
         out[f"p_{s}"] = proba[:, j]
     return pd.DataFrame(out)
+
+
+def stance_summary(stances: Sequence[str]) -> str:
+    """"14 support, 3 oppose, 2 conditional, 5 neutral" for a table cell (zero counts left out, fixed order)."""
+    counts = pd.Series(list(stances), dtype=object).value_counts()
+    parts = [f"{int(counts[s])} {s}" for s in STANCES if s in counts.index and counts[s] > 0]
+    return ", ".join(parts) if parts else "no answers"
