@@ -4,8 +4,9 @@ The mechanism measured is `wsis train-tagger --labels FILE` itself (`pipeline.ta
 labels one half of the two-annotator dev set `../shared/devsets/tags_real_answers` (annotator 1's labels
 play the analyst; halves as in `benchmarks/tags_real_answers.py`: sha1 of the item id, alternating within
 corpus), the tagger is retrained on the written examples + those labels (train-tagger keeps its own
-hash-split validation part of them and decides promotion on it), and the CURRENT (old) and the retrained
-(new) model tag the OTHER half with the decision rules of params.yaml. Reported: micro-F1 of Action Lines and
+hash-split validation part of them and decides promotion on it), and the newest version trained on written
+examples only (old; the shipped CURRENT has seen this dev set) and the retrained (new) model tag the OTHER half
+with the decision rules of params.yaml. Reported: micro-F1 of Action Lines and
 of SDGs against both annotators (averaged), their mean, and the paired gain new - old with a 95% CI
 (bootstrap over answers, the same resamples for both models and both annotators); then the halves swap.
 Variant `all_labels` trains on the whole labelled half (`analyst_validation_share: 0`, how the shipped
