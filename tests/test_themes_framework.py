@@ -364,3 +364,37 @@ def test_review_sheet_is_formula_safe_and_reads_back(tmp_path: Path) -> None:
     assert back.texts == ["=HYPERLINK(\"http://x\")", "@SUM(A1) privacy"] and back.response_ids == ["r1", "r2"]
     with pytest.raises(InputError):
         stage.write_review_sheet(sheet, frame, tmp_path / "review.csv")
+
+
+def test_batch_stage_learns_from_examples_and_writes_review_sheet(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wsis themes --out BATCH --framework F --examples CODED --review-sheet X` (the path `wsis run` takes)."""
+    from pipeline.themes.framework import load_examples
+
+    batch, gold, desc = _batch_dir(tmp_path)
+    frame_file = _write(tmp_path / "frame.yaml", FRAME_YAML)
+    ids = ["access", "privacy", "skills"]
+    order = [list(TOPICS).index(TOPIC_OF[t]) for t in ids]
+    gold = gold[:, order]
+    monkeypatch.setattr(stage, "make_encoder", lambda params: (lambda texts: desc[order][: len(texts)]))
+    # zero-shot first: every row machine-coded, review sheet drawn from all answers
+    sheet = tmp_path / "review.xlsx"
+    summary = stage.run(batch, {"seed": 1, "themes": {}}, framework=frame_file, review_sheet_path=sheet, review_n=6)
+    assert summary["analyst_coded"] == 0 and summary["review_rows"] == 6
+    assert summary["machine_high_confidence"] + summary["machine_low_confidence"] == 60
+    # the analyst codes the 6 sheet rows (here: with the planted truth) and passes them back
+    rev = pd.read_excel(sheet, sheet_name="review", dtype=str, keep_default_na=False)
+    truth = {f"R{i:03d}": ";".join(t for t, k in zip(ids, gold[i], strict=True) if k) for i in range(60)}
+    rev["themes"] = rev["response_id"].map(truth)
+    coded = tmp_path / "coded.xlsx"
+    rev.to_excel(coded, index=False)
+    assert len(load_examples(coded, load_framework(frame_file))) == 6
+    summary = stage.run(batch, {"seed": 1, "themes": {}}, framework=frame_file, examples=coded)
+    assert summary["analyst_coded"] == 6 and summary["examples_in_input"] == 6
+    ta = pd.read_parquet(batch / "theme_assignments.parquet").set_index("response_id")
+    for rid in rev["response_id"]:
+        assert ta.loc[rid, "source"] == "analyst-coded"
+        assert set(filter(None, ta.loc[rid, "themes"].split(";"))) == set(filter(None, truth[rid].split(";")))
+    assert {f"confidence_{t}" for t in ids} <= set(ta.columns)
+    with pytest.raises(InputError, match="needs --framework"):
+        stage.run(batch, {"seed": 1, "themes": {}}, examples=coded)
