@@ -398,3 +398,20 @@ def test_batch_stage_learns_from_examples_and_writes_review_sheet(tmp_path: Path
     assert {f"confidence_{t}" for t in ids} <= set(ta.columns)
     with pytest.raises(InputError, match="needs --framework"):
         stage.run(batch, {"seed": 1, "themes": {}}, examples=coded)
+
+
+def test_examples_match_answers_by_response_and_question(tmp_path: Path) -> None:
+    from pipeline.themes.framework import load_examples, match_examples
+
+    frame = load_framework(_write(tmp_path / "f.yaml", FRAME_YAML))
+    answers = pd.DataFrame({"response_id": ["R1", "R1", "R2"], "question_id": ["Q1", "Q2", "Q1"],
+                            "text_clean": ["broadband for villages", "privacy  matters", "skills"]})
+    by_text = load_examples(_write(tmp_path / "a.csv", "response_id,answer,themes\nR1,Privacy matters,privacy\n"
+                                   "R9,not in the batch,skills\n"), frame)
+    assert match_examples(by_text, answers) == {0: 1}
+    by_qid = load_examples(_write(tmp_path / "b.csv", "response_id,question_id,answer,themes\n"
+                                  "R1,Q1,edited text,access\nR1,Q2,x,privacy\n"), frame)
+    assert match_examples(by_qid, answers) == {0: 0, 1: 1}
+    vague = load_examples(_write(tmp_path / "c.csv", "response_id,answer,themes\nR1,something else,access\n"), frame)
+    with pytest.raises(InputError, match=r"row 2: response_id 'R1' answered several questions"):
+        match_examples(vague, answers)

@@ -851,6 +851,7 @@ def match_examples(examples: CodedExamples, answers: pd.DataFrame) -> dict[int, 
     text_col = "text_clean" if "text_clean" in answers.columns else "answer"
     texts = answers[text_col].fillna("").astype(str).to_numpy()
     out: dict[int, int] = {}
+    used: set[int] = set()
     for k, rid in enumerate(examples.response_ids):
         cands = by_rid.get(rid, []) if rid else []
         if examples.question_ids[k]:
@@ -863,8 +864,9 @@ def match_examples(examples: CodedExamples, answers: pd.DataFrame) -> dict[int, 
                                  f"response_id {rid!r} answered several questions; add a question_id column")
             cands = same
         if cands:
-            if cands[0] in out.values():
+            if cands[0] in used:
                 raise InputError(examples.file, f"row {examples.rows[k]}", f"answer {rid!r} is coded twice")
+            used.add(cands[0])
             out[k] = cands[0]
     return out
 
