@@ -209,6 +209,20 @@ def themes(
 
 @app.command()
 @user_errors
+def stance(
+    out: Path = typer.Option(None, "--out", help="Batch folder holding the theme tables."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Stance of each answer toward what its themes or its question propose (support/oppose/conditional/neutral)."""
+    params = _setup(params_file, verbose)
+    from pipeline.stance import stage
+
+    _summary("stance", stage.run(_batch_dir([], out), params, config.cache_dir()))
+
+
+@app.command()
+@user_errors
 def tag(
     input: Path | None = typer.Option(None, "--input", help="Ad-hoc file with columns id,text."),
     output: Path | None = typer.Option(None, "--output", help="Ad-hoc output file (CSV/XLSX/Parquet)."),

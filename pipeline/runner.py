@@ -246,6 +246,7 @@ def build_stages(
     from pipeline.embed import stage as embed_stage
     from pipeline.ingest import stage as ingest_stage
     from pipeline.report import stage as report_stage
+    from pipeline.stance import stage as stance_stage
     from pipeline.tagger import stage as tag_stage
     from pipeline.themes import stage as themes_stage
 
@@ -281,6 +282,12 @@ def build_stages(
             ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
             lambda: themes_stage.run(batch_dir, params, framework),
             extra_inputs=(("framework", Path(framework)),) if framework else (),
+        ),
+        StageSpec(
+            "stance", ("answers_clean.parquet", "theme_assignments.parquet", "themes.parquet", "embeddings.npz"),
+            ("theme_stance.parquet",), ("stance",), ("stance", "embed", "tagger/model.py", *shared),
+            lambda: stance_stage.run(batch_dir, params, config.cache_dir()),
+            extra_inputs=(("stance_model", config.models_dir() / "stance"),),
         ),
         StageSpec(
             "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),

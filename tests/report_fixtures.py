@@ -80,6 +80,10 @@ N_CONNECTIVITY_Q1 = 5  # r1..r5 (r6 is superseded)
 N_ANSWERING_Q1 = 5
 
 
+# stance toward Q2's proposal ("Rural networks should get public funding."); Q1 and Q3 are open questions
+STANCES = {("r1", "Q2"): "support", ("r2", "Q2"): "support", ("r4", "Q2"): "oppose", ("r5", "Q2"): "conditional"}
+
+
 def _answers() -> pd.DataFrame:
     rows = []
     for (rid, qid), (text, _reason, _themes) in ANSWERS.items():
@@ -181,6 +185,16 @@ def build_batch(batch_dir: Path, drop: tuple[str, ...] = ()) -> Path:
         "sdgs": ["17"], "unlinked_pairs": ["C6~17"], "sdgs_without_action_line": ["17"],
         "action_lines_without_sdg": ["C6"], "n_issues": [1],
     })
+    stance_rows = []
+    for aid, rid, qid, ts in zip(assign["answer_id"], assign["response_id"], assign["question_id"], assign["themes"],
+                                 strict=True):
+        for tid in [t for t in ts.split(";") if t]:
+            side = STANCES.get((rid, qid), "neutral")
+            stance_rows.append({"answer_id": aid, "response_id": rid, "question_id": qid, "theme_id": tid,
+                                "stance": side if qid == "Q2" else "", "confidence": 0.8 if qid == "Q2" else np.nan,
+                                "stance_target": "Rural networks should get public funding." if qid == "Q2" else "",
+                                "target_kind": "proposal" if qid == "Q2" else "open question"})
+    stance = pd.DataFrame(stance_rows)
     rng = np.random.default_rng(0)
     centres = {t: rng.normal(size=16) for t in [*THEMES, "other", ""]}
     vecs = np.stack([
@@ -202,6 +216,7 @@ def build_batch(batch_dir: Path, drop: tuple[str, ...] = ()) -> Path:
         "theme_by_question.parquet": lambda p: tbq.to_parquet(p, index=False),
         "tags.parquet": lambda p: tags.to_parquet(p, index=False),
         "tag_consistency.parquet": lambda p: consistency.to_parquet(p, index=False),
+        "theme_stance.parquet": lambda p: stance.to_parquet(p, index=False),
         "embeddings.npz": lambda p: np.savez(
             p, answer_ids=clean["answer_id"].to_numpy(dtype=str), answer_vectors=vecs,
             segment_ids=segments["segment_id"].to_numpy(dtype=str),

@@ -92,3 +92,21 @@ def test_bar_labels_wrap_instead_of_being_cut() -> None:
     shown = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
     assert shown == label
     assert "40% (4 of 10)" in svg
+
+
+def test_stance_in_tables_findings_and_quotes(out: Path) -> None:
+    tbq = pd.read_csv(out / "tables" / "themes_by_question.csv", dtype=str, keep_default_na=False)
+    row = tbq[(tbq["question_id"] == "Q2") & (tbq["theme_id"] == "Q2.emergent-1")].iloc[0]
+    assert row["stance"] == "2 support, 1 oppose, 1 conditional"  # r6 (superseded) is not counted
+    assert set(tbq.loc[tbq["question_id"] == "Q1", "stance"]) == {""}  # open question: no stance
+    sbt = pd.read_csv(out / "tables" / "stance_by_theme.csv", dtype=str, keep_default_na=False)
+    assert sbt.loc[sbt["theme_id"] == "Q2.emergent-1", "stance_target"].iloc[0] == \
+        "Rural networks should get public funding."
+    quotes = pd.read_csv(out / "tables" / "quotes.csv", dtype=str, keep_default_na=False)
+    q2 = quotes[(quotes["question_id"] == "Q2") & (quotes["theme_id"] == "Q2.emergent-1")]
+    assert list(q2["stance"][:3]) == ["support", "oppose", "conditional"]  # each side quoted first
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Stance toward \u201cRural networks should get public funding.\u201d" in html
+    assert '<span class="side oppose">oppose</span>' in html
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Stance: 2 support, 1 oppose, 1 conditional." in md and "No stance for Q1, Q3" in md

@@ -26,7 +26,7 @@ REQUIRED = ("answers.parquet",)
 OPTIONAL = (
     "quarantine.csv", "answers_clean.parquet", "segments.parquet", "themes.parquet",
     "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet",
-    "tag_consistency.parquet", "embeddings.npz", "theme_edits.parquet",
+    "tag_consistency.parquet", "embeddings.npz", "theme_edits.parquet", "theme_stance.parquet",
 )
 
 
@@ -60,6 +60,7 @@ class Batch:
     tags: pd.DataFrame | None = None
     tag_consistency: pd.DataFrame | None = None
     theme_edits: pd.DataFrame | None = None
+    theme_stance: pd.DataFrame | None = None
     embeddings: dict[str, np.ndarray] | None = None
     taxonomy: Taxonomy | None = None
     missing: list[str] = field(default_factory=list)
@@ -132,6 +133,7 @@ def load_batch(batch_dir: Path | str) -> Batch:
         tags=parquet("tags.parquet"),
         tag_consistency=parquet("tag_consistency.parquet"),
         theme_edits=parquet("theme_edits.parquet"),
+        theme_stance=parquet("theme_stance.parquet"),
         embeddings=_answer_embeddings(emb_path) if emb_path.exists() else None,
         taxonomy=load_taxonomy(),
         missing=missing,

@@ -62,6 +62,8 @@ LABELS = {
     "source_file": "Source file", "record": "Record", "reason": "Reason", "dimension": "Dimension",
     "submissions": "Submissions", "share": "Share", "scope": "Scope", "size": "Answers (all submissions)",
     "n_respondents": "Respondents (all submissions)", "description": "Description",
+    "support": "Support", "oppose": "Oppose", "conditional": "Conditional", "neutral": "No position",
+    "to_review": "To review", "stance": "Stance", "stance_target": "Stance toward",
     "edit": "Edit", "action": "Action", "status": "Status", "answers_affected": "Answers affected",
     "comment": "Comment", "themes_edited": "Themes",
     "superseded_by": "Superseded by", "superseded_reason": "Why", "flag": "Flag",
@@ -91,6 +93,8 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     if assign is None:
         notes.append("theme_assignments.parquet is absent: every answered answer is counted in the 'other' bucket.")
     by_q = T.answering_by_question(answers)
+    min_conf = float((params.get("stance") or {}).get("min_confidence", 0.5))
+    stance_themes = T.stance_by_theme(answers, batch.theme_stance, min_conf)
     tables = [
         Table("data_quality", "Data quality",
               "Submissions, answers, non-answers, duplicates, quarantine and the 'other' bucket; every figure "
@@ -104,7 +108,7 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
         Table("themes_by_question", "Themes by question",
               "Per question: each theme with its respondents and their share of the question's answering "
               "respondents; 'other' holds answered answers no theme took.",
-              T.themes_by_question(answers, assign, batch.themes)),
+              T.with_stance(T.themes_by_question(answers, assign, batch.themes), stance_themes)),
         Table("themes_by_stakeholder", "Themes by stakeholder group",
               "Per question and theme: respondents of each stakeholder group (n) and their share of that group's "
               "answering respondents for the question.",
@@ -143,8 +147,14 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
         notes.append("tags.parquet is absent: the Action Line and SDG tables are left out.")
     tables += [
         Table("quotes", "Quotes",
-              f"Up to {top} quotes per theme (best first), traced to the submission; emails and phone numbers "
-              "are redacted.", T.quotes_table(answers, batch.themes, batch.segments, top)),
+              f"Up to {top} quotes per theme (best first, each stance toward the theme represented when known), "
+              "traced to the submission; emails and phone numbers are redacted.",
+              T.quotes_table(answers, batch.themes, batch.segments, top, batch.theme_stance)),
+        *([Table("stance_by_theme", "Stance by theme",
+                 "Per question and theme: answering respondents who support, oppose, conditionally support or take "
+                 "no position on the target (a frame theme's label, the question's proposal, or a closed "
+                 f"question); stances below {min_conf:g} confidence are counted 'to review'.", stance_themes)]
+          if len(stance_themes) else []),
         Table("themes", "Theme catalogue",
               "Every theme the themes stage found (all submissions), with keywords and description.",
               T.theme_catalogue(batch.themes, answers)),
@@ -172,6 +182,12 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
                    by_name["quotes"], min_group)))
     small = {name: T.small_group_mask(by_name[name], min_group)
              for name in ("themes_by_stakeholder", "themes_by_region", "theme_x_stakeholder")}
+    if batch.theme_stance is not None:
+        no_target = sorted(set(batch.theme_stance.loc[batch.theme_stance["target_kind"] == "open question",
+                                                      "question_id"].astype(str)), key=T._natural_key)
+        if no_target:
+            notes.append(f"No stance for {', '.join(no_target)}: open questions without a proposal to be for or "
+                         "against (set stance.proposals in params.yaml to add one).")
     checks = T.reconcile(answers, batch.answers, batch.quarantine, assign, batch.tags, by_q, ingest_summary)
     at_all = T.answer_themes(answers, assign)
     n_other = int(at_all.loc[at_all["theme_id"] == T.OTHER, "answer_id"].nunique())

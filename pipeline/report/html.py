@@ -40,6 +40,9 @@ blockquote .who{display:block;color:#555;font-size:12px;margin-top:4px}
 .scroll{overflow-x:auto}details{margin:10px 0}summary{cursor:pointer;font-weight:600;color:#1f4e79}
 .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}
 td.small{color:#9a9a9a;background:#f1f1f1 !important}
+.side{font-size:11px;font-weight:600;text-transform:uppercase;padding:1px 6px;border-radius:3px;background:#e8e8e8}
+.side.support{background:#d8efd9;color:#1b5e20}.side.oppose{background:#f8d7d7;color:#8e1b1b}
+.side.conditional{background:#fff0c2;color:#6d4c00}
 .finding{border-left:4px solid #1f4e79;padding:4px 14px;margin:12px 0 18px}
 .finding h4{margin:4px 0}.finding .fig{font-weight:600;color:#1f4e79}.finding .by{color:#444;font-size:14px}
 """
@@ -98,6 +101,10 @@ def _findings(report: Report) -> str:
     if fnd is None or fnd.empty:
         return '<p class="note">No theme assignments in this batch.</p>'
     quotes = report.table("quotes")
+    sbt = report.table("stance_by_theme")
+    targets = ({} if sbt is None else
+               {(str(a), str(b)): str(c) for a, b, c in zip(sbt["question_id"], sbt["theme_id"], sbt["stance_target"],
+                                                            strict=True)})
     links = " ".join(f'<a href="#q-{esc(q)}">{esc(q)}</a>' for q in dict.fromkeys(fnd["question_id"]))
     out = [f'<p class="desc">Jump to: {links}</p>']
     for qid, grp in fnd.groupby("question_id", sort=False):
@@ -116,17 +123,29 @@ def _findings(report: Report) -> str:
             if str(r.description):
                 parts.append(f" &middot; {esc(r.description)}")
             parts.append("</p>")
+            if str(r.stance):
+                toward = targets.get((str(qid), str(r.theme_id)), "")
+                parts.append(f'<p class="by">Stance{" toward " + chr(8220) + esc(toward) + chr(8221) if toward else ""}'
+                             f": <b>{esc(r.stance)}</b></p>")
             if str(r.raised_most_by):
                 parts.append(f'<p class="by">Raised most by: {esc(r.raised_most_by)}</p>')
             if quotes is not None and len(quotes):
                 sel = quotes[(quotes["question_id"] == qid) & (quotes["theme_id"] == r.theme_id)].head(3)
                 for q in sel.itertuples(index=False):
                     who = ", ".join(esc(x) for x in (q.org_name, q.org_type, q.country) if str(x))
-                    parts.append(f'<blockquote class="quote">{esc(q.quote)}<span class="who">response '
+                    side = f'<span class="side {esc(q.stance)}">{esc(q.stance)}</span> ' if str(q.stance) else ""
+                    parts.append(f'<blockquote class="quote">{side}{esc(q.quote)}<span class="who">response '
                                  f"{esc(q.response_id)}; {who}</span></blockquote>")
             parts.append("</div>")
             out.append("".join(parts))
     return "".join(out)
+
+
+def _details(report: Report, name: str, title: str) -> str:
+    """A collapsed appendix table, left out when the report has no such table."""
+    if report.table(name) is None:
+        return ""
+    return f"<details><summary>{esc(title)}</summary>{_section(report, name)}</details>"
 
 
 def _edits(report: Report) -> str:
@@ -256,6 +275,7 @@ Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
 <details><summary>Themes by stakeholder group (per question)</summary>
 {_section(report, "themes_by_stakeholder")}</details>
 <details><summary>Themes by region (per question)</summary>{_section(report, "themes_by_region")}</details>
+{_details(report, "stance_by_theme", "Stance by theme")}
 <details><summary>Theme catalogue</summary>{_section(report, "themes")}</details>
 {_edits(report)}
 <details><summary>Duplicates and campaigns</summary>{_section(report, "duplicates")}</details>

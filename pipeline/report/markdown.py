@@ -15,8 +15,8 @@ MD_TABLES = [
     "themes_by_question", "theme_x_question", "theme_x_stakeholder", "action_lines_by_question", "sdgs_by_question",
     "action_line_x_sdg",
 ]
-APPENDIX_TABLES = ["theme_edits", "data_quality", "respondents", "answering_by_question", "duplicates", "superseded",
-                   "flagged", "quarantine"]
+APPENDIX_TABLES = ["stance_by_theme", "theme_edits", "data_quality", "respondents", "answering_by_question",
+                   "duplicates", "superseded", "flagged", "quarantine"]
 SKIP_COLUMNS = {"themes_by_question": {"question_text"}, "answering_by_question": {"question_text"}}
 
 
@@ -70,6 +70,8 @@ def _findings(report: Report) -> list[str]:
                     f"{int(str(r.answering_respondents))} answering respondents ({share:.0f}%).")
             if str(r.description):
                 line += f" {md_text(r.description)}"
+            if str(r.stance):
+                line += f" Stance: {md_text(r.stance)}."
             if str(r.raised_most_by):
                 line += f" Raised most by: {md_text(r.raised_most_by)}."
             out.append(line)

@@ -361,7 +361,7 @@ def findings(themes_by_q: pd.DataFrame, by_group: pd.DataFrame, catalogue: pd.Da
     stakeholder groups that raise it most (only groups of at least `min_group_size` answering respondents, with
     their n), and the best quote."""
     cols = ["question_id", "question_text", "theme_id", "theme", "description", "respondents",
-            "answering_respondents", "share_of_answering", "raised_most_by", "quote", "quote_by"]
+            "answering_respondents", "share_of_answering", "stance", "raised_most_by", "quote", "quote_by"]
     if themes_by_q.empty:
         return pd.DataFrame(columns=cols)
     desc = {(str(r.scope), str(r.theme_id)): str(r.description or "") for r in catalogue.itertuples(index=False)}
@@ -395,7 +395,8 @@ def findings(themes_by_q: pd.DataFrame, by_group: pd.DataFrame, catalogue: pd.Da
             "question_id": r.question_id, "question_text": r.question_text, "theme_id": r.theme_id,
             "theme": r.theme, "description": description, "respondents": int(str(r.respondents)),
             "answering_respondents": int(str(r.answering_respondents)), "share_of_answering": r.share_of_answering,
-            "raised_most_by": raised, "quote": "" if quote is None else str(quote.quote),
+            "stance": str(getattr(r, "stance", "") or ""), "raised_most_by": raised,
+            "quote": "" if quote is None else str(quote.quote),
             "quote_by": "" if quote is None else ", ".join(
                 x for x in (f"response {quote.response_id}", str(quote.org_name), str(quote.country)) if x),
         })
@@ -505,15 +506,79 @@ def matrix_mask(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- quotes
+STANCE_ORDER = ("support", "oppose", "conditional", "neutral")
+
+
+def _stance_lookup(stance: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    if stance is None or stance.empty:
+        return {}
+    scored = stance[stance["stance"].astype(str) != ""]
+    return {(str(a), str(t)): str(s) for a, t, s in zip(scored["answer_id"], scored["theme_id"], scored["stance"],
+                                                         strict=True)}
+
+
+def _cover_sides(items: list[Any], side_of: dict[int, str]) -> list[Any]:
+    """Candidates reordered so the first ones cover every stance present (best first within each side)."""
+    if not side_of:
+        return items
+    buckets: dict[str, list[Any]] = {}
+    for i, item in enumerate(items):
+        buckets.setdefault(side_of.get(i, ""), []).append(item)
+    order = [s for s in (*STANCE_ORDER, "") if s in buckets]
+    out: list[Any] = []
+    while any(buckets[s] for s in order):
+        for s in order:
+            if buckets[s]:
+                out.append(buckets[s].pop(0))
+    return out
+
+
+def stance_by_theme(answers: pd.DataFrame, stance: pd.DataFrame | None, min_confidence: float = 0.5) -> pd.DataFrame:
+    """Per question and theme: respondents (current, answering) by stance toward the theme's target, those below
+    `min_confidence` counted as 'to review', and a summary such as "14 support, 3 oppose"."""
+    cols = ["question_id", "theme_id", *STANCE_ORDER, "to_review", "stance", "stance_target"]
+    if stance is None or stance.empty:
+        return pd.DataFrame(columns=cols)
+    cur = set(current_answering(answers)["answer_id"].astype(str))
+    st = stance[stance["answer_id"].astype(str).isin(cur) & (stance["stance"].astype(str) != "")].copy()
+    if st.empty:
+        return pd.DataFrame(columns=cols)
+    low = st["confidence"].astype(float) < min_confidence
+    st["side"] = np.where(low, "to_review", st["stance"].astype(str))
+    rows = []
+    for (qid, tid), grp in st.groupby(["question_id", "theme_id"], sort=False):
+        counts = grp.groupby("side")["response_id"].nunique()
+        row: dict[str, Any] = {"question_id": qid, "theme_id": tid}
+        for side in (*STANCE_ORDER, "to_review"):
+            row[side] = int(counts.get(side, 0))
+        parts = [f"{row[s]} {s}" for s in STANCE_ORDER if row[s]]
+        if row["to_review"]:
+            parts.append(f"{row['to_review']} to review")
+        row["stance"] = ", ".join(parts)
+        row["stance_target"] = str(grp["stance_target"].iloc[0])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def with_stance(df: pd.DataFrame, by_theme: pd.DataFrame) -> pd.DataFrame:
+    """`df` (question_id, theme_id, ...) with the `stance` summary column (empty where none was computed)."""
+    if by_theme.empty:
+        return df.assign(stance="")
+    out = df.merge(by_theme[["question_id", "theme_id", "stance"]], on=["question_id", "theme_id"], how="left")
+    out["stance"] = out["stance"].fillna("")
+    return out
+
+
 def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: pd.DataFrame | None,
-                 top: int = 5) -> pd.DataFrame:
+                 top: int = 5, stance: pd.DataFrame | None = None) -> pd.DataFrame:
     """Up to `top` quotes per question theme, traced to response, organisation, type and country; PII-redacted."""
     from pipeline.clean.pii import redact
 
     cols = ["question_id", "theme_id", "theme", "rank", "response_id", "org_name", "org_type",
-            "stakeholder_group", "country", "quote"]
+            "stakeholder_group", "country", "stance", "quote"]
     if themes is None or themes.empty:
         return pd.DataFrame(columns=cols)
+    sides = _stance_lookup(stance)
     scoped = themes[themes["scope"] != "all"]
     if scoped.empty:
         scoped = themes
@@ -528,7 +593,10 @@ def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: p
     rows = []
     for (scope, tid), grp in q.groupby(["scope", "theme_id"], sort=False):
         n = 0
-        for r in grp.sort_values("rank").itertuples(index=False):
+        cands = list(grp.sort_values("rank").itertuples(index=False))
+        side_of = {i: sides[(str(c.segment_id).split("#")[0], str(tid))] for i, c in enumerate(cands)
+                   if (str(c.segment_id).split("#")[0], str(tid)) in sides}
+        for r in _cover_sides(cands, side_of):  # quotes from each side first, when stance is known
             if r.response_id not in current.index or n >= top:
                 continue
             meta = current.loc[str(r.response_id)]
@@ -538,6 +606,7 @@ def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: p
                 "question_id": scope, "theme_id": tid, "theme": _label_of(labels, str(scope), str(tid))["label"],
                 "rank": n, "response_id": r.response_id, "org_name": meta["org_name"], "org_type": meta["org_type"],
                 "stakeholder_group": meta["stakeholder_group"], "country": meta["country"],
+                "stance": sides.get((str(r.segment_id).split("#")[0], str(tid)), ""),
                 "quote": redact(" ".join(str(text).split())),
             })
     df = pd.DataFrame(rows, columns=cols)
