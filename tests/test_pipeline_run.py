@@ -49,8 +49,8 @@ def test_run_writes_report_and_names_it(two_runs: tuple[Path, Path, list[str]]) 
 def test_warm_rerun_skips_every_stage(two_runs: tuple[Path, Path, list[str]]) -> None:
     first, _, outputs = two_runs
     state = json.loads((first / ".stages.json").read_text())
-    assert set(state) == {"ingest", "clean", "embed", "themes", "tag", "report"}
-    assert outputs[2].count("skipped (unchanged)") == 6, outputs[2]
+    assert set(state) == {"ingest", "clean", "embed", "themes", "stance", "tag", "report"}
+    assert outputs[2].count("skipped (unchanged)") == 7, outputs[2]
 
 
 def test_two_runs_give_the_same_output(two_runs: tuple[Path, Path, list[str]]) -> None:
