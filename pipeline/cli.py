@@ -77,6 +77,9 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+EditsOpt = typer.Option(
+    None, "--edits", help="Analyst edits of the themes (YAML: rename, merge, split, move, drop), applied on every run."
+)
 ParamsOpt = typer.Option(None, "--params", help="Parameters file (default: params.yaml).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
 
@@ -192,6 +195,7 @@ def themes(
         None, "--review-sheet", help="Write the answers to code next (XLSX, readable back as --examples)."
     ),
     n: int = typer.Option(50, "--n", help="Rows of the review sheet."),
+    edits: Path | None = EditsOpt,
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -201,9 +205,9 @@ def themes(
 
     if input is not None:
         summary = stage.run_on_file(input, out or _batch_dir([input], None), params, framework, examples,
-                                    review_sheet, n)
+                                    review_sheet, n, edits)
     else:
-        summary = stage.run(_batch_dir([], out), params, framework, examples, review_sheet, n)
+        summary = stage.run(_batch_dir([], out), params, framework, examples, review_sheet, n, edits)
     _summary("themes", summary)
 
 
@@ -323,6 +327,10 @@ def run(
     questionnaire: Path | None = typer.Option(None, help="Questionnaire definition (YAML)."),
     mapping: str | None = typer.Option(None, help="Column mapping (see `wsis ingest`)."),
     framework: Path | None = typer.Option(None, "--framework", help="Analyst theme framework."),
+    examples: Path | None = typer.Option(
+        None, "--examples", help="Coded answers for the framework to learn from (see `wsis themes`)."
+    ),
+    edits: Path | None = EditsOpt,
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -334,7 +342,7 @@ def run(
     try:
         result = runner.run_all(
             inputs, _batch_dir(inputs, out), params, force=force, questionnaire=questionnaire,
-            mapping=mapping, framework=framework, console=console,
+            mapping=mapping, framework=framework, console=console, examples=examples, edits=edits,
         )
     except InputError as exc:
         _fail(exc)

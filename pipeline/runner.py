@@ -240,6 +240,8 @@ def build_stages(
     mapping: str | None = None,
     framework: Path | None = None,
     manifest: dict[str, Any] | None = None,
+    examples: Path | None = None,
+    edits: Path | None = None,
 ) -> list[StageSpec]:
     """The pipeline's stages in order, each with its declared dependencies."""
     from pipeline.clean import stage as clean_stage
@@ -258,6 +260,10 @@ def build_stages(
     shared = ("config", "io", "schemas", "errors")
     model_dir = current_model_dir(params)
     from pipeline.report.batch import OPTIONAL as REPORT_OPTIONAL
+
+    edits_path = themes_stage.edits_file(params, edits)
+    theme_extra = tuple((name, Path(p)) for name, p in (("framework", framework), ("examples", examples),
+                                                          ("edits", edits_path)) if p is not None)
 
     return [
         StageSpec(
@@ -278,10 +284,10 @@ def build_stages(
         StageSpec(
             "themes", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
             ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet",
-             "theme_by_question.parquet"),
+             "theme_by_question.parquet", *(("theme_edits.parquet",) if edits_path else ())),
             ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
-            lambda: themes_stage.run(batch_dir, params, framework),
-            extra_inputs=(("framework", Path(framework)),) if framework else (),
+            lambda: themes_stage.run(batch_dir, params, framework, examples, None, 50, edits),
+            extra_inputs=theme_extra,
         ),
         StageSpec(
             "stance", ("answers_clean.parquet", "theme_assignments.parquet", "themes.parquet", "embeddings.npz"),
@@ -329,6 +335,8 @@ def run_all(
     mapping: str | None = None,
     framework: Path | None = None,
     console: Any = None,
+    examples: Path | None = None,
+    edits: Path | None = None,
 ) -> RunResult:
     """Run ingest -> clean -> embed -> themes -> tag -> report; the report gets the run manifest."""
     check_inputs(inputs)
@@ -345,10 +353,12 @@ def run_all(
         "inputs": {str(p): sha256_file(p) for p in expand_inputs(inputs)},
         "questionnaire": str(questionnaire) if questionnaire else params.get("ingest", {}).get("questionnaire"),
         "framework": str(framework) if framework else None,
+        "examples": str(examples) if examples else None,
+        "edits": str(edits) if edits else None,
         "models": {"tagger": model_dir.name, "embedding": params.get("embed", {}).get("model")},
         "stages": {},
     }
-    specs = build_stages(inputs, batch_dir, params, questionnaire, mapping, framework, manifest)
+    specs = build_stages(inputs, batch_dir, params, questionnaire, mapping, framework, manifest, examples, edits)
     outcomes: list[StageOutcome] = []
     upstream_ran = False
     for i, spec in enumerate(specs):

@@ -214,7 +214,7 @@ def _apply_one(edit: Edit, st: _State, texts: dict[str, str], vectors: dict[str,
         for scope in scopes:
             row = st.rows[(scope, tids[0])]
             row.update({k: str(spec[k]) for k in ("label", "description") if spec.get(k)})
-            row["origin"] = "edited"
+            row["edited"] = True
             n += len(st.members(tids[0], scope))
         return "applied", n
     if edit.action == "drop":
@@ -299,7 +299,7 @@ def _merge(spec: dict[str, Any], tids: list[str], question: str | None, st: _Sta
                 n += 1
         _reassign_segments(st, scope, set(sources), into)
         changes: dict[str, Any] = {"quotes": json.dumps(_round_robin(quotes), ensure_ascii=False),
-                                   "origin": "edited"}
+                                   "edited": True}
         changes.update({k: str(spec[k]) for k in ("label", "description") if spec.get(k)})
         st.add_row(scope, into, base, **changes)
     status = "applied" if not missing else f"partly applied: theme {', '.join(missing)} no longer exists"
@@ -336,7 +336,7 @@ def _split(spec: dict[str, Any], tid: str, question: str | None, st: _State, tex
         quotes = json.loads(str(base.get("quotes") or "[]"))
         for part in parts:
             st.add_row(scope, str(part["id"]), base, label=str(part.get("label") or part["id"]),
-                       description=str(part.get("description") or ""), origin="edited", quotes="[]",
+                       description=str(part.get("description") or ""), edited=True, quotes="[]",
                        keywords=";".join(map(str, part.get("keywords") or [])) or base.get("keywords", ""))
             st.score_col(str(part["id"]))
         moved: dict[str, str] = {}
@@ -372,6 +372,37 @@ def _split(spec: dict[str, Any], tid: str, question: str | None, st: _State, tex
     return "applied", n
 
 
+def edit_theme_result(result: Any, edits: list[Edit], answers: pd.DataFrame, answer_vectors: np.ndarray) -> Any:
+    """The themes stage's `ThemeResult` with `edits` applied, its cross-question table rebuilt from the edited
+    themes (centroids = mean answer vector of each theme's members), and the edit log in `summary`/`edit_log`."""
+    from pipeline.themes.crossq import theme_by_question
+    from pipeline.themes.discovery import ThemeResult
+
+    ids = answers["answer_id"].astype(str).tolist()
+    vectors = dict(zip(ids, np.asarray(answer_vectors, dtype=np.float32), strict=True))
+    text_col = "text_clean" if "text_clean" in answers.columns else "answer"
+    texts = dict(zip(ids, answers[text_col].fillna("").astype(str), strict=True))
+    done = apply_edits(edits, result.themes, result.theme_assignments, result.segment_assignments, texts, vectors)
+    cents = _centroids(done.theme_assignments, vectors)
+    tbq = theme_by_question(done.themes, cents)
+    summary = {**result.summary, **done.summary}
+    edited = ThemeResult(done.themes, done.theme_assignments, done.segment_assignments, tbq, summary)
+    return edited, done.log
+
+
+def _centroids(assign: pd.DataFrame, vectors: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """(question, theme) -> unit mean vector of its member answers (what crossq links emergent themes by)."""
+    sums: dict[tuple[str, str], np.ndarray] = {}
+    for a, q, tlist in zip(assign["answer_id"].astype(str), assign["question_id"].astype(str), assign["themes"],
+                           strict=True):
+        v = vectors.get(a)
+        if v is None or not np.any(v):
+            continue
+        for t in _split_ids(tlist):
+            sums[(q, t)] = sums.get((q, t), 0) + v
+    return {k: v / (np.linalg.norm(v) or 1.0) for k, v in sums.items()}
+
+
 def _reassign_segments(st: _State, scope: str, old: set[str], new: str) -> None:
     seg = (st.seg["question_id"].astype(str) == scope) & st.seg["theme_id"].astype(str).isin(old)
     st.seg.loc[seg, "theme_id"] = new
@@ -382,7 +413,11 @@ def _finish(st: _State, log: pd.DataFrame) -> EditResult:
     assign = st.assign
     assign["themes"] = [";".join(dict.fromkeys(st.lists[str(a)])) for a in assign["answer_id"]]
     rid = dict(zip(assign["answer_id"].astype(str), assign["response_id"].astype(str), strict=True))
-    seg_counts = st.seg.groupby(["question_id", "theme_id"]).size().to_dict() if len(st.seg) else {}
+    seg_counts: dict[tuple[str, str], int] = {}
+    if len(st.seg):
+        pairs = zip(st.seg["question_id"].astype(str), st.seg["theme_id"].astype(str), strict=True)
+        for pair in pairs:
+            seg_counts[pair] = seg_counts.get(pair, 0) + 1
     rows = []
     scoped = {t for sc, t in st.order if sc != "all"}
     for key in st.order:
@@ -390,12 +425,12 @@ def _finish(st: _State, log: pd.DataFrame) -> EditResult:
         scope, tid = key
         if scope == "all" and tid not in scoped:
             continue  # a batch-wide row of a theme that no question has any more
-        if scope != "all":
-            members = st.members(tid, scope)
-            row["size"] = len(members)
-            row["n_respondents"] = len({rid[a] for a in members})
-            if "n_segments" in row:
-                row["n_segments"] = int(seg_counts.get((scope, tid), 0))
+        members = ([a for a, ts in st.lists.items() if tid in ts] if scope == "all" else st.members(tid, scope))
+        row["size"] = len(members)
+        row["n_respondents"] = len({rid[a] for a in members})
+        if "n_segments" in row:
+            row["n_segments"] = int(sum(n for (q, t), n in seg_counts.items() if t == tid and scope in ("all", q)))
+        row["edited"] = bool(row.get("edited", False))
         rows.append(row)
     themes = pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
     live = {f"score_{t}" for _s, t in st.order}

@@ -423,6 +423,7 @@ def run(
     examples: Path | None = None,
     review_sheet_path: Path | None = None,
     review_n: int = 50,
+    edits: Path | None = None,
 ) -> dict[str, Any]:
     """`wsis themes`: read answers_clean / segments / embeddings, write the theme tables.
 
@@ -436,9 +437,39 @@ def run(
         result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
     else:
         result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
+    result = _edited(result, edits_file(params, edits), answers, ans_vec, Path(batch_dir))
     write_outputs(result, Path(batch_dir))
     summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
     return {**summary, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def edits_file(params: dict[str, Any], given: Path | None = None) -> Path | None:
+    """The analyst's edits file: `--edits`, else `themes.edits` in params.yaml (relative to the project)."""
+    if given is not None:
+        return Path(given)
+    value = (params.get("themes", {}) or {}).get("edits")
+    if not value or str(value).strip().lower() in {"none", "false"}:
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else config.PROJECT_ROOT / path
+
+
+def _edited(result: ThemeResult, path: Path | None, answers: pd.DataFrame, ans_vec: np.ndarray,
+            out_dir: Path) -> ThemeResult:
+    """Apply the edits file after discovery and write its log (`theme_edits.parquet`); without edits, remove
+    a log left by an earlier run so the report never shows edits that were not applied."""
+    from pipeline.themes.edits import edit_theme_result, load_edits
+
+    log_path = out_dir / "theme_edits.parquet"
+    if path is None:
+        log_path.unlink(missing_ok=True)
+        return result
+    edited, edit_log = edit_theme_result(result, load_edits(path), answers, ans_vec)
+    io.write_parquet(edit_log, log_path)
+    for row in edit_log.itertuples(index=False):
+        if not str(row.status).startswith("applied"):
+            log.warning("themes: edit %s (%s %s) %s", row.edit, row.action, row.themes, row.status)
+    return edited
 
 
 def run_on_file(
@@ -449,6 +480,7 @@ def run_on_file(
     examples: Path | None = None,
     review_sheet_path: Path | None = None,
     review_n: int = 50,
+    edits: Path | None = None,
 ) -> dict[str, Any]:
     """`wsis themes --input FILE`: ingest, clean and embed the file itself, then themes -> CSV + parquet."""
     from pipeline.clean import clean_answers
@@ -474,6 +506,7 @@ def run_on_file(
         result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
     else:
         result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
+    result = _edited(result, edits_file(params, edits), answers, ans_vec, out_dir)
     write_outputs(result, out_dir, csv=True)
     summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
     return {**summary, "answers_read": len(answers), "seconds": round(time.perf_counter() - t0, 2)}
