@@ -23,6 +23,8 @@ from pipeline.errors import InputError
 from pipeline.tagger import features, train
 from pipeline.tagger.model import load_tagger
 
+REAL_ENCODE = features.encode  # the sentence encoder (fixtures below swap in a hashed one)
+
 # Analyst answers in words the written examples never use, so only a model that learns from them tags them.
 ANALYST_TOPICS = {
     "C2;9": ["optical cable to hill villages", "cell masts beside the highway", "satellite dishes for islands"],
@@ -231,14 +233,17 @@ def test_retrain_on_one_devset_half_improves_the_other_half(shared_dir, tmp_path
     sys.path.insert(0, str(config.PROJECT_ROOT / "benchmarks"))
     import tags_retrain as bench
 
-    monkeypatch.setenv("WSIS_CACHE_DIR", str(config.cache_dir()))  # the shared embedding cache: texts encode once
+    # the real sentence encoder and the project's embedding cache (other tests here swap both for toys)
+    monkeypatch.setattr(features, "encode", REAL_ENCODE)
+    monkeypatch.setenv("WSIS_CACHE_DIR", str(config.PROCESSED_DIR / "cache"))
     params = config.deep_merge(config.load_params(), {"tag": {"analyst_validation_share": 0.0, "compare_n_boot": 200}})
     df = bench.load_devset(shared_dir).reset_index(drop=True)
     half = bench.halves(df)
-    base = bench.written_only_version(train.tagger_root())
+    base = bench.written_only_version(config.PROJECT_ROOT / "models" / "tagger")
     old_pred = bench.predict(load_tagger(base / "tagger.skops"), df, params)
     result = bench.fold(df, half, 0, params, base, old_pred, tmp_path, 200, 0)
     assert result["n_labelled"] == 100 and result["n_evaluated"] == 100
+    assert result["before_mean_micro_f1"] > 0.55  # the real written-only model, real embeddings
     assert result["gain"] >= 0.0
     assert result["after_mean_micro_f1"] >= 0.58
     assert result["train_tagger"]["n_validation"] == 0  # all labels trained on, validation on the other half

@@ -29,7 +29,9 @@ INSTRUCTIONS = [
     "   C7.e-health, C7.e-employment, C7.e-environment, C7.e-agriculture, C7.e-science. SDGs: 1..17.",
     "3. Leave both cells empty when the answer addresses none of them.",
     "4. Delete the rows you did not check: every remaining row is used as a correct label.",
-    "5. Retrain: wsis train-tagger --labels this_file.xlsx  (the model card compares before/after).",
+    "5. Retrain: wsis train-tagger --labels this_file.xlsx. About 30% of the rows (chosen by a hash of answer_id)",
+    "   are kept to check the new model against the current one; it replaces the current one only if it is better.",
+    "   Unknown codes are reported with their row number; fix them and rerun.",
     "Columns model_* and uncertain_labels show what the model predicted and where it hesitated.",
 ]
 
