@@ -166,6 +166,24 @@ def test_expanded_use_is_unavoidable_does_not_support_a_ban() -> None:
     assert list(stance_of(answers, target).stance) == ["oppose", "support", "conditional", "neutral"]
 
 
+def test_a_tier_stated_far_from_the_target_is_still_seen() -> None:
+    """Tiered answers argue for the measure at length and put the tier in one clause that is not among the
+    sentences closest to the target; the condition-anywhere features must still see it (and stay at zero for the
+    same answer without the tier clause)."""
+    target = "Noise limits for leaf blowers should be mandated through regulation."
+    argument = ("Leaf blowers wake whole streets at dawn. Noise limits for leaf blowers should be mandated. "
+                "Councils receive complaints every week. Quieter electric models exist and cost little more. ")
+    tiered = argument + ("Such rules are long overdue. Regulation should apply only to commercial operators, with "
+                         "householders given a guide.")
+    names = feats.feature_names()
+    X = feats.featurize([target, target], [argument, tiered], default_encoder(), top_k=2)
+    plain, tiered_row = dict(zip(names, X[0], strict=True)), dict(zip(names, X[1], strict=True))
+    assert plain["cond_max_sentence"] == 0 and plain["cond_sentence_share"] == 0
+    assert tiered_row["cond_max_sentence"] > 0 and tiered_row["cond_sentence_share"] > 0
+    assert tiered_row["pole_same_scoped_any"] > 0 and plain["pole_same_scoped_any"] == 0
+    assert tiered_row["pole_same_aff_any"] >= plain["pole_same_aff_any"] > 0
+
+
 def test_questions_quoted_in_an_answer_are_not_its_position() -> None:
     text = ("Question 1: Should local councils be allowed to charge for parking at beaches? "
             "No. Councils must not be allowed to charge for beach parking; it would keep poorer families away.")
@@ -213,6 +231,8 @@ def test_q20_held_out_quality_floor(shared_dir: Path) -> None:
         assert np.mean(pred == gold) >= 0.6
         sup = gold == "support"
         assert np.mean(pred[sup] == "support") >= 0.6
+        cond = gold == "conditional"  # measured 0.58 / 0.56 (v1-47d52ef5a2); 0.53 / 0.50 before
+        assert np.mean(pred[cond] == "conditional") >= 0.35
 
 
 def test_trai_labels_hold_ids_only_and_score(shared_dir: Path) -> None:
@@ -224,7 +244,7 @@ def test_trai_labels_hold_ids_only_and_score(shared_dir: Path) -> None:
         pytest.skip("the TRAI corpus is not in ../shared")
     texts, gold, _ = bench.load_trai()
     pred = stance_of(texts, bench.TRAI_TARGET).stance.to_numpy()
-    assert np.mean(pred == gold) >= 0.45
+    assert np.mean(pred == gold) >= 0.4  # measured 0.55 (v1-47d52ef5a2)
 
 
 def test_stance_summary_for_table_cells() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -95,6 +95,7 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 _STANCE_WORD = re.compile(r"\b(?:" + "|".join(CUES["support"] + CUES["oppose"] + CUES["condition"] + CUES["failure"]
                                              + (r"should", r"must", r"need(?:s|ed)? to", r"yes", r"no")) + r")\b")
+_COND_INDEX = list(CUES).index("condition")
 _CUE_RES = {k: re.compile(r"\b(?:" + "|".join(v) + r")\b") for k, v in CUES.items()}
 
 # generic oppositions: the target's side is found from its words; the other side is its opposite
@@ -244,6 +245,7 @@ class PairParts:
     sims: np.ndarray  # (k,) cosine of each focus sentence to the target
     n_sentences: int
     lead: list[str]  # the answer's first sentence, where short answers put their position
+    every: list[str] = field(default_factory=list)  # all candidate sentences: a tier stated far from the target
 
 
 def candidates(target: str, sentences: list[str], cap: int = MAX_CANDIDATES) -> list[str]:
@@ -275,6 +277,7 @@ def feature_names() -> list[str]:
               "pole_other_praised", "pole_same_scoped", "pole_other_scoped"]
     names += ["lead_same_aff", "lead_same_neg", "lead_other_aff", "lead_other_neg"]
     names += ["pole_support", "pole_oppose", "cond_x_hedge", "neg_x_support", "failure_x_other", "target_has_pole"]
+    names += ["cond_max_sentence", "cond_sentence_share", "pole_same_scoped_any", "pole_same_aff_any"]
     return names
 
 
@@ -322,7 +325,20 @@ def featurize_pair(
     row += [float(pole[0] + pole[3] + pole[4]), float(pole[1] + pole[2] + pole[5]),
             float(cf["condition"] * cf["hedge"]), float(cf["negation"] * cf["support"]),
             float(cf["failure"] * pole[3]), has_pole]
+    row += condition_anywhere(target, parts.every)
     return np.asarray(row, dtype=np.float32)
+
+
+def condition_anywhere(target: str, sentences: Sequence[str]) -> list[float]:
+    """The strongest condition anywhere in the answer, not only near the target: tiered answers argue for the
+    measure at length and put the tier in one clause, which the focus sentences and densities miss. (log1p of
+    the most condition cues in one sentence, share of sentences with one, and over all sentences the target's
+    side affirmed in a scoped sentence and affirmed at all.)"""
+    if not sentences:
+        return [0.0, 0.0, 0.0, 0.0]
+    cond = [_raw_cues(s)[_COND_INDEX] for s in sentences]
+    pole = pole_features(target, sentences)
+    return [float(np.log1p(max(cond))), float(np.mean([c > 0 for c in cond])), float(pole[6]), float(pole[0])]
 
 
 @lru_cache(maxsize=200_000)
@@ -344,7 +360,7 @@ def select_focus(t_vec: np.ndarray, sentences: list[str], vecs: np.ndarray, k: i
     w = np.exp((top - top.max()) / 0.05)
     w = (w / w.sum()).astype(np.float32)
     return PairParts([sentences[i] for i in order], vecs[order], w, top.astype(np.float32), len(sentences),
-                     sentences[:1])
+                     sentences[:1], list(sentences))
 
 
 def featurize(

@@ -163,7 +163,9 @@ over {len(m['features'])} topic-free features (`pipeline.stance.features`): simi
 answer sentences closest to the target to the target, to a rule-negated target and to four stance anchors;
 lexical cue groups (support, opposition, conditions, hedges, failure of the alternative, negation, deferral);
 whether the answer affirms or negates the target's side of generic oppositions (mandatory/voluntary,
-allow/ban, more/less). Sentence vectors: {m['embed']} through `pipeline.embed`.
+allow/ban, more/less); and the strongest condition anywhere in the answer (most condition cues in one sentence,
+share of sentences with one, the target's side affirmed in a limited sentence), so a tier stated in one clause far
+from the target still counts. Sentence vectors: {m['embed']} through `pipeline.embed`.
 
 ## Data
 `data/training/stance/pairs.csv`: {m['n_pairs']} pairs written by the project team for this model across
@@ -184,8 +186,9 @@ Accuracy **{cv['accuracy']:.3f}**.
 
 ## Limits
 - Tiered answers that argue for the proposal at length and put the tier in one clause ("mandatory ... for
-  high-risk uses") often come out as `support` (Q20 conditional recall about 0.5); long submissions that oppose a
-  proposal only through topic words ("net neutrality", "gatekeepers") can come out as `support`.
+  high-risk uses") still often come out as `support` (Q20 held-out conditional recall about 0.6); long
+  submissions that oppose a proposal only through topic words ("net neutrality", "gatekeepers") can come out
+  as `support`.
 - English only; trained on short, plainly worded answers. Irony, rhetorical questions and positions stated
   only in an attachment are not understood; a long submission that argues both sides may come out
   `conditional`.
