@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-ZERO_SHOT_GRID = {"delta": [0.5, 0.8], "tau": [0.5, 1.0, 1.5], "segment_tau": [1.5, 2.0], "knn_weight": [0.0, 0.5]}
+ZERO_SHOT_GRID = {"delta": [0.5, 0.8], "tau": [0.5, 1.0, 1.5], "segment_tau": [1.5, 2.0], "knn_weight": [0.0, 0.5],
+                  "prevalence_weight": [0.0, 0.25, 0.5]}
 LEARNER_GRID = {"l2": [0.03, 0.1, 0.3, 1.0]}
 SIZES = (10, 20, 40)
 
