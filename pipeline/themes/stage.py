@@ -389,7 +389,7 @@ def write_review_sheet(sheet: pd.DataFrame, themes: SeedThemes, output: Path) ->
     return output
 
 
-def _framework_inputs(
+def check_framework_inputs(
     framework: Path | None, examples: Path | None, review_sheet_path: Path | None
 ) -> tuple[SeedThemes | None, CodedExamples | None]:
     """Read and check the frame and the coded examples before any heavy work."""
@@ -430,7 +430,7 @@ def run(
     Framework mode: `examples` = CODED file (answer, themes, optional response_id) the mapping learns from;
     `review_sheet_path` = XLSX of the `review_n` answers an analyst should code next."""
     t0 = time.perf_counter()
-    frame, coded = _framework_inputs(framework, examples, review_sheet_path)
+    frame, coded = check_framework_inputs(framework, examples, review_sheet_path)
     answers, segments, ans_vec, seg_vec = load_inputs(Path(batch_dir))
     encoder = make_encoder(params)
     if frame is not None:
@@ -489,7 +489,7 @@ def run_on_file(
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    frame, coded = _framework_inputs(framework, examples, review_sheet_path)
+    frame, coded = check_framework_inputs(framework, examples, review_sheet_path)
     ingested = ingest_paths([Path(input)], None, params)
     if ingested.answers.empty:
         raise InputError(str(input), None, "no answers could be read")
