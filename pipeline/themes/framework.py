@@ -135,7 +135,7 @@ class FrameworkMapper(BaseEstimator):
         refit_margin: float = 0.5,
         prevalence_weight: float = 0.0,
         zero_shot_calibration: Sequence[float] | None = None,
-        high_confidence: float = 0.8,
+        high_confidence: float = 0.6,
         examples: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:

@@ -220,7 +220,7 @@ def map_framework(
         analyst = np.zeros(n, dtype=bool)
     answer_conf = answer_confidence(conf, labels)
     answer_conf[analyst] = 1.0
-    high = float(fw.get("high_confidence", 0.8))
+    high = float(fw.get("high_confidence", 0.6))
     source = np.where(analyst, "analyst-coded", "machine")
     lists = []
     for i in range(n):
