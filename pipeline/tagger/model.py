@@ -557,33 +557,41 @@ def save_tagger(tagger: Tagger, path: Any) -> None:
     Path(path).chmod(0o644)
 
 
-def load_tagger(path: Any) -> Tagger:
-    """Load a skops tagger file, refusing a missing, damaged, changed or unsafe one with a one-line
-    `ModelFileError`: the sha256 recorded in the version folder's metrics.json must match, every type
-    must be in `TRUSTED_TYPES`, and the learned state must be one `fit` can produce."""
+def load_verified_skops(path: Any, trusted: Sequence[str], expected: type, require_hash: bool) -> Any:
+    """Load a skops model file, refusing a missing, damaged, changed or unsafe one with a one-line
+    `ModelFileError`: its sha256 must match the one in the version folder's metrics.json (`require_hash`: also
+    refuse a file with none recorded; else warn), every type must be in `trusted`, the object an `expected`."""
     import skops.io as sio
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "model file not found" if not path.exists() else "not a file")
     if not verify_hash(path):
+        if require_hash:
+            raise ModelFileError(path, "no sha256 recorded in metrics.json beside it; refusing an unverified model")
         log.warning("%s: no sha256 recorded in %s beside it; integrity not verified", path, METRICS_FILE)
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - any failure to parse the archive means a damaged file
         raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
-    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    unexpected = sorted(set(untrusted) - set(trusted))
     if unexpected:
         raise ModelFileError(path, f"refusing to load untrusted types {unexpected}")
     try:
-        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
+        obj = sio.load(path, trusted=list(trusted))
     except Exception as exc:  # noqa: BLE001 - zip, deflate, CRC or schema errors all mean a damaged file
         raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
-    if not isinstance(obj, Tagger):
-        raise ModelFileError(path, f"not a Tagger model (holds a {type(obj).__name__})")
+    if not isinstance(obj, expected):
+        raise ModelFileError(path, f"not a {expected.__name__} model (holds a {type(obj).__name__})")
+    return obj
+
+
+def load_tagger(path: Any) -> Tagger:
+    """Load a skops tagger file (see `load_verified_skops`); the learned state must be one `fit` can produce."""
+    obj: Tagger = load_verified_skops(path, TRUSTED_TYPES, Tagger, require_hash=False)
     problem = check_state(obj)
     if problem:
-        raise ModelFileError(path, f"{problem}: the model file is corrupt or has been tampered with")
+        raise ModelFileError(Path(path), f"{problem}: the model file is corrupt or has been tampered with")
     obj.source_file_ = str(path)
     return obj
 
