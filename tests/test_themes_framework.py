@@ -415,3 +415,12 @@ def test_examples_match_answers_by_response_and_question(tmp_path: Path) -> None
     vague = load_examples(_write(tmp_path / "c.csv", "response_id,answer,themes\nR1,something else,access\n"), frame)
     with pytest.raises(InputError, match=r"row 2: response_id 'R1' answered several questions"):
         match_examples(vague, answers)
+
+
+def test_shipped_example_codes_fit_the_example_frame() -> None:
+    from pipeline.themes.framework import load_examples
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "frameworks"
+    frame = load_framework(folder / "wsis20_example.yaml")
+    coded = load_examples(folder / "wsis20_example_coded.csv", frame)
+    assert len(coded) >= 10 and coded.labels.sum(axis=0).min() >= 2  # every theme has examples
