@@ -110,3 +110,15 @@ def test_stance_in_tables_findings_and_quotes(out: Path) -> None:
     assert '<span class="side oppose">oppose</span>' in html
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "Stance: 2 support, 1 oppose, 1 conditional." in md and "No stance for Q1, Q3" in md
+
+
+def test_boilerplate_passages_are_counted_in_data_quality(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "bp-batch")
+    seg = pd.read_parquet(batch / "segments.parquet")
+    seg["is_boilerplate"] = seg["segment_id"].isin(["r1::Q1#0", "r2::Q1#0"])
+    seg.to_parquet(batch / "segments.parquet", index=False)
+    report_stage.run(batch, PARAMS)
+    dq = pd.read_csv(batch / "report" / "tables" / "data_quality.csv", dtype=str, keep_default_na=False)
+    dq = dq.set_index("measure")["value"]
+    assert dq["passages set aside as repeated boilerplate"] == "2"
+    assert dq["answers with boilerplate passages"] == "2"

@@ -673,7 +673,7 @@ def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
 
 def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: pd.DataFrame | None,
                  tags: pd.DataFrame | None, tag_consistency: pd.DataFrame | None = None,
-                 missing: Iterable[str] = ()) -> pd.DataFrame:
+                 missing: Iterable[str] = (), segments: pd.DataFrame | None = None) -> pd.DataFrame:
     """The counts an analyst checks first, each with a note on how it is counted."""
     cur = answers[answers["is_current"]]
     old = answers[~answers["is_current"]]
@@ -709,6 +709,12 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
     flags = flagged_table(answers)
     for flag, n in flags["flag"].value_counts().sort_index().items():
         rows.append(("submissions", f"flagged: {flag}", int(n), FLAG_NOTES.get(str(flag), "read and counted")))
+    if segments is not None and "is_boilerplate" in segments.columns:
+        bp = segments[segments["is_boilerplate"].fillna(False).astype(bool)]
+        rows.append(("passages", "passages set aside as repeated boilerplate", len(bp),
+                     "headers, letterheads, disclaimers, signatures repeated across documents: not themed, tagged "
+                     "or quoted"))
+        rows.append(("passages", "answers with boilerplate passages", int(bp["answer_id"].nunique()), ""))
     rows.append(("quarantine", "quarantined records", len(quarantine), "records that could not be read"))
     for reason, n in quarantine["reason"].astype(str).value_counts().sort_index().items() if len(quarantine) else []:
         rows.append(("quarantine", f"quarantined: {reason}", int(n), ""))
