@@ -122,3 +122,20 @@ def test_boilerplate_passages_are_counted_in_data_quality(tmp_path: Path) -> Non
     dq = dq.set_index("measure")["value"]
     assert dq["passages set aside as repeated boilerplate"] == "2"
     assert dq["answers with boilerplate passages"] == "2"
+
+
+def test_framework_runs_say_how_answers_were_coded(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "coded-batch")
+    assign = pd.read_parquet(batch / "theme_assignments.parquet")
+    assign["source"] = "machine"
+    assign.loc[assign["answer_id"] == "r1::Q1", "source"] = "analyst-coded"
+    assign["confidence"] = 0.9
+    assign.loc[assign["answer_id"].isin(["r2::Q1", "r3::Q1"]), "confidence"] = 0.3
+    assign.to_parquet(batch / "theme_assignments.parquet", index=False)
+    report_stage.run(batch, {"seed": 1, "report": {}, "themes": {"framework": {"high_confidence": 0.6}}})
+    dq = pd.read_csv(batch / "report" / "tables" / "data_quality.csv", dtype=str, keep_default_na=False)
+    dq = dq.set_index("measure")["value"]
+    assert dq["answered, analyst-coded"] == "1" and dq["answered, machine, low confidence"] == "2"
+    assert int(dq["answered, machine, high confidence"]) == F.N_ANSWERED - 3
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Coding frame: 1 analyst-coded" in md

@@ -93,6 +93,11 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     if assign is None:
         notes.append("theme_assignments.parquet is absent: every answered answer is counted in the 'other' bucket.")
     by_q = T.answering_by_question(answers)
+    high = float(((params.get("themes") or {}).get("framework") or {}).get("high_confidence", 0.6))
+    coding = T.coding_confidence(answers, assign, high)
+    if coding:
+        notes.append("Coding frame: " + ", ".join(f"{n} {k}" for k, n in coding.items())
+                     + f" answered answers (high confidence = {high:g} or more).")
     min_conf = float((params.get("stance") or {}).get("min_confidence", 0.5))
     stance_themes = T.stance_by_theme(answers, batch.theme_stance, min_conf)
     tables = [
@@ -100,7 +105,7 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
               "Submissions, answers, non-answers, duplicates, quarantine and the 'other' bucket; every figure "
               "reconciles with ingest (see 'reconciliation').",
               T.data_quality(answers, batch.quarantine, assign, batch.tags, batch.tag_consistency, batch.missing,
-                             batch.segments)),
+                             batch.segments, coding)),
         Table("respondents", "Respondents",
               "Current submissions by stakeholder group and by UN region.", T.respondents_profile(answers)),
         Table("answering_by_question", "Answering by question",

@@ -664,6 +664,19 @@ def flagged_table(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def coding_confidence(answers: pd.DataFrame, assignments: pd.DataFrame | None, high: float) -> dict[str, int]:
+    """Framework mode: current answering answers coded by the analyst, by the machine with high confidence
+    (>= `high`), and by the machine with low confidence (the ones to review); {} when not a framework run."""
+    if assignments is None or "source" not in assignments.columns or "confidence" not in assignments.columns:
+        return {}
+    cur = current_answering(answers)[["answer_id"]].merge(
+        assignments[["answer_id", "source", "confidence"]].astype({"answer_id": str}), on="answer_id", how="left")
+    analyst = cur["source"].astype(str).eq("analyst-coded")
+    conf = pd.to_numeric(cur["confidence"], errors="coerce").fillna(0.0)
+    return {"analyst-coded": int(analyst.sum()), "machine, high confidence": int((~analyst & (conf >= high)).sum()),
+            "machine, low confidence": int((~analyst & (conf < high)).sum())}
+
+
 def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
     cols = ["source_file", "record", "reason", "excerpt"]
     q = quarantine.reindex(columns=cols).fillna("").astype(str)
@@ -673,7 +686,8 @@ def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
 
 def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: pd.DataFrame | None,
                  tags: pd.DataFrame | None, tag_consistency: pd.DataFrame | None = None,
-                 missing: Iterable[str] = (), segments: pd.DataFrame | None = None) -> pd.DataFrame:
+                 missing: Iterable[str] = (), segments: pd.DataFrame | None = None,
+                 coding: dict[str, int] | None = None) -> pd.DataFrame:
     """The counts an analyst checks first, each with a note on how it is counted."""
     cur = answers[answers["is_current"]]
     old = answers[~answers["is_current"]]
@@ -709,6 +723,9 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
     flags = flagged_table(answers)
     for flag, n in flags["flag"].value_counts().sort_index().items():
         rows.append(("submissions", f"flagged: {flag}", int(n), FLAG_NOTES.get(str(flag), "read and counted")))
+    for kind, n in (coding or {}).items():
+        rows.append(("framework coding", f"answered, {kind}", n,
+                     "review the low-confidence ones first (wsis themes --review-sheet)" if "low" in kind else ""))
     if segments is not None and "is_boilerplate" in segments.columns:
         bp = segments[segments["is_boilerplate"].fillna(False).astype(bool)]
         rows.append(("passages", "passages set aside as repeated boilerplate", len(bp),
