@@ -340,6 +340,10 @@ def run_all(
 ) -> RunResult:
     """Run ingest -> clean -> embed -> themes -> tag -> report; the report gets the run manifest."""
     check_inputs(inputs)
+    if framework is not None or examples is not None:  # a bad frame or CODED file fails before any stage runs
+        from pipeline.themes.stage import check_framework_inputs
+
+        check_framework_inputs(framework, examples, None)
     make_batch_dir(batch_dir)
     started = time.perf_counter()
     model_dir = current_model_dir(params)

@@ -312,3 +312,13 @@ def test_defect12_identifier_cells_keep_phone_shaped_ids_but_never_emails(tmp_pa
     back = pd.read_csv(tmp_path / "ids.csv", dtype=str, keep_default_na=False)
     assert back["response_id"].tolist() == ["01234567890", "reply from [email]"]
     assert back["org"].tolist() == ["[phone]", "x"]
+
+
+def test_run_refuses_a_bad_coded_examples_file_before_any_stage(tmp_path: Path) -> None:
+    frame = tmp_path / "frame.yaml"
+    frame.write_text("- {id: access, label: Access, description: Connectivity and affordable access}\n")
+    coded = tmp_path / "coded.csv"
+    coded.write_text("answer,themes\nBroadband for all,access;nonexistent\n")
+    with pytest.raises(InputError, match="nonexistent"):
+        runner.run_all([F_SAMPLE], tmp_path / "out", {"seed": 1}, framework=frame, examples=coded)
+    assert not (tmp_path / "out" / "answers.parquet").exists()
