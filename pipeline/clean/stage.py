@@ -41,6 +41,7 @@ def run(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "duplicate_answers": {str(k): int(v) for k, v in dup["dup_kind"].value_counts().items()},
         "languages": {str(k): int(v) for k, v in clean["language"].value_counts().head(10).items()},
         "segments": len(segments),
+        "boilerplate_segments": int(segments["is_boilerplate"].sum()) if "is_boilerplate" in segments else 0,
         "answers_with_action_line_mentions": int(clean["mentions_action_lines"].map(len).gt(0).sum()),
         "answers_with_sdg_mentions": int(clean["mentions_sdgs"].map(len).gt(0).sum()),
         "seconds": round(seconds, 2),

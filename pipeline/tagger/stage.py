@@ -310,6 +310,7 @@ def _segments_for(
     seg = segments[segments["answer_id"].astype(str).isin(long_ids)]
     if "is_nonanswer" in seg:
         seg = seg[~seg["is_nonanswer"].astype(bool)]
+    seg = seg[~seg["is_boilerplate"].fillna(False).astype(bool)] if "is_boilerplate" in seg else seg
     # astype(bool): on an empty frame the mapped Series is object-typed and would select columns, not rows
     boilerplate = seg["text"].fillna("").astype(str).map(features.is_boilerplate).astype(bool).to_numpy()
     return seg[~boilerplate].reset_index(drop=True)

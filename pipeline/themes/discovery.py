@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "silhouette_sample": 3000,
     "minibatch_above": 8000,
     "secondary_margin": 0.05,
+    "document_segments": 8,
+    "document_min_passages": 2,
+    "document_min_share": 0.05,
     "threads": 1,
     "seed": 0,
 }
@@ -283,6 +286,10 @@ def _prepare(answers: pd.DataFrame, segments: pd.DataFrame, vectors: np.ndarray)
         raise ValueError(f"{len(segments)} segments but {len(vectors)} segment vectors")
     seg = segments.reset_index(drop=True).copy()
     seg["_row"] = np.arange(len(seg))
+    # Boilerplate (headers, letterheads, disclaimers repeated across documents) is not what anyone said:
+    # it takes no part in clustering, naming, quotes or counts.
+    if "is_boilerplate" in seg.columns:
+        seg = seg[~seg["is_boilerplate"].fillna(False).astype(bool)].reset_index(drop=True)
     for col in ("segment_id", "answer_id", "response_id", "question_id", "text"):
         seg[col] = seg[col].astype(str)
     if "text_redacted" not in seg.columns:
@@ -361,9 +368,10 @@ def _discover(
             "score": seg_score.astype(float),
         }
     )
-    themes = _theme_table(theme_rows, seg, seg_assign, ans)
+    held, documents = held_themes(seg_assign, cfg)
+    themes = _theme_table(theme_rows, seg, seg_assign, ans, held)
     assignments = _answer_assignments(
-        ans, seg, vec, seg_assign, centroids, float(cfg["secondary_margin"])
+        ans, seg, vec, seg_assign, centroids, float(cfg["secondary_margin"]), held, documents
     )
     from pipeline.themes.crossq import batch_scope_rows, theme_by_question
 
@@ -468,14 +476,52 @@ def _question_themes(
     return rows, list(cent), labels, own
 
 
+def held_themes(sa: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, set[str]], set[str]]:
+    """Themes each answer holds: any theme of its passages, but a document must say it more than in passing.
+
+    A document (>= `document_segments` substantive passages) touches most themes of a question in one
+    passage or two; counting it for all of them makes every theme "held by all documents". It holds a theme
+    only with >= `document_min_passages` passages and >= `document_min_share` of its passages in it.
+    Returns (themes held per answer id, ids of the answers that are documents).
+    """
+    sub = sa[sa["theme_id"] != NONANSWER_ID]
+    total = sub.groupby("answer_id").size()
+    pairs = sub[sub["theme_id"] != OTHER_ID].groupby(["answer_id", "theme_id"]).size()
+    doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
+    min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
+    share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
+    held: dict[str, set[str]] = {}
+    documents = {str(a) for a, t in total.items() if int(t) >= doc_n}
+    for key, n in pairs.items():
+        aid, tid = str(key[0]), str(key[1])  # type: ignore[index]
+        t = int(total.get(aid, 0))
+        if t >= doc_n and (int(n) < min_p or int(n) < share * t):
+            continue
+        held.setdefault(aid, set()).add(tid)
+    return held, documents
+
+
 def _theme_table(
-    rows: list[dict[str, Any]], seg: pd.DataFrame, sa: pd.DataFrame, ans: pd.DataFrame
+    rows: list[dict[str, Any]], seg: pd.DataFrame, sa: pd.DataFrame, ans: pd.DataFrame,
+    held: dict[str, set[str]] | None = None,
 ) -> pd.DataFrame:
-    """Add sizes (answers, segments, respondents) and the per-question other / non-answer rows."""
+    """Add sizes (answers, segments, respondents) and the per-question other / non-answer rows.
+
+    `size` / `n_respondents` count the answers holding the theme (`held_themes`); `n_segments` counts passages.
+    """
     merged = sa.assign(response_id=seg["response_id"].to_numpy())
-    stats = merged.groupby(["question_id", "theme_id"]).agg(
-        size=("answer_id", "nunique"), n_segments=("segment_id", "size"),
-        n_respondents=("response_id", "nunique"),
+    if held is not None:
+        keep = np.array([
+            t in (OTHER_ID, NONANSWER_ID) or t in held.get(a, ())
+            for a, t in zip(merged["answer_id"], merged["theme_id"], strict=True)
+        ], dtype=bool)
+        counted = merged.assign(
+            _a=merged["answer_id"].where(keep), _r=merged["response_id"].where(keep)
+        )
+    else:
+        counted = merged.assign(_a=merged["answer_id"], _r=merged["response_id"])
+    stats = counted.groupby(["question_id", "theme_id"]).agg(
+        size=("_a", "nunique"), n_segments=("segment_id", "size"), n_respondents=("_r", "nunique"),
     )
     out = []
     for r in rows:
@@ -518,8 +564,14 @@ def _answer_assignments(
     sa: pd.DataFrame,
     centroids: dict[tuple[str, str], np.ndarray],
     margin: float,
+    held: dict[str, set[str]] | None = None,
+    documents: set[str] | None = None,
 ) -> pd.DataFrame:
-    """Answer themes = themes of its segments, best score first; score_<theme> = max segment cosine."""
+    """Answer themes = themes it holds (`held_themes`), best score first; score_<theme> = max segment cosine.
+
+    Secondary themes (within `margin` of the best score) are added for short answers only: a document's
+    maximum passage cosine is high for nearly every theme.
+    """
     theme_ids = list(dict.fromkeys(t for (_, t) in sorted(centroids)))
     col_of = {t: i for i, t in enumerate(theme_ids)}
     scores = np.zeros((len(ans), len(theme_ids)), dtype=np.float32)
@@ -545,11 +597,14 @@ def _answer_assignments(
     for aid, tid in zip(sa["answer_id"], sa["theme_id"], strict=True):
         if tid not in (OTHER_ID, NONANSWER_ID):
             assigned.setdefault(aid, set()).add(tid)
+    documents = documents or set()
+    if held is not None:
+        assigned = {a: set(ts) for a, ts in held.items()}
     theme_lists = []
     q_cols = {q: [col_of[t] for (qq, t) in sorted(centroids) if qq == q] for q in set(ans["question_id"])}
     for i, (aid, qid) in enumerate(zip(ans["answer_id"], ans["question_id"], strict=True)):
         ts = set(assigned.get(aid, set()))
-        if ts and margin > 0:
+        if ts and margin > 0 and aid not in documents:
             # secondary themes: close to the answer's best theme although no segment chose them
             cols = q_cols.get(qid, [])
             best = max(scores[i, col_of[t]] for t in ts)
