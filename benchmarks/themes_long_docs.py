@@ -1,0 +1,128 @@
+"""Long documents through `wsis run`: themes held by nearly every document, quotes that are repeated text, boilerplate.
+
+For each batch folder written by `wsis run` (or run here with --run NAME=INPUT[::MAPPING]) it measures:
+- themes (per question, not other / non-answers) held by > 80% of the documents (respondents with an answer);
+- quotes whose text is repeated across >= 30% of documents: >= half of the quote's words lie in word 5-shingles
+  found in the clean text of >= 30% of documents (the measure is on the documents' full text, independent of the
+  clean stage's boilerplate flags);
+- boilerplate passages (segments.is_boilerplate) and campaign answers (dup_group) with a boilerplate passage
+  (must be 0: campaign copies are opinions).
+
+    .venv/bin/python benchmarks/themes_long_docs.py --run netmundial=../shared/corpora/netmundial-2014 \
+        --batch before=/tmp/net_before --json benchmarks/results/themes_long_docs.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.clean.boilerplate import shingles, words  # noqa: E402
+
+
+def repeated_quote_share(quote: str, holders: dict[tuple[str, ...], int], need: int) -> float:
+    """Share of the quote's words inside 5-shingles held by >= `need` documents."""
+    tk = words(quote.replace("…", " "))
+    if len(tk) < 5:
+        return 0.0
+    covered = np.zeros(len(tk), dtype=bool)
+    for j in range(len(tk) - 4):
+        if holders.get(tuple(tk[j:j + 5]), 0) >= need:
+            covered[j:j + 5] = True
+    return float(covered.mean())
+
+
+def measure(batch: Path, held_share: float = 0.8, repeat_share: float = 0.3) -> dict[str, Any]:
+    ans = pd.read_parquet(batch / "answers_clean.parquet")
+    seg = pd.read_parquet(batch / "segments.parquet")
+    themes = pd.read_parquet(batch / "themes.parquet")
+    sub = ans[~ans["is_nonanswer"].astype(bool)]
+    docs: dict[str, list[str]] = defaultdict(list)
+    for rid, text in zip(sub["response_id"].astype(str), sub["text_clean"].astype(str), strict=True):
+        docs[rid].append(text)
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for texts in docs.values():
+        for sh in {s for t in texts for s in shingles(words(t))}:
+            counts[sh] += 1
+    n_docs = len(docs)
+    need = max(2, math.ceil(repeat_share * n_docs))
+    per_q_docs = sub.groupby("question_id")["response_id"].nunique().to_dict()
+    q = themes[(themes["scope"] != "all") & ~themes["theme_id"].isin(["other", "nonanswer"])]
+    held_rows = []
+    quotes_total = 0
+    repeated: list[dict[str, Any]] = []
+    for _, t in q.iterrows():
+        n_q = int(per_q_docs.get(t["scope"], 0))
+        if n_q and int(t["n_respondents"]) > held_share * n_q:
+            held_rows.append({"theme_id": t["theme_id"], "label": t["label"], "n_respondents": int(t["n_respondents"]),
+                              "documents": n_q})
+        for quote in json.loads(t["quotes"] or "[]"):
+            quotes_total += 1
+            share = repeated_quote_share(str(quote["text"]), counts, need)
+            if share >= 0.5:
+                repeated.append({"theme_id": t["theme_id"], "segment_id": quote["segment_id"],
+                                 "covered": round(share, 2)})
+    has_bp = "is_boilerplate" in seg.columns
+    bp = seg[seg["is_boilerplate"].astype(bool)] if has_bp else seg.iloc[:0]
+    campaign = set(ans.loc[ans["dup_group"].astype(str) != "", "answer_id"].astype(str))
+    return {
+        "documents": n_docs,
+        "segments": len(seg),
+        "boilerplate_segments": len(bp),
+        "documents_with_boilerplate": int(bp["response_id"].nunique()),
+        "campaign_answers": len(campaign),
+        "campaign_answers_with_boilerplate": int(bp["answer_id"].astype(str).isin(campaign).sum()),
+        "themes": len(q),
+        "themes_held_by_gt_80pct_documents": len(held_rows),
+        "themes_held": held_rows,
+        "quotes": quotes_total,
+        "quotes_repeated_across_ge_30pct_documents": len(repeated),
+        "repeated_quotes": repeated,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", action="append", default=[], help="NAME=INPUT[::MAPPING]: `wsis run` it, then measure")
+    ap.add_argument("--batch", action="append", default=[], help="NAME=BATCH_DIR: measure an existing batch")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/themes_long_docs"), help="batch folders for --run")
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    results: dict[str, Any] = {}
+    for spec in args.run:
+        name, _, rest = spec.partition("=")
+        src, _, mapping = rest.partition("::")
+        out = args.work / name
+        cmd = [sys.executable, "-m", "pipeline", "run", src, "--out", str(out), "--params", str(args.params)]
+        if mapping:
+            cmd += ["--mapping", mapping]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        results[name] = {"input": src, "seconds": round(time.perf_counter() - t0, 1), **measure(out)}
+    for spec in args.batch:
+        name, _, path = spec.partition("=")
+        results[name] = {"batch": path, **measure(Path(path))}
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
