@@ -447,6 +447,8 @@ def _question_themes(
     n_emergent = 0
     red = qseg["text_redacted"].tolist()
     case = naming.acronyms(red)
+    ins, outs = naming.term_shares(terms, labels, k)
+    taken: set[str] = set()
     for c in range(k):
         mem = np.flatnonzero(labels == c)
         closeness = np.lexsort((seg_ids[mem].astype(str), -own[mem]))
@@ -458,8 +460,10 @@ def _question_themes(
         else:
             n_emergent += 1
             tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
-            label = naming.make_label(kws[c], case=case)
-            desc = ""
+            surface = naming.surface_forms(kws[c], [red[i] for i in mem])
+            label = naming.heading_label(kws[c], surface, case, taken)
+            desc = naming.describe_theme(kws[c], ins[c], outs[c], surface, case)
+        taken.add(label)
         rows.append(
             {
                 "theme_id": tid,

@@ -1,4 +1,4 @@
-"""Theme names and evidence: class-based TF-IDF keyphrases, short labels, representative quotes."""
+"""Theme names and evidence: class-based TF-IDF keyphrases, heading labels, descriptions, representative quotes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.clean.pii import PLACEHOLDER_RE, redact_contacts
 
-_TOKEN_RE = re.compile(r"[a-z][a-z0-9'-]*[a-z0-9]|[a-z]")
+# Letters of any script: "möglicht" is one word, not "m" + "glicht" (an ASCII class cut words at accents).
+_TOKEN_RE = re.compile(r"[^\W\d_](?:[\w'-]*[^\W_])?")
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 # Words too generic to name a theme in any consultation (question boilerplate, fillers).
 _GENERIC = frozenset(
@@ -203,3 +204,141 @@ def pick_quotes(
             if len(quotes) >= n:
                 return quotes
     return quotes
+
+
+_SURFACE_RE = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
+_SENTENCE_END = frozenset(".!?:;\n\"“(")
+
+
+def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> dict[str, str]:
+    """The most common written form of each stemmed lower-case phrase in these texts ('human right' ->
+    'human rights', 'icann' -> 'ICANN'). Words at a sentence start do not vote for a capital letter."""
+    wanted: dict[int, set[tuple[str, ...]]] = {}
+    for ph in phrases:
+        key = tuple(ph.split())
+        wanted.setdefault(len(key), set()).add(key)
+    votes: dict[tuple[str, ...], Counter[str]] = {}
+    for text in texts:
+        toks = [(m.start(), m.group(0)) for m in _SURFACE_RE.finditer(text)]
+        stems = [_stem(w.lower().replace("’", "'")) for _, w in toks]
+        for n, keys in wanted.items():
+            for i in range(len(toks) - n + 1):
+                key = tuple(stems[i:i + n])
+                if key not in keys:
+                    continue
+                start = toks[i][0]
+                before = text[:start].rstrip()
+                words = [w for _, w in toks[i:i + n]]
+                if not before or before[-1] in _SENTENCE_END:
+                    words[0] = words[0].lower() if not words[0].isupper() else words[0]
+                votes.setdefault(key, Counter())[" ".join(words)] += 1
+    out = {}
+    for ph in phrases:
+        c = votes.get(tuple(ph.split()))
+        if not c:
+            out[ph] = ph
+            continue
+        best, n = sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        # Title Case from headings ("Paragraph", "Conference") yields to the lower-case form when that is common too.
+        low = c.get(best.lower(), 0)
+        out[ph] = best.lower() if best != best.lower() and not best.isupper() and 3 * low >= n else best
+    return out
+
+
+def _cased(phrase: str, surface: dict[str, str], case: dict[str, str]) -> str:
+    form = surface.get(phrase, phrase)
+    return " ".join(case.get(w.lower(), w) for w in form.split())
+
+
+def heading_label(
+    keywords: Sequence[str],
+    surface: dict[str, str] | None = None,
+    case: dict[str, str] | None = None,
+    taken: set[str] | frozenset[str] = frozenset(),
+    max_words: int = 6,
+) -> str:
+    """A heading an analyst would write (2-6 words), from the theme's most distinctive noun chunks.
+
+    The head is the best-ranked multi-word keyphrase among the top three (a noun chunk such as 'digital
+    divide'), else the best keyword; a second keyphrase sharing no word with it is joined with 'and' when the
+    heading stays within `max_words` words. A heading already used in the question (`taken`) gives way to the
+    next candidate pair, so two themes of a question never share a name.
+    """
+    surface, case = surface or {}, case or {}
+    cands = [k for k in keywords if k.strip()]
+    if not cands:
+        return "Unlabelled theme"
+    heads = [k for k in cands[:3] if len(k.split()) >= 2] + cands[:3]
+    options: list[str] = []
+    for head in dict.fromkeys(heads):
+        hw = set(head.split())
+        for other in cands:
+            if other == head or hw & set(other.split()):
+                continue
+            if len(head.split()) + len(other.split()) + 1 <= max_words:
+                options.append(f"{_cased(head, surface, case)} and {_cased(other, surface, case)}")
+                break
+        if len(head.split()) >= 2:
+            options.append(_cased(head, surface, case))
+    options += [_cased(k, surface, case) for k in cands]
+    for opt in options:
+        label = opt[:1].upper() + opt[1:]
+        if label.lower() not in {t.lower() for t in taken}:
+            return label
+    label = options[0]
+    return label[:1].upper() + label[1:]
+
+
+def describe_theme(
+    keywords: Sequence[str],
+    in_share: dict[str, float],
+    out_share: dict[str, float],
+    surface: dict[str, str] | None = None,
+    case: dict[str, str] | None = None,
+) -> str:
+    """One sentence on what the theme's passages say and one on what sets it apart from the question's others.
+
+    Built from the theme's own keyphrases: the best-ranked ones say what it is about, and the keyphrase whose
+    share of the theme's passages most exceeds its share in the question's other themes is what sets it apart.
+    """
+    surface, case = surface or {}, case or {}
+    kws = [k for k in keywords if k.strip()]
+    if not kws:
+        return ""
+    names = [_cased(k, surface, case) for k in kws]
+    about = " and ".join(names[:2])
+    also = names[2:5]
+    text = f"Answers about {about}"
+    if also:
+        text += ", often mentioning " + (", ".join(also[:-1]) + " and " + also[-1] if len(also) > 1 else also[0])
+    text += "."
+    lift = sorted(((in_share.get(k, 0.0) - out_share.get(k, 0.0), k) for k in kws), key=lambda t: (-t[0], t[1]))
+    if lift and lift[0][0] > 0:
+        k = lift[0][1]
+        text += (
+            f" Sets it apart: {_cased(k, surface, case)} ({in_share.get(k, 0.0):.0%} of its passages,"
+            f" {out_share.get(k, 0.0):.0%} in the question's other themes)."
+        )
+    return text
+
+
+def term_shares(term_lists: Sequence[Sequence[str]], labels: np.ndarray, k: int) -> tuple[
+    list[dict[str, float]], list[dict[str, float]]
+]:
+    """Per theme: share of its passages that hold each term, and that share among the question's other themes."""
+    present: list[Counter[str]] = [Counter() for _ in range(k)]
+    sizes = np.zeros(k, dtype=int)
+    for terms, lab in zip(term_lists, labels, strict=True):
+        if lab < 0:
+            continue
+        sizes[int(lab)] += 1
+        present[int(lab)].update(set(terms))
+    total: Counter[str] = Counter()
+    for c in present:
+        total.update(c)
+    n_all = int(sizes.sum())
+    ins = [{t: n / max(int(sizes[c]), 1) for t, n in present[c].items()} for c in range(k)]
+    outs = [
+        {t: (total[t] - present[c][t]) / max(n_all - int(sizes[c]), 1) for t in present[c]} for c in range(k)
+    ]
+    return ins, outs
