@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -94,6 +95,67 @@ def measure(batch: Path, held_share: float = 0.8, repeat_share: float = 0.3) -> 
     }
 
 
+def _stop_words() -> frozenset[str]:
+    """English, German, French, Spanish, Italian stop words (spaCy's lists), to count labels made of function words."""
+    import importlib
+
+    out: set[str] = set()
+    for lang in ("en", "de", "fr", "es", "it"):
+        out |= set(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
+    return frozenset(out)
+
+
+def name_rows(before: Path, after: Path, questions: list[str] | None, max_questions: int) -> list[dict[str, Any]]:
+    """Emergent themes of `after`, each with the `before` theme sharing most of its passages (same questions)."""
+    tb, ta = pd.read_parquet(before / "themes.parquet"), pd.read_parquet(after / "themes.parquet")
+    sb = pd.read_parquet(before / "segment_assignments.parquet")
+    sa = pd.read_parquet(after / "segment_assignments.parquet")
+    ta = ta[(ta["scope"] != "all") & (ta["origin"] == "emergent")]
+    tb = tb[tb["scope"] != "all"]
+    qs = questions or sorted(ta["scope"].unique())[:max_questions]
+    label_b = dict(zip(zip(tb["scope"], tb["theme_id"], strict=True), tb["label"], strict=True))
+    seg_b = sb.groupby("theme_id")["segment_id"].apply(set).to_dict()
+    rows = []
+    for q in qs:
+        cand = {t: s for t, s in seg_b.items() if (q, t) in label_b and t not in ("other", "nonanswer")}
+        for t in ta[ta["scope"] == q].itertuples():
+            mine = set(sa.loc[sa["theme_id"] == t.theme_id, "segment_id"])
+            best = max(cand, key=lambda b: (len(mine & cand[b]) / max(len(mine | cand[b]), 1), b), default=None)
+            overlap = len(mine & cand[best]) / max(len(mine | cand[best]), 1) if best else 0.0
+            rows.append({"question": q, "before": label_b.get((q, best), "") if best else "", "overlap": overlap,
+                         "after": t.label, "description": t.description})
+    return rows
+
+
+def names_markdown(corpora: dict[str, list[dict[str, Any]]]) -> str:
+    stop = _stop_words()
+
+    def stopish(label: str) -> bool:
+        ws = re.findall(r"[^\W\d_]+", label.lower())
+        return bool(ws) and sum(w in stop for w in ws) * 2 >= len(ws)
+
+    def keyword_list(label: str) -> bool:
+        return "," in label
+
+    out = ["# Theme names before / after (issue 14)", "",
+           "Emergent themes through `wsis run` with default parameters; *before* is the theme of the run before",
+           "this change that shares most passages with the new one (Jaccard of passage sets in brackets).",
+           "Command: see benchmarks/README.md, section *Long documents and theme names*.", ""]
+    for name, rows in corpora.items():
+        nb = sum(keyword_list(r["before"]) for r in rows)
+        na = sum(keyword_list(r["after"]) for r in rows)
+        sb, sa = sum(stopish(r["before"]) for r in rows), sum(stopish(r["after"]) for r in rows)
+        out += [f"## {name}", "",
+                f"{len(rows)} themes; keyword-list labels (with commas): before {nb}, after {na}; labels half or more "
+                f"stop words: before {sb}, after {sa}.", "",
+                "| question | before | after | description (after) |", "|---|---|---|---|"]
+        for r in rows:
+            cells = [r["question"], f"{r['before']} ({r['overlap']:.2f})", r["after"], r["description"]]
+            out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", default=[], help="NAME=INPUT[::MAPPING]: `wsis run` it, then measure")
@@ -101,7 +163,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/themes_long_docs"), help="batch folders for --run")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--names", action="append", default=[],
+                    help="NAME=BEFORE_DIR,AFTER_DIR[,Q1;Q2]: before/after theme names of two batches")
+    ap.add_argument("--names-md", type=Path, default=None, help="write the --names tables here (markdown)")
+    ap.add_argument("--max-questions", type=int, default=3)
     args = ap.parse_args(argv)
+    if args.names:
+        corpora = {}
+        for spec in args.names:
+            name, _, rest = spec.partition("=")
+            parts = rest.split(",")
+            qs = parts[2].split(";") if len(parts) > 2 and parts[2] else None
+            corpora[name] = name_rows(Path(parts[0]), Path(parts[1]), qs, args.max_questions)
+        md = names_markdown(corpora)
+        print(md)
+        if args.names_md:
+            args.names_md.write_text(md + "\n", encoding="utf-8")
+        return 0
     results: dict[str, Any] = {}
     for spec in args.run:
         name, _, rest = spec.partition("=")

@@ -40,7 +40,7 @@ def boilerplate_mask(
     texts: Sequence[str],
     documents: Sequence[str],
     eligible: Sequence[bool] | np.ndarray,
-    min_share: float = 0.3,
+    min_share: float = 0.2,
     min_documents: int = 3,
     min_coverage: float = 0.5,
     n: int = 5,

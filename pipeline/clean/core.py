@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "min_duplicate_words": 8,
     "min_exact_duplicate_words": 8,
     "redact_individual_names": True,
-    "boilerplate_min_share": 0.3,
+    "boilerplate_min_share": 0.2,
     "boilerplate_min_documents": 3,
     "boilerplate_min_coverage": 0.5,
     "boilerplate_min_segments": 3,
