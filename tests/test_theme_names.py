@@ -78,3 +78,10 @@ def test_defect14b_real_multilingual_answers_tokens_are_whole_words() -> None:
         low = text.lower().replace("’", "'")
         for tok in set(tokens(text)):
             assert re.search(rf"(?<![^\W\d_]){re.escape(tok)}(?![^\W\d_])", low), tok
+
+
+def test_defect14b_function_words_of_other_languages_never_name_a_theme() -> None:
+    label = heading_label(["und", "die", "werden", "daten", "künstliche intelligenz"])
+    assert label == "Künstliche intelligenz and daten"
+    assert heading_label(["les", "des", "pour", "risque"]) == "Risque"
+    assert describe_theme(["und", "die"], {}, {}) == ""

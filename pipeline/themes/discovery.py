@@ -443,6 +443,8 @@ def _question_themes(
     terms = _segment_terms(qseg, kp, question_text)
     ctf, names = naming.class_tfidf(terms, labels, k)
     kws = naming.top_keywords(ctf, names, int(cfg["n_keywords"])) if k else []
+    # names choose among more candidates than the keywords shown: function words are skipped when naming
+    name_kws = naming.top_keywords(ctf, names, 3 * int(cfg["n_keywords"])) if k else []
     rows: list[dict[str, Any]] = []
     n_emergent = 0
     red = qseg["text_redacted"].tolist()
@@ -460,9 +462,10 @@ def _question_themes(
         else:
             n_emergent += 1
             tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
-            surface = naming.surface_forms(kws[c], [red[i] for i in mem])
-            label = naming.heading_label(kws[c], surface, case, taken)
-            desc = naming.describe_theme(kws[c], ins[c], outs[c], surface, case)
+            cands = naming.nameable(name_kws[c])[: int(cfg["n_keywords"])]
+            surface = naming.surface_forms(cands, [red[i] for i in mem])
+            label = naming.heading_label(cands, surface, case, taken)
+            desc = naming.describe_theme(cands, ins[c], outs[c], surface, case)
         taken.add(label)
         rows.append(
             {

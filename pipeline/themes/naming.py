@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -245,6 +247,27 @@ def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> dict[str, str
     return out
 
 
+@functools.cache
+def name_stop_words() -> frozenset[str]:
+    """English plus German, French, Spanish, Italian, Portuguese and Dutch function words (spaCy's lists).
+
+    Used to choose names only (keywords keep every term): a theme of German answers is not "Und and die".
+    """
+    out = set(STOP_WORDS)
+    for lang in ("de", "fr", "es", "it", "pt", "nl"):
+        try:
+            out |= set(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
+        except ImportError:  # spaCy missing: English stop words only
+            continue
+    return frozenset(out)
+
+
+def nameable(keywords: Sequence[str]) -> list[str]:
+    """Keywords that can name a theme: not made only of function words (of any of the main languages)."""
+    stop = name_stop_words()
+    return [k for k in keywords if k.strip() and not all(w in stop for w in k.split())]
+
+
 def _cased(phrase: str, surface: dict[str, str], case: dict[str, str]) -> str:
     form = surface.get(phrase, phrase)
     return " ".join(case.get(w.lower(), w) for w in form.split())
@@ -265,7 +288,7 @@ def heading_label(
     next candidate pair, so two themes of a question never share a name.
     """
     surface, case = surface or {}, case or {}
-    cands = [k for k in keywords if k.strip()]
+    cands = nameable(keywords)
     if not cands:
         return "Unlabelled theme"
     heads = [k for k in cands[:3] if len(k.split()) >= 2] + cands[:3]
@@ -302,7 +325,7 @@ def describe_theme(
     share of the theme's passages most exceeds its share in the question's other themes is what sets it apart.
     """
     surface, case = surface or {}, case or {}
-    kws = [k for k in keywords if k.strip()]
+    kws = nameable(keywords)
     if not kws:
         return ""
     names = [_cased(k, surface, case) for k in kws]
