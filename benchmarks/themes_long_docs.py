@@ -74,8 +74,7 @@ def measure(batch: Path, held_share: float = 0.8, repeat_share: float = 0.3) -> 
             quotes_total += 1
             share = repeated_quote_share(str(quote["text"]), counts, need)
             if share >= 0.5:
-                repeated.append({"theme_id": t["theme_id"], "segment_id": quote["segment_id"],
-                                 "covered": round(share, 2)})
+                repeated.append({"theme_id": t["theme_id"], "covered": round(share, 2)})  # ids may hold names
     has_bp = "is_boilerplate" in seg.columns
     bp = seg[seg["is_boilerplate"].astype(bool)] if has_bp else seg.iloc[:0]
     campaign = set(ans.loc[ans["dup_group"].astype(str) != "", "answer_id"].astype(str))
