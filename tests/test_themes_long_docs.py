@@ -94,3 +94,16 @@ def test_defect14a_netmundial_corpus_header_is_boilerplate() -> None:
     assert seg.loc[header, "is_boilerplate"].mean() >= 0.9
     # the documents' own text is kept: boilerplate is a small part of the passages
     assert seg["is_boilerplate"].mean() < 0.1
+
+
+def test_defect14a_tagger_does_not_score_boilerplate_passages() -> None:
+    from pipeline.tagger.stage import _segments_for
+
+    seg = pd.DataFrame({
+        "segment_id": ["a::q#0", "a::q#1", "a::q#2"], "answer_id": ["a::q"] * 3,
+        "text": ["Header repeated in every submission of this batch.", "Broadband for rural schools matters.",
+                 "Spectrum should be cheaper for community networks."],
+        "is_nonanswer": [False] * 3, "is_boilerplate": [True, False, False],
+    })
+    kept = _segments_for(["a::q"], seg, pd.Series([3]), 2)
+    assert kept["segment_id"].tolist() == ["a::q#1", "a::q#2"]
