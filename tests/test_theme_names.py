@@ -24,6 +24,8 @@ def test_defect14b_label_is_a_heading_not_a_keyword_list() -> None:
         "United nation general assembly"
     )
     assert heading_label([]) == "Unlabelled theme"
+    # hyphenated compounds share their parts: not "Rating and zero-rating"
+    assert heading_label(["rating", "zero-rating", "free basic"]) == "Free basic and rating"
 
 
 def test_defect14b_labels_use_written_forms_and_acronyms() -> None:

@@ -293,10 +293,13 @@ def heading_label(
         return "Unlabelled theme"
     heads = [k for k in cands[:3] if len(k.split()) >= 2] + cands[:3]
     options: list[str] = []
+    def parts(phrase: str) -> set[str]:  # "zero-rating" shares a word with "rating"
+        return set(re.split(r"[\s-]+", phrase))
+
     for head in dict.fromkeys(heads):
-        hw = set(head.split())
+        hw = parts(head)
         for other in cands:
-            if other == head or hw & set(other.split()):
+            if other == head or hw & parts(other):
                 continue
             if len(head.split()) + len(other.split()) + 1 <= max_words:
                 options.append(f"{_cased(head, surface, case)} and {_cased(other, surface, case)}")
