@@ -107,3 +107,13 @@ def test_defect14a_tagger_does_not_score_boilerplate_passages() -> None:
     })
     kept = _segments_for(["a::q"], seg, pd.Series([3]), 2)
     assert kept["segment_id"].tolist() == ["a::q#1", "a::q#2"]
+
+
+def test_defect14a_batch_scope_rows_count_answers_holding_the_theme() -> None:
+    from pipeline.themes.discovery import _held_sizes
+
+    rows = pd.DataFrame({"theme_id": ["seed-a", "other"], "scope": ["all", "all"], "size": [3, 2],
+                         "n_respondents": [3, 2]})
+    ans = pd.DataFrame({"answer_id": ["r1::q1", "r2::q1", "r2::q2"], "response_id": ["r1", "r2", "r2"]})
+    out = _held_sizes(rows, {"r1::q1": {"seed-a"}, "r2::q2": {"seed-a"}}, ans)
+    assert out["size"].tolist() == [2, 2] and out["n_respondents"].tolist() == [2, 2]

@@ -376,7 +376,7 @@ def _discover(
     from pipeline.themes.crossq import batch_scope_rows, theme_by_question
 
     tbq = theme_by_question(themes, centroids)
-    themes = pd.concat([themes, batch_scope_rows(themes, seg_assign, seg)], ignore_index=True)
+    themes = pd.concat([themes, _held_sizes(batch_scope_rows(themes, seg_assign, seg), held, ans)], ignore_index=True)
     substantive = seg_assign["theme_id"] != NONANSWER_ID
     n_sub = int(substantive.sum())
     n_other = int((seg_assign["theme_id"] == OTHER_ID).sum())
@@ -506,6 +506,25 @@ def held_themes(sa: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, set[st
             continue
         held.setdefault(aid, set()).add(tid)
     return held, documents
+
+
+def _held_sizes(rows: pd.DataFrame, held: dict[str, set[str]], ans: pd.DataFrame) -> pd.DataFrame:
+    """Batch-scope rows count, like the question rows, the answers that hold the theme (`held_themes`)."""
+    if rows.empty:
+        return rows
+    resp = dict(zip(ans["answer_id"], ans["response_id"], strict=True))
+    holders: dict[str, set[str]] = {}
+    for aid, tids in held.items():
+        for tid in tids:
+            holders.setdefault(tid, set()).add(aid)
+    rows = rows.copy()
+    for i, tid in zip(rows.index, rows["theme_id"], strict=True):
+        if tid in (OTHER_ID, NONANSWER_ID):
+            continue
+        mine = holders.get(str(tid), set())
+        rows.loc[i, "size"] = len(mine)
+        rows.loc[i, "n_respondents"] = len({resp.get(a, a) for a in mine})
+    return rows
 
 
 def _theme_table(
