@@ -20,7 +20,7 @@ ANSWERS_CLEAN = ANSWERS + [
 ]
 SEGMENTS = [
     "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text", "text_redacted",
-    "n_words", "is_nonanswer",
+    "n_words", "is_nonanswer", "is_boilerplate",
 ]
 THEMES = ["theme_id", "scope", "label", "keywords", "size", "n_segments", "n_respondents", "origin", "quotes"]
 THEME_ASSIGNMENTS = ["answer_id", "response_id", "question_id", "themes"]

@@ -15,7 +15,7 @@ from pipeline.themes.naming import describe_theme, heading_label, surface_forms,
 EU = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "eu-ai-white-paper-consultation-2020"
 
 
-def test_defect14b_label_is_a_heading_not_a_keyword_list() -> None:
+def test_issue14_names_label_is_a_heading_not_a_keyword_list() -> None:
     label = heading_label(["digital divide", "rural area", "cost", "school"])
     assert label == "Digital divide and rural area"
     assert "," not in label and 2 <= len(label.split()) <= 6
@@ -28,20 +28,20 @@ def test_defect14b_label_is_a_heading_not_a_keyword_list() -> None:
     assert heading_label(["rating", "zero-rating", "free basic"]) == "Free basic and rating"
 
 
-def test_defect14b_labels_use_written_forms_and_acronyms() -> None:
+def test_issue14_names_labels_use_written_forms_and_acronyms() -> None:
     texts = ["Human rights apply online.", "We defend human rights and ICANN reform.", "Human rights matter."]
     surface = surface_forms(["human right", "icann"], texts)
     assert surface == {"human right": "human rights", "icann": "ICANN"}
     assert heading_label(["human right", "icann"], surface) == "Human rights and ICANN"
 
 
-def test_defect14b_two_themes_of_a_question_never_share_a_name() -> None:
+def test_issue14_names_two_themes_of_a_question_never_share_a_name() -> None:
     first = heading_label(["data protection", "consent"])
     second = heading_label(["data protection", "consent", "surveillance"], taken={first})
     assert first != second and second
 
 
-def test_defect14b_description_says_what_sets_the_theme_apart() -> None:
+def test_issue14_names_description_says_what_sets_the_theme_apart() -> None:
     terms = [["privacy", "consent"], ["privacy"], ["broadband"], ["broadband", "privacy"]]
     ins, outs = term_shares(terms, np.array([0, 0, 1, 1]), 2)
     assert ins[0]["privacy"] == 1.0 and outs[0]["privacy"] == 0.5
@@ -50,13 +50,13 @@ def test_defect14b_description_says_what_sets_the_theme_apart() -> None:
     assert "Sets it apart: consent (50% of its passages, 0% in the question's other themes)." in desc
 
 
-def test_defect14b_words_are_never_cut_at_accents() -> None:
+def test_issue14_names_words_are_never_cut_at_accents() -> None:
     assert tokens("Die Ermöglichung der Teilhabe, l'équité, Perú") == ["die", "ermöglichung", "der", "teilhabe",
                                                                         "l'équité", "perú"]
     assert surface_forms(["ermöglichung"], ["Die Ermöglichung ist gut."]) == {"ermöglichung": "Ermöglichung"}
 
 
-def test_defect14b_discovered_themes_have_headings_and_descriptions() -> None:
+def test_issue14_names_discovered_themes_have_headings_and_descriptions() -> None:
     from test_themes import PARAMS, _batch
 
     ans, seg, vec = _batch()
@@ -71,7 +71,7 @@ def test_defect14b_discovered_themes_have_headings_and_descriptions() -> None:
 
 
 @pytest.mark.skipif(not EU.exists(), reason="shared corpora not available")
-def test_defect14b_real_multilingual_answers_tokens_are_whole_words() -> None:
+def test_issue14_names_real_multilingual_answers_tokens_are_whole_words() -> None:
     """On real EU consultation answers, every token is a whole word of the text (never a piece cut at an accent)."""
     df = pd.read_csv(EU / "open_ended_long.csv", usecols=["answer"], nrows=3000)
     texts = [t for t in df["answer"].dropna().astype(str) if re.search(r"[à-ÿ]", t)][:300]
@@ -82,7 +82,7 @@ def test_defect14b_real_multilingual_answers_tokens_are_whole_words() -> None:
             assert re.search(rf"(?<![^\W\d_]){re.escape(tok)}(?![^\W\d_])", low), tok
 
 
-def test_defect14b_function_words_of_other_languages_never_name_a_theme() -> None:
+def test_issue14_names_function_words_of_other_languages_never_name_a_theme() -> None:
     label = heading_label(["und", "die", "werden", "daten", "künstliche intelligenz"])
     assert label == "Künstliche intelligenz and daten"
     assert heading_label(["les", "des", "pour", "risque"]) == "Risque"

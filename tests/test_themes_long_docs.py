@@ -34,14 +34,14 @@ def _docs(n_docs: int = 10) -> tuple[list[str], list[str]]:
     return texts, docs
 
 
-def test_defect14a_repeated_header_is_boilerplate_own_text_is_not() -> None:
+def test_issue14_long_docs_repeated_header_is_boilerplate_own_text_is_not() -> None:
     texts, docs = _docs()
     mask = boilerplate_mask(texts, docs, [True] * len(texts), min_share=0.3, min_documents=3)
     assert mask[[i for i, t in enumerate(texts) if t.startswith("Submission")]].all()
     assert not mask[[i for i, t in enumerate(texts) if not t.startswith("Submission")]].any()
 
 
-def test_defect14a_boilerplate_needs_share_and_minimum_count_and_is_order_free() -> None:
+def test_issue14_long_docs_boilerplate_needs_share_and_minimum_count_and_is_order_free() -> None:
     texts, docs = _docs(10)
     # header in 2 of 10 documents only: below both the share and the minimum count
     few = [t if not t.startswith("Submission") or d in ("r0", "r1") else f"{NAMES[int(d[1:])]} wrote this cover note."
@@ -54,7 +54,7 @@ def test_defect14a_boilerplate_needs_share_and_minimum_count_and_is_order_free()
     assert np.array_equal(full[order], shuffled)
 
 
-def test_defect14a_campaign_copies_are_not_boilerplate() -> None:
+def test_issue14_long_docs_campaign_copies_are_not_boilerplate() -> None:
     """The clean stage passes campaign answers (dup_group) as not eligible: same text, many respondents, kept."""
     from pipeline.clean.core import clean_answers
 
@@ -72,7 +72,7 @@ def test_defect14a_campaign_copies_are_not_boilerplate() -> None:
     assert not seg.loc[camp, "is_boilerplate"].any()
 
 
-def test_defect14a_document_holds_theme_only_beyond_passing_mention() -> None:
+def test_issue14_long_docs_document_holds_theme_only_beyond_passing_mention() -> None:
     # document d1 has 20 passages: 18 on t1, one each on t2 and t3; a short answer a2 with one passage on t2
     rows = [("d1", "t1")] * 18 + [("d1", "t2"), ("d1", "t3"), ("a2", "t2")]
     sa = pd.DataFrame({"answer_id": [a for a, _ in rows], "theme_id": [t for _, t in rows]})
@@ -82,7 +82,7 @@ def test_defect14a_document_holds_theme_only_beyond_passing_mention() -> None:
 
 
 @pytest.mark.skipif(not NETMUNDIAL.exists(), reason="shared corpora not available")
-def test_defect14a_netmundial_corpus_header_is_boilerplate() -> None:
+def test_issue14_long_docs_netmundial_corpus_header_is_boilerplate() -> None:
     from pipeline.clean.core import clean_answers
 
     files = sorted(NETMUNDIAL.glob("netmundial-*.txt"))
@@ -96,7 +96,7 @@ def test_defect14a_netmundial_corpus_header_is_boilerplate() -> None:
     assert seg["is_boilerplate"].mean() < 0.1
 
 
-def test_defect14a_tagger_does_not_score_boilerplate_passages() -> None:
+def test_issue14_long_docs_tagger_does_not_score_boilerplate_passages() -> None:
     from pipeline.tagger.stage import _segments_for
 
     seg = pd.DataFrame({
@@ -109,7 +109,7 @@ def test_defect14a_tagger_does_not_score_boilerplate_passages() -> None:
     assert kept["segment_id"].tolist() == ["a::q#1", "a::q#2"]
 
 
-def test_defect14a_batch_scope_rows_count_answers_holding_the_theme() -> None:
+def test_issue14_long_docs_batch_scope_rows_count_answers_holding_the_theme() -> None:
     from pipeline.themes.discovery import _held_sizes
 
     rows = pd.DataFrame({"theme_id": ["seed-a", "other"], "scope": ["all", "all"], "size": [3, 2],

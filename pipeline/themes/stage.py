@@ -131,6 +131,8 @@ def _framework_data(
     seg_ok = (seg_ans >= 0) & (np.linalg.norm(svec, axis=1) > 0)
     if "is_nonanswer" in seg.columns:
         seg_ok &= ~seg["is_nonanswer"].fillna(False).astype(bool).to_numpy()
+    if "is_boilerplate" in seg.columns:  # letterheads, disclaimers: never evidence for a frame theme
+        seg_ok &= ~seg["is_boilerplate"].fillna(False).astype(bool).to_numpy()
     text_col = "text_clean" if "text_clean" in ans.columns else "answer"
     data = FrameworkData(
         texts=ans[text_col].fillna("").astype(str).tolist(),
