@@ -54,6 +54,7 @@ def test_issue14_long_docs_boilerplate_needs_share_and_minimum_count_and_is_orde
     assert np.array_equal(full[order], shuffled)
 
 
+@pytest.mark.filterwarnings("ignore:spaCy model 'none' is not installed")  # a blank pipeline on purpose (fast)
 def test_issue14_long_docs_campaign_copies_are_not_boilerplate() -> None:
     """The clean stage passes campaign answers (dup_group) as not eligible: same text, many respondents, kept."""
     from pipeline.clean.core import clean_answers
