@@ -56,13 +56,16 @@ def safe_obj(obj: Any) -> Any:
     return obj
 
 
+def neutralise_formula(value: Any) -> Any:
+    """Prefix text a spreadsheet would run as a formula with an apostrophe (nothing else changes)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def neutralise_cell(value: Any, identifier: bool = False) -> Any:
     """A safe string that a spreadsheet will not run as a formula (apostrophe prefix); numbers untouched."""
-    if isinstance(value, str):
-        value = safe_text(value, identifier)
-        if value.startswith(FORMULA_PREFIXES):
-            return "'" + value
-    return value
+    return neutralise_formula(safe_text(value, identifier)) if isinstance(value, str) else value
 
 
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:

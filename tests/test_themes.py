@@ -10,11 +10,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from themes_synth import TOPICS
 
+from pipeline.safety import neutralise_frame as neutralise
 from pipeline.themes import discover_themes
 from pipeline.themes.discovery import NONANSWER_ID, OTHER_ID, cosine_silhouette, k_bounds, theme_params
 from pipeline.themes.naming import acronyms, class_tfidf, make_label, pick_quotes, redact_pii, top_keywords
 from pipeline.themes.seeds import SeedThemes, from_records, keyword_hits, load_seed_themes
-from pipeline.themes.stage import neutralise
 
 PARAMS = {"seed": 3, "themes": {"min_themes": 2, "max_themes": 6, "min_theme_size": 3}}
 DIM = 48

@@ -15,11 +15,11 @@ import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.io import atomic_path
+from pipeline.safety import neutralise_formula as neutralise  # labelsheet.neutralise: formula-safe cells
 from pipeline.tagger.train import load_model
 
 log = logging.getLogger(__name__)
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 INSTRUCTIONS = [
     "How to use this sheet",
@@ -34,13 +34,6 @@ INSTRUCTIONS = [
     "   Unknown codes are reported with their row number; fix them and rerun.",
     "Columns model_* and uncertain_labels show what the model predicted and where it hesitated.",
 ]
-
-
-def neutralise(value: Any) -> Any:
-    """Prefix text that a spreadsheet would read as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def select_uncertain(

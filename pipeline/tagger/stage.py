@@ -460,28 +460,19 @@ def tag_adhoc_frame(
     return out, explanations
 
 
-def _neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
-    from pipeline.tagger.labelsheet import neutralise
-
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
-    return out
-
-
 def write_table(df: pd.DataFrame, path: Path) -> Path:
-    """Write by suffix: .parquet, .xlsx (formula-like cells neutralised) or CSV (also neutralised)."""
+    """Write by suffix: .parquet, .xlsx (made safe like every output) or CSV (`write_csv` makes it safe)."""
     from pipeline.io import atomic_path
+    from pipeline.safety import neutralise_frame
 
     suffix = Path(path).suffix.lower()
     if suffix in {".parquet", ".pq"}:
         return write_parquet(df, path)
     if suffix in {".xlsx", ".xlsm"}:
         with atomic_path(path) as tmp:
-            _neutralise_frame(df).to_excel(tmp, index=False, engine="openpyxl")
+            neutralise_frame(df).to_excel(tmp, index=False, engine="openpyxl")
         return Path(path)
-    return write_csv(_neutralise_frame(df), path)
+    return write_csv(df, path)
 
 
 def run_adhoc(

@@ -32,7 +32,6 @@ from pipeline.themes.seeds import SeedThemes, load_seed_themes
 log = logging.getLogger(__name__)
 
 Encoder = Callable[[list[str]], np.ndarray]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def make_encoder(params: dict[str, Any]) -> Encoder:
@@ -305,23 +304,10 @@ def write_outputs(result: ThemeResult, out_dir: Path, csv: bool = False) -> None
     io.write_parquet(result.theme_assignments, out_dir / "theme_assignments.parquet")
     io.write_parquet(result.segment_assignments, out_dir / "segment_assignments.parquet")
     io.write_parquet(result.theme_by_question, out_dir / "theme_by_question.parquet")
-    if csv:
-        io.write_csv(neutralise(result.themes), out_dir / "themes.csv")
-        io.write_csv(
-            neutralise(result.theme_assignments.drop(columns=["answer_id"])), out_dir / "theme_assignments.csv"
-        )
-        io.write_csv(neutralise(result.theme_by_question), out_dir / "theme_by_question.csv")
-
-
-def neutralise(df: pd.DataFrame) -> pd.DataFrame:
-    """Spreadsheet-safe copy: text cells starting with = + - @ get a leading apostrophe."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
-            )
-    return out
+    if csv:  # io.write_csv makes every CSV formula-safe and contact-redacted
+        io.write_csv(result.themes, out_dir / "themes.csv")
+        io.write_csv(result.theme_assignments.drop(columns=["answer_id"]), out_dir / "theme_assignments.csv")
+        io.write_csv(result.theme_by_question, out_dir / "theme_by_question.csv")
 
 
 REVIEW_INSTRUCTIONS = [
@@ -435,14 +421,25 @@ def run(
     frame, coded = check_framework_inputs(framework, examples, review_sheet_path)
     answers, segments, ans_vec, seg_vec = load_inputs(Path(batch_dir))
     encoder = make_encoder(params)
+    summary = _map_or_discover(answers, segments, ans_vec, seg_vec, params, frame, coded, encoder, edits,
+                               Path(batch_dir), False, review_sheet_path, review_n)
+    return {**summary, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _map_or_discover(
+    answers: pd.DataFrame, segments: pd.DataFrame, ans_vec: np.ndarray, seg_vec: np.ndarray, params: dict[str, Any],
+    frame: SeedThemes | None, coded: CodedExamples | None, encoder: Encoder, edits: Path | None, out_dir: Path,
+    csv: bool, review_sheet_path: Path | None, review_n: int,
+) -> dict[str, Any]:
+    """Framework mapping (or discovery), the analyst's edits, the outputs and the review sheet: shared by
+    `wsis themes` on a batch folder and on any long file."""
     if frame is not None:
         result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
     else:
         result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
-    result = _edited(result, edits_file(params, edits), answers, ans_vec, Path(batch_dir))
-    write_outputs(result, Path(batch_dir))
-    summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
-    return {**summary, "seconds": round(time.perf_counter() - t0, 2)}
+    result = _edited(result, edits_file(params, edits), answers, ans_vec, out_dir)
+    write_outputs(result, out_dir, csv=csv)
+    return _finish_framework(result, answers, frame, review_sheet_path, review_n)
 
 
 def edits_file(params: dict[str, Any], given: Path | None = None) -> Path | None:
@@ -504,11 +501,6 @@ def run_on_file(
     def encoder(texts: list[str]) -> np.ndarray:
         return encode(list(texts), params, cache)
 
-    if frame is not None:
-        result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
-    else:
-        result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
-    result = _edited(result, edits_file(params, edits), answers, ans_vec, out_dir)
-    write_outputs(result, out_dir, csv=True)
-    summary = _finish_framework(result, answers, frame, review_sheet_path, review_n)
+    summary = _map_or_discover(answers, segments, ans_vec, seg_vec, params, frame, coded, encoder, edits,
+                               out_dir, True, review_sheet_path, review_n)
     return {**summary, "answers_read": len(answers), "seconds": round(time.perf_counter() - t0, 2)}
