@@ -5,15 +5,14 @@ benchmarks/results/stance_eval.json."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bench_loader import load_benchmark
 from sklearn.base import clone
 
 from pipeline import config
@@ -46,12 +45,7 @@ SPECTRUM_CLEAR = {
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("stance_eval_bench", BENCH)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(BENCH, "stance_eval_bench")
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ checked on the other (as `benchmarks/tags_real_answers.py` does); floors sit wel
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from bench_loader import load_benchmark
 
 from pipeline import config
 from pipeline.tagger import features, stage, train
@@ -30,12 +30,7 @@ PROCEDURAL = [
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("tags_real_answers_bench", BENCH)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark(BENCH, "tags_real_answers_bench")
 
 
 @pytest.fixture(scope="module")
