@@ -125,8 +125,8 @@ def _findings(report: Report) -> str:
             parts.append("</p>")
             if str(r.stance):
                 toward = targets.get((str(qid), str(r.theme_id)), "")
-                parts.append(f'<p class="by">Stance{" toward " + chr(8220) + esc(toward) + chr(8221) if toward else ""}'
-                             f": <b>{esc(r.stance)}</b></p>")
+                toward_text = f" toward \u201c{esc(toward)}\u201d" if toward else ""
+                parts.append(f'<p class="by">Stance{toward_text}: <b>{esc(r.stance)}</b></p>')
             if str(r.raised_most_by):
                 parts.append(f'<p class="by">Raised most by: {esc(r.raised_most_by)}</p>')
             if quotes is not None and len(quotes):
