@@ -80,11 +80,14 @@ def user_errors(command: F) -> F:
 EditsOpt = typer.Option(
     None, "--edits", help="Analyst edits of the themes (YAML: rename, merge, split, move, drop), applied on every run."
 )
-ParamsOpt = typer.Option(None, "--params", help="Parameters file (default: params.yaml).")
+ParamsOpt = typer.Option(
+    None, "--params", help="Parameters file (default: params.yaml); validated, unknown keys are errors.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
 
 
-def _setup(params_file: Path | None, verbose: bool) -> dict[str, Any]:
+def _setup(params_file: Path | None, verbose: bool, overrides: dict[str, Any] | None = None,
+           overrides_source: str = "overrides") -> dict[str, Any]:
+    """Logging, then the validated parameters (defaults filled in) every command runs with."""
     _state["verbose"] = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -93,7 +96,7 @@ def _setup(params_file: Path | None, verbose: bool) -> dict[str, Any]:
     )
     for noisy in ("sentence_transformers", "transformers", "urllib3", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return config.load_params(params_file)
+    return config.load_params(params_file, overrides, overrides_source)
 
 
 def _summary(title: str, summary: dict[str, Any]) -> None:
@@ -163,14 +166,12 @@ def clean(
 @user_errors
 def embed(
     out: Path = typer.Option(None, "--out", help="Batch folder holding answers_clean.parquet."),
-    backend: str | None = typer.Option(None, help="torch | onnx | multilingual (overrides params)."),
+    backend: str | None = typer.Option(None, help="torch | onnx | multilingual | auto (overrides params)."),
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     """Embed answers and segments offline, reusing the content-addressed cache."""
-    params = _setup(params_file, verbose)
-    if backend:
-        params = config.deep_merge(params, {"embed": {"backend": backend}})
+    params = _setup(params_file, verbose, {"embed": {"backend": backend}} if backend else None, "--backend")
     from pipeline.embed import stage
 
     _summary("embed", stage.run(_batch_dir([], out), params, config.cache_dir()))
@@ -316,6 +317,29 @@ def evaluate(
     from pipeline import evaluate as evaluation
 
     _summary("evaluate", evaluation.run(pred, gold, kind, output, params))
+
+
+@app.command("params")
+@user_errors
+def params_command(
+    show: bool = typer.Option(False, "--show", help="Print the resolved parameters as YAML (the default)."),
+    check: Path | None = typer.Option(None, "--check", help="Validate this parameters file and exit."),
+    sets: list[str] = typer.Option(
+        None, "--set", help="section.key=value (value read as YAML), applied over the file; repeatable."),
+    params_file: Path | None = ParamsOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Print the resolved parameters (values that differ from the defaults are marked) or check a file."""
+    if check is not None:
+        params = _setup(check, verbose, config.parse_overrides(list(sets or [])), "--set")
+        changed = config.changed_keys(params)
+        console.print(f"{check}: valid; {len(changed)} value(s) differ from the defaults"
+                      + (f": {', '.join(changed)}" if changed else ""), highlight=False, soft_wrap=True)
+        if not show:
+            return
+    else:
+        params = _setup(params_file, verbose, config.parse_overrides(list(sets or [])), "--set")
+    typer.echo(config.params_yaml(params), nl=False)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.params import CleanParams
 from pipeline.tagger.taxonomy import Taxonomy, action_line_id, sdg_id
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,14 @@ def find_mentions(text: str) -> tuple[list[str], list[str]]:
 _SENT = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*\n|\n\s*(?=[•\-*\d])")
 
 
-def segment_text(text: str, max_words: int = 60, min_words: int = 6) -> list[str]:
-    """Split a long text into passages of at most ~`max_words` words along sentence boundaries."""
+_CLEAN = CleanParams()
+
+
+def segment_text(
+    text: str, max_words: int = _CLEAN.segment_max_words, min_words: int = _CLEAN.segment_min_words,
+) -> list[str]:
+    """Split a long text into passages of at most ~`max_words` words along sentence boundaries (defaults:
+    params.yaml `clean.segment_max_words` / `segment_min_words`)."""
     sentences = [s.strip() for s in _SENT.split(str(text)) if s and s.strip()]
     passages: list[str] = []
     current: list[str] = []

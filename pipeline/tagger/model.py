@@ -23,11 +23,13 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.errors import InputError
+from pipeline.params import TagParams
 from pipeline.tagger.features import KeywordLexicon
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6
+_TAG = TagParams()  # the learning knobs' defaults are params.yaml `tag:` (defined once, in pipeline.params)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -77,21 +79,21 @@ class Tagger(BaseEstimator):
         label_kinds: Sequence[str] = (),
         label_vectors: np.ndarray | None = None,
         keywords: dict[str, list[int]] | None = None,
-        C: float = 1.0,
-        prior_weight: float = 0.35,
-        n_folds: int = 5,
+        C: float = _TAG.C,
+        prior_weight: float = _TAG.prior_weight,
+        n_folds: int = _TAG.n_folds,
         seed: int = 0,
         threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
-        beta_action_lines: float = 1.0,
-        beta_sdgs: float = 1.0,
-        top_sdg: bool = True,
-        top_action_line: bool = False,
-        min_score_floor: float = 0.15,
+        beta_action_lines: float = _TAG.beta_action_lines,
+        beta_sdgs: float = _TAG.beta_sdgs,
+        top_sdg: bool = _TAG.top_sdg,
+        top_action_line: bool = _TAG.top_action_line,
+        min_score_floor: float = _TAG.min_score_floor,
         min_positives: int = 3,
-        keyword_weight: float = 1.0,
-        keyword_prior: float = 0.3,
-        keyword_smoothing: float = 2.0,
-        second_sdg_ratio: float = 0.5,
+        keyword_weight: float = _TAG.keyword_weight,
+        keyword_prior: float = _TAG.keyword_prior,
+        keyword_smoothing: float = _TAG.keyword_smoothing,
+        second_sdg_ratio: float = _TAG.second_sdg_ratio,
         prototype_vectors: np.ndarray | None = None,
         prototype_owner: Sequence[int] | None = None,
     ) -> None:

@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-CROSS_LINK_THRESHOLD = 0.8
+from pipeline.params import ThemesParams
+
+# params.yaml `themes.cross_link_threshold`; callers with params pass theirs as `threshold`
+CROSS_LINK_THRESHOLD = ThemesParams().cross_link_threshold
 
 
 def _link_groups(keys: list[tuple[str, str]], cents: dict[tuple[str, str], np.ndarray],
