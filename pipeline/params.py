@@ -69,6 +69,7 @@ class CleanParams(Section):
 class EmbedParams(Section):
     backend: Literal["torch", "onnx", "multilingual", "auto"] = "torch"
     auto_multilingual_share: float = Field(0.2, ge=0, le=1)
+    auto_english_backend: Literal["torch", "onnx"] = "torch"
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(64, ge=1)
     max_seq_length: int = Field(256, ge=1)
@@ -217,6 +218,11 @@ class EvaluateParams(Section):
     top_codes: int | None = Field(None, ge=1)
 
 
+class RunParams(Section):
+    partition_rows: int = Field(5000, ge=1)
+    worker_memory: str | int = "auto"
+
+
 class Params(Section):
     """The whole file: the global seed and one section per stage."""
 
@@ -229,6 +235,7 @@ class Params(Section):
     stance: StanceParams = Field(default_factory=StanceParams)
     report: ReportParams = Field(default_factory=ReportParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    run: RunParams = Field(default_factory=RunParams)
 
 
 def defaults() -> dict[str, Any]:
