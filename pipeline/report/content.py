@@ -68,6 +68,7 @@ LABELS = {
     "comment": "Comment", "themes_edited": "Themes",
     "superseded_by": "Superseded by", "superseded_reason": "Why", "flag": "Flag",
     "raised_most_by": "Raised most by (share of the group's answering respondents)", "quote_by": "Quoted from",
+    "stage": "Stage", "fallback": "Fallback or scale switch", "language": "Language",
 }
 
 
@@ -80,8 +81,10 @@ def is_share(column: str) -> bool:
     return "share" in column or column == "answer_rate_share"
 
 
-def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str, Any] | None = None) -> Report:
-    """Every table of the report; raises ReconciliationError when the counts do not add up with ingest."""
+def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str, Any] | None = None,
+                 fallbacks: dict[str, list[str]] | None = None) -> Report:
+    """Every table of the report; raises ReconciliationError when the counts do not add up with ingest.
+    `fallbacks` ({stage: [one line, ...]}, from the run manifest) fills 'Fallbacks and scale switches'."""
     cfg = params.get("report", {}) or {}
     top = max(3, min(5, int(cfg.get("top_quotes", 5))))
     min_group = max(1, int(cfg.get("min_group_size", 5)))
@@ -106,6 +109,13 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
               "reconciles with ingest (see 'reconciliation').",
               T.data_quality(answers, batch.quarantine, assign, batch.tags, batch.tag_consistency, batch.missing,
                              batch.segments, coding)),
+        Table("fallbacks", "Fallbacks and scale switches",
+              "What a stage did differently from its normal method (a missing model, a method switched off or "
+              "changed because of the batch size), as each stage recorded it; 'none' when no stage did.",
+              T.fallbacks_table(fallbacks)),
+        Table("languages", "Languages",
+              "Per question: answered answers of current submissions per detected language ('und' = too short or "
+              "mixed to tell) and their share of the question's answered answers.", T.languages_by_question(answers)),
         Table("respondents", "Respondents",
               "Current submissions by stakeholder group and by UN region.", T.respondents_profile(answers)),
         Table("answering_by_question", "Answering by question",

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.io import sha256_file, write_csv, write_json, write_text
+from pipeline.provenance import collect_fallbacks, current_model_dir, package_versions
 from pipeline.report.batch import OPTIONAL, load_batch
 from pipeline.report.content import Report, build_report
 from pipeline.report.html import render_html
@@ -40,9 +41,12 @@ def _stages_state(batch_dir: Path) -> dict[str, Any]:
 
 def minimal_manifest(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     """What can be said about a batch without the runner: versions, params, artefact hashes, recorded stages."""
-    from pipeline.runner import current_model_dir, package_versions
-
     state = _stages_state(batch_dir)
+    stages = {
+        name: {"status": "recorded", "seconds": rec.get("seconds"), "summary": rec.get("summary", {}),
+               "finished_at": rec.get("finished_at")}
+        for name, rec in state.items() if isinstance(rec, dict)
+    }
     return {
         "wsis_themes_version": __version__,
         "started_at": None,
@@ -51,12 +55,9 @@ def minimal_manifest(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "packages": package_versions(),
         "params": params,
         "inputs": {},
-        "models": {"tagger": current_model_dir().name, "embedding": (params.get("embed") or {}).get("model")},
-        "stages": {
-            name: {"status": "recorded", "seconds": rec.get("seconds"), "summary": rec.get("summary", {}),
-                   "finished_at": rec.get("finished_at")}
-            for name, rec in state.items() if isinstance(rec, dict)
-        },
+        "models": {"tagger": current_model_dir(params).name, "embedding": (params.get("embed") or {}).get("model")},
+        "stages": stages,
+        "fallbacks": collect_fallbacks(stages),
         "note": "built by `wsis report` from the batch folder (not by `wsis run`)",
     }
 
@@ -102,11 +103,14 @@ def run(batch_dir: Path, params: dict[str, Any], manifest: dict[str, Any] | None
     started = time.perf_counter()
     batch_dir = Path(batch_dir)
     batch = load_batch(batch_dir)
-    report = build_report(batch, params, ingest_summary(manifest, batch_dir))
+    man = dict(manifest) if manifest is not None else minimal_manifest(batch_dir, params)
+    fallbacks = man.get("fallbacks")
+    if not isinstance(fallbacks, dict):
+        fallbacks = collect_fallbacks(man.get("stages") or {})
+    report = build_report(batch, params, ingest_summary(manifest, batch_dir), fallbacks)
     out_dir = batch_dir / REPORT_DIR
     files = write_report(report, out_dir)
     seconds = round(time.perf_counter() - started, 3)
-    man = dict(manifest) if manifest is not None else minimal_manifest(batch_dir, params)
     man["batch_artefacts"] = {
         name: sha256_file(batch_dir / name) for name in ("answers.parquet", *OPTIONAL) if (batch_dir / name).exists()
     }

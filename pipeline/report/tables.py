@@ -684,6 +684,38 @@ def quarantine_table(quarantine: pd.DataFrame) -> pd.DataFrame:
     return q.reset_index(drop=True)
 
 
+NONE = "none"
+
+
+def fallbacks_table(fallbacks: dict[str, list[str]] | None) -> pd.DataFrame:
+    """Every fallback or scale switch a stage recorded (summary key `fallbacks`), one row each in run order;
+    a single 'none' row when no stage took one, so an empty table is never mistaken for a missing one."""
+    rows = [{"stage": safe_text(str(stage)), "fallback": safe_text(str(item))}
+            for stage, items in (fallbacks or {}).items() for item in items]
+    if not rows:
+        rows = [{"stage": "", "fallback": NONE}]
+    return pd.DataFrame(rows, columns=["stage", "fallback"])
+
+
+def languages_by_question(answers: pd.DataFrame) -> pd.DataFrame:
+    """Per question: answering answers per detected language (`answers_clean.language`, 'und' = too short or
+    mixed to tell) and their share of the question's answering answers; most frequent first."""
+    cols = ["question_id", "language", "answers", "share_of_answers"]
+    if "language" not in answers.columns:
+        return pd.DataFrame(columns=cols)
+    cur = current_answering(answers)
+    lang = cur["language"].fillna("").astype(str).replace("", "und")
+    counts = (cur.assign(language=lang).groupby(["question_id", "language"]).size().rename("answers")
+              .reset_index())
+    totals = counts.groupby("question_id")["answers"].transform("sum")
+    counts["share_of_answers"] = counts["answers"] / totals
+    order = {q: i for i, q in enumerate(question_order(answers))}
+    counts["_q"] = counts["question_id"].map(order)
+    counts = counts.sort_values(["_q", "answers", "language"], ascending=[True, False, True], kind="stable")
+    counts["answers"] = counts["answers"].astype(int)
+    return counts[cols].reset_index(drop=True)
+
+
 def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: pd.DataFrame | None,
                  tags: pd.DataFrame | None, tag_consistency: pd.DataFrame | None = None,
                  missing: Iterable[str] = (), segments: pd.DataFrame | None = None,
