@@ -193,29 +193,14 @@ def two_workers():
 
 def _report_tables(batch: Path) -> dict[str, pd.DataFrame]:
     return {p.name: pd.read_csv(p, dtype=str, keep_default_na=False)
-            for p in sorted((batch / "report").glob("*.csv"))}
+            for p in sorted((batch / "report" / "tables").glob("*.csv"))}
 
 
-@pytest.mark.slow
-@pytest.mark.shared
-def test_distributed_run_equals_local_run(shared_dir: Path, tmp_path: Path, two_workers,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def assert_same_batch(local: Path, dist: Path) -> None:
+    """Identical answers, clean answers, passages, tags and report tables; embeddings equal up to the last bits
+    (other batch padding); themes ARI >= 0.99."""
     from sklearn.metrics import adjusted_rand_score
 
-    from pipeline import config
-    from pipeline.cluster import run_distributed
-    from pipeline.runner import run_all
-
-    src = _gd_batch(shared_dir, tmp_path / "in", 1200)
-    params = config.load_params()
-    params["run"] = {**(params.get("run") or {}), "partition_rows": 300}
-    monkeypatch.setenv("WSIS_CACHE_DIR", str(tmp_path / "cache-local"))
-    run_all([src], tmp_path / "local", params, mapping="global_dialogues_gd1_3")
-    result = run_distributed([src], tmp_path / "dist", params, two_workers, mapping="global_dialogues_gd1_3",
-                             cache_dir=tmp_path / "cache-dist")
-    local, dist = tmp_path / "local", tmp_path / "dist"
-    assert json.loads((dist / "report" / "run_manifest.json").read_text())["cluster"]["partitions"] == 4
-    assert [o.name for o in result.stages] == ["ingest", "clean", "embed", "themes", "stance", "tag", "report"]
     for name in ("answers.parquet", "answers_clean.parquet", "segments.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(local / name), pd.read_parquet(dist / name), obj=name)
     ea, eb = np.load(local / "embeddings.npz"), np.load(dist / "embeddings.npz")
@@ -234,6 +219,27 @@ def test_distributed_run_equals_local_run(shared_dir: Path, tmp_path: Path, two_
     assert ra.keys() == rb.keys() and len(ra) >= 3
     for name in ra:
         pd.testing.assert_frame_equal(ra[name], rb[name], obj=name)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_distributed_run_equals_local_run(shared_dir: Path, tmp_path: Path, two_workers,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import config
+    from pipeline.cluster import run_distributed
+    from pipeline.runner import run_all
+
+    src = _gd_batch(shared_dir, tmp_path / "in", 1200)
+    params = config.load_params()
+    params["run"] = {**(params.get("run") or {}), "partition_rows": 300}
+    monkeypatch.setenv("WSIS_CACHE_DIR", str(tmp_path / "cache-local"))
+    run_all([src], tmp_path / "local", params, mapping="global_dialogues_gd1_3")
+    result = run_distributed([src], tmp_path / "dist", params, two_workers, mapping="global_dialogues_gd1_3",
+                             cache_dir=tmp_path / "cache-dist")
+    local, dist = tmp_path / "local", tmp_path / "dist"
+    assert json.loads((dist / "report" / "run_manifest.json").read_text())["cluster"]["partitions"] >= 4
+    assert [o.name for o in result.stages] == ["ingest", "clean", "embed", "themes", "stance", "tag", "report"]
+    assert_same_batch(local, dist)
 
 
 @pytest.mark.slow

@@ -57,16 +57,19 @@ def concat_parquet(paths: Sequence[Path]) -> pd.DataFrame:
 
 
 def concat_npz(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    """embeddings.npz arrays from per-partition npz files (ids and vectors concatenated in order)."""
+    """embeddings.npz arrays from per-partition npz files: every id and vector array concatenated in
+    partition order (vectors of an empty part are reshaped to the batch's width), `model_id` from the first."""
     parts = [io.read_npz(p) for p in paths]
     out: dict[str, np.ndarray] = {}
-    for name in ("answer_ids", "answer_vectors", "segment_ids", "segment_vectors"):
+    for name in parts[0]:
+        if name == "model_id":
+            out[name] = parts[0][name]
+            continue
         arrays = [p[name] for p in parts]
         if name.endswith("vectors"):
-            dim = max((a.shape[1] for a in arrays if a.ndim == 2 and a.shape[1]), default=0)
+            dim = max((a.shape[1] for a in arrays if a.ndim == 2), default=0)
             arrays = [a.reshape(len(a), dim) if len(a) == 0 else a for a in arrays]
             out[name] = np.concatenate(arrays).astype(np.float32, copy=False)
         else:
             out[name] = np.concatenate([np.asarray(a, dtype=str) for a in arrays])
-    out["model_id"] = parts[0]["model_id"]
     return out

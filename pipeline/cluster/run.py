@@ -39,7 +39,8 @@ from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PARTITION_ROWS", "connect", "run_distributed"]
+__all__ = ["DEFAULT_PARTITION_ROWS", "connect", "embed_partition", "run_distributed", "tag_partition",
+           "tag_params_for_batch"]
 
 DEFAULT_PARTITION_ROWS = 5000
 RETRIES = 3
@@ -127,9 +128,12 @@ def _flag_task(i: int, common: set[int], params: dict[str, Any], root: Path) -> 
     return int(segments["is_boilerplate"].sum())
 
 
-def _embed_task(i: int, params: dict[str, Any], root: Path, cache_dir: Path) -> dict[str, Any]:
-    """embeddings.npz of one partition (the embed stage's texts and arrays), through the chunk cache."""
-    from pipeline.embed.stage import _texts
+def embed_partition(i: int, params: dict[str, Any], root: Path, cache_dir: Path) -> dict[str, Any]:
+    """embeddings.npz of one partition, with the embed stage's texts and arrays (answers, segments and the tag
+    stage's sentence passages), through the chunk cache. `params` carry the batch-wide decisions (a concrete
+    `embed.backend`, `tag.sentence_scoring` always/never: see `batch_params`)."""
+    from pipeline.embed.passages import passage_digest
+    from pipeline.embed.stage import _texts, batch_sentences
 
     _limit_threads()
     t0 = time.perf_counter()
@@ -138,20 +142,24 @@ def _embed_task(i: int, params: dict[str, Any], root: Path, cache_dir: Path) -> 
     segments = pd.read_parquet(folder / "segments.parquet")
     a_texts = _texts(answers, "text_clean", "answers_clean.parquet")
     s_texts = _texts(segments, "text", "segments.parquet") if len(segments) else []
-    vectors, stats = encode_texts(a_texts + s_texts, params, cache_dir)
-    n_a = len(a_texts)
+    sents, sent_owner, _switch = batch_sentences(answers, params)
+    vectors, stats = encode_texts(a_texts + s_texts + sents, params, cache_dir)
+    n_a, n_s = len(a_texts), len(s_texts)
     io.write_npz(folder / "embeddings.npz",
                  answer_ids=np.asarray(answers["answer_id"].astype(str).tolist(), dtype=str),
                  answer_vectors=vectors[:n_a],
                  segment_ids=np.asarray(segments["segment_id"].astype(str).tolist() if len(segments) else [],
                                         dtype=str),
-                 segment_vectors=vectors[n_a:],
+                 segment_vectors=vectors[n_a:n_a + n_s],
+                 sentence_owner=np.asarray(sent_owner, dtype=str),
+                 sentence_digests=np.asarray([passage_digest(t) for t in sents], dtype=str),
+                 sentence_vectors=vectors[n_a + n_s:],
                  model_id=np.asarray(space(params)[2]))
-    return {"stats": stats.__dict__, "seconds": time.perf_counter() - t0, "pid": os.getpid(),
-            "rss_mb": _rss_mb()}
+    return {"stats": stats.__dict__, "sentence_passages": len(sents), "seconds": time.perf_counter() - t0,
+            "pid": os.getpid(), "rss_mb": _rss_mb()}
 
 
-def _tag_task(i: int, params: dict[str, Any], root: Path) -> dict[str, Any]:
+def tag_partition(i: int, params: dict[str, Any], root: Path) -> dict[str, Any]:
     """The tag stage on one partition's folder (its own answers_clean, segments and embeddings)."""
     from pipeline.tagger import stage as tag_stage
 
@@ -258,15 +266,35 @@ def _clean_summary(clean: pd.DataFrame, segments: pd.DataFrame, seconds: float) 
     }
 
 
-def _tag_params(params: dict[str, Any], n_real: int) -> dict[str, Any]:
+def tag_params_for_batch(params: dict[str, Any], n_real: int) -> dict[str, Any]:
     """Sentence scoring is decided on the batch's size (`tag.sentence_scoring: auto`), not the partition's."""
-    from pipeline.tagger.stage import _use_sentences
-    from pipeline.tagger.train import tag_params
+    from pipeline.embed.passages import sentence_scoring
 
-    out = dict(params)
-    out["tag"] = {**(params.get("tag") or {}),
-                  "sentence_scoring": "always" if _use_sentences(tag_params(params), n_real) else "never"}
-    return out
+    on, _switch = sentence_scoring(dict(params.get("tag") or {}), n_real)
+    return config.deep_merge(params, {"tag": {"sentence_scoring": "always" if on else "never"}})
+
+
+def batch_params(params: dict[str, Any], clean: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+    """The batch-wide choices a partition cannot make alone, fixed on the driver: `embed.backend: auto`
+    resolved from the batch's share of non-English answers, sentence scoring from its size. Returns the
+    params for the partition tasks and the switch lines the local stages would report."""
+    from pipeline.embed.backends import AUTO, resolve_backend
+    from pipeline.embed.core import embed_section
+    from pipeline.embed.passages import sentence_scoring
+    from pipeline.embed.stage import non_english_share
+
+    n_real = int((~clean["is_nonanswer"].astype(bool)).sum())
+    out = tag_params_for_batch(params, n_real)
+    switches: list[str] = []
+    section = embed_section(params)
+    if str(section.get("backend")) == AUTO:
+        chosen, reason = resolve_backend(section, non_english_share(clean))
+        out = config.deep_merge(out, {"embed": {"backend": chosen}})
+        switches.append(reason)
+    switch = sentence_scoring(dict(params.get("tag") or {}), n_real)[1]
+    if switch:
+        switches.append(switch)
+    return out, switches
 
 
 def run_distributed(
@@ -338,7 +366,7 @@ def run_distributed(
                                        retries=RETRIES) for i in idx])
         t_clean = time.perf_counter() - t0
         common, n_docs = _common_shingles(root, params)
-        common_f = client.scatter(common, broadcast=True)
+        common_f = client.scatter([common], broadcast=True)[0]  # one object, not one per shingle
         _gather(client, [client.submit(_flag_task, i, common_f, params, root, pure=False, retries=RETRIES)
                          for i in idx])
         parts = [root / "batches" / part_name(i, "") for i in idx]
@@ -346,19 +374,21 @@ def run_distributed(
         segments = concat_parquet([p / "segments.parquet" for p in parts])
         io.write_parquet(clean, batch_dir / "answers_clean.parquet")
         io.write_parquet(segments, batch_dir / "segments.parquet")
-        n_real = int((~clean["is_nonanswer"].astype(bool)).sum())
+        part_params, switches = batch_params(params, clean)
         done("clean", t0, _clean_summary(clean, segments, time.perf_counter() - t0)
              | {"duplicates_s": round(t_dup, 3), "per_partition_s": round(t_clean - t_dup, 3),
                 "boilerplate_documents": n_docs, "boilerplate_shingles": len(common)})
         del clean, segments
 
         t0 = time.perf_counter()
-        embeds = _map(client, _embed_task, idx, params, root, cache_dir)
+        embeds = _map(client, embed_partition, idx, part_params, root, cache_dir)
         io.write_npz(batch_dir / "embeddings.npz", **concat_npz([p / "embeddings.npz" for p in parts]))
         total = ChunkStats()
         for e in embeds:
             total.add(ChunkStats(**e["stats"]))
-        done("embed", t0, {**total.__dict__, "task_seconds": round(sum(e["seconds"] for e in embeds), 3),
+        done("embed", t0, {**total.__dict__, "switches": switches, "fallbacks": [],
+                           "sentence_passages": sum(e["sentence_passages"] for e in embeds),
+                           "task_seconds": round(sum(e["seconds"] for e in embeds), 3),
                            "worker_peak_rss_mb": _peaks(embeds)})
 
         t0 = time.perf_counter()
@@ -368,11 +398,13 @@ def run_distributed(
         outcomes.append(runner.StageOutcome("stance", "ran", whole["stance_s"], whole["stance"]))
 
         t0 = time.perf_counter()
-        tags = _map(client, _tag_task, idx, _tag_params(params, n_real), root)
+        tags = _map(client, tag_partition, idx, part_params, root)
         io.write_parquet(concat_parquet([p / "tags.parquet" for p in parts]), batch_dir / "tags.parquet")
         io.write_parquet(concat_parquet([p / "tag_consistency.parquet" for p in parts]),
                          batch_dir / "tag_consistency.parquet")
         summary = _sum_counts([t["summary"] for t in tags])
+        # the batch-level sentence-scoring switch, which the partitions (told always/never) do not see
+        summary["switches"] = [*summary.get("switches", []), *(x for x in switches if x.startswith("tag."))]
         done("tag", t0, summary | {"task_seconds": round(sum(t["seconds"] for t in tags), 3),
                                    "worker_peak_rss_mb": _peaks(tags)})
     finally:
@@ -396,12 +428,15 @@ def _peaks(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _sum_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-partition tag summaries added up (numbers summed, the rest from the first)."""
+    """Per-partition stage summaries added up: numbers summed, lists (fallbacks, switches) joined without
+    repeats, anything else from the first partition."""
     out: dict[str, Any] = {}
     for s in summaries:
         for k, v in s.items():
             if isinstance(v, int | float) and not isinstance(v, bool):
                 out[k] = out.get(k, 0) + v
+            elif isinstance(v, list):
+                out[k] = [*out.get(k, []), *(x for x in v if x not in out.get(k, []))]
             else:
                 out.setdefault(k, v)
     return out
