@@ -66,6 +66,9 @@ def test_report_shows_fallbacks_from_the_run_manifest(tmp_path: Path) -> None:
     assert not any(str(v).startswith("=") for row in rows for v in row if v is not None)
     written = json.loads((batch / "report" / "run_manifest.json").read_text(encoding="utf-8"))
     assert written["fallbacks"]["embed"] == [NOTE]
+    for name in ("report.html", "report.md"):  # named at the top, next to the other notes
+        text = (batch / "report" / name).read_text(encoding="utf-8")
+        assert "Fallbacks and scale switches in this run" in text and f"embed: {NOTE}" in text, name
 
 
 def test_wsis_report_alone_reads_fallbacks_from_the_recorded_stages(tmp_path: Path) -> None:
@@ -84,6 +87,7 @@ def test_empty_fallbacks_say_none_and_languages_sheet_matches_csv(tmp_path: Path
     batch = F.build_batch(tmp_path / "batch", drop=drop)
     report_stage.run(batch, PARAMS, {"stages": {}})
     assert _sheet(batch, "Fallbacks and scale switches")[1:] == [(None, "none")]
+    assert "Fallbacks and scale switches in this run" not in (batch / "report" / "report.html").read_text()
     langs = pd.read_csv(batch / "report" / "tables" / "languages.csv", dtype=str, keep_default_na=False)
     rows = _sheet(batch, "Languages")
     assert len(rows) - 1 == len(langs)

@@ -95,6 +95,9 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
     notes: list[str] = []
     if assign is None:
         notes.append("theme_assignments.parquet is absent: every answered answer is counted in the 'other' bucket.")
+    taken = [f"{stage}: {line}" for stage, lines in (fallbacks or {}).items() for line in lines]
+    if taken:  # shown at the top of HTML and Markdown too: a fallback changes what the figures mean
+        notes.append("Fallbacks and scale switches in this run (see that table): " + "; ".join(taken) + ".")
     by_q = T.answering_by_question(answers)
     high = float(((params.get("themes") or {}).get("framework") or {}).get("high_confidence", 0.6))
     coding = T.coding_confidence(answers, assign, high)
