@@ -42,8 +42,14 @@ DEFAULTS: dict[str, Any] = {
     "document_min_passages": 2,
     "document_min_share": 0.05,
     "threads": 1,
+    "label_language": None,
+    "label_min_passages": 3,
+    "seed_member_z": 0.5,
+    "seed_max_share": 0.5,
     "seed": 0,
 }
+
+UNKNOWN_LANGUAGES = frozenset({"", "und", "unknown", "none", "nan"})
 
 
 def theme_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +244,112 @@ def match_seeds(
     return out
 
 
+def seed_members(
+    x: np.ndarray, texts: list[str], seeds: SeedThemes, s: int, z_min: float, kw_z: float = 0.0
+) -> np.ndarray:
+    """Which passages of a question match seed `s`: cosine to the seed description >= z_min standard
+    deviations above the question's mean cosine, or a seed keyword and >= kw_z above the mean.
+
+    Relative to the question, because every answer of a consultation about AI is somewhat close to
+    "AI governance": the seed takes the passages that are about it more than the question as a whole is.
+    """
+    if seeds.vectors is None or not seeds.vectors.size:
+        return keyword_hits(texts, seeds)[:, s]
+    cos = x @ seeds.vectors[s]
+    sd = float(cos.std())
+    z = (cos - float(cos.mean())) / sd if sd > 1e-9 else np.zeros(len(cos))
+    kw = keyword_hits(texts, SeedThemes((seeds.ids[s],), (seeds.labels[s],), (seeds.descriptions[s],),
+                                        (seeds.keywords[s],)))[:, 0]
+    return np.asarray((z >= z_min) | (kw & (z >= kw_z)), dtype=bool)
+
+
+def _holder_counter(answer_ids: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any]) -> Any:
+    """mask of a question's passages -> respondents whose answer would hold a theme of those passages."""
+    aids = np.asarray(answer_ids).astype(str)
+    uniq, inv = np.unique(aids, return_inverse=True)
+    total = np.bincount(inv, minlength=len(uniq))
+    resp_of = {a: str(r) for a, r in zip(aids, respondents, strict=True)}
+    doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
+    min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
+    share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
+
+    def count(mask: np.ndarray) -> int:
+        n = np.bincount(inv[mask], minlength=len(uniq))
+        ok = (n > 0) & ((total < doc_n) | ((n >= min_p) & (n >= share * total)))
+        return len({resp_of[str(a)] for a in uniq[ok]})
+
+    return count
+
+
+def restrict_seeds(
+    x: np.ndarray,
+    labels: np.ndarray,
+    seeds_m: list[tuple[int, float]],
+    seeds: SeedThemes | None,
+    texts: list[str],
+    respondents: np.ndarray,
+    cfg: dict[str, Any],
+    answer_ids: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[tuple[int, float]], dict[str, int]]:
+    """A seed theme takes only the passages that match its seed (`seed_members`); no catch-all seed themes.
+
+    A seed theme still held (`held_themes` rules, given `answer_ids`) by more than `seed_max_share` of the
+    question's respondents is far broader than its seed: it keeps only passages ever more typical of the seed
+    (z raised in steps of 0.5, at most 3 above `seed_member_z`).
+    The rest of a seed-matched cluster is an emergent theme of its own when it has >= `min_theme_size`
+    respondents, else its passages join the nearest emergent theme within `other_threshold` (or "other").
+    A cluster with fewer matching respondents than `min_theme_size` loses the seed name.
+    Returns the new labels (new themes numbered after the existing ones), the seed match of every theme and
+    counts of what was done.
+    """
+    stats = {"seed_split": 0, "seed_dropped": 0, "seed_passages_moved": 0, "seed_narrowed": 0}
+    if seeds is None or not len(seeds) or not any(si >= 0 for si, _ in seeds_m):
+        return labels, seeds_m, stats
+    labels = labels.copy()
+    seeds_m = list(seeds_m)
+    min_size = int(cfg["min_theme_size"])
+    other_t = float(cfg["other_threshold"])
+    z_min = float(cfg.get("seed_member_z", DEFAULTS["seed_member_z"]))
+    max_share = float(cfg.get("seed_max_share", DEFAULTS["seed_max_share"]))
+    holders = _holder_counter(answer_ids, respondents, cfg) if answer_ids is not None else None
+    n_resp = max(len(set(respondents.tolist())), 1)
+    for c in range(len(seeds_m)):
+        si, _ = seeds_m[c]
+        if si < 0:
+            continue
+        mem = labels == c
+        keep = mem & seed_members(x, texts, seeds, si, z_min)
+        # still held by most of the question: the seed takes only its most typical passages (z raised by 0.5)
+        z = z_min
+        while holders is not None and holders(keep) > max_share * n_resp and z < z_min + 3.0:
+            z += 0.5
+            keep = mem & seed_members(x, texts, seeds, si, z, z - z_min)
+            stats["seed_narrowed"] += int(z == z_min + 0.5)
+        rest = mem & ~keep
+        if not rest.any():
+            continue
+        if len(set(respondents[keep].tolist())) < min_size:
+            seeds_m[c] = (-1, 0.0)
+            stats["seed_dropped"] += 1
+            continue
+        stats["seed_passages_moved"] += int(rest.sum())
+        # a large rest is a theme of its own; a small one joins the nearest emergent theme (or other)
+        if len(set(respondents[rest].tolist())) >= min_size:
+            labels[rest] = len(seeds_m)
+            seeds_m.append((-1, 0.0))
+            stats["seed_split"] += 1
+            continue
+        idx = np.flatnonzero(rest)
+        labels[idx] = -1
+        emergent = [e for e in range(len(seeds_m)) if seeds_m[e][0] < 0 and (labels == e).any()]
+        if emergent:
+            cent = _centroids(x, np.where(np.isin(labels, emergent), labels, -1), len(seeds_m))[emergent]
+            sim = x[idx] @ cent.T
+            near = np.array(emergent)[sim.argmax(axis=1)]
+            labels[idx] = np.where(sim.max(axis=1) >= other_t, near, -1)
+    return labels, seeds_m, stats
+
+
 def _keyphrases_by_answer(answers: pd.DataFrame) -> dict[str, list[str]]:
     if "keyphrases" not in answers.columns:
         return {}
@@ -262,20 +374,66 @@ def _question_texts(answers: pd.DataFrame) -> dict[str, str]:
 
 
 def _segment_terms(
-    seg: pd.DataFrame, kp: dict[str, list[str]], question_text: str = ""
+    seg: pd.DataFrame, kp: dict[str, list[str]], question_text: str = "", langs: list[str] | None = None
 ) -> list[list[str]]:
     """Naming terms per segment, from the PII-redacted text (keywords are shown to readers).
 
     Terms made only of words of the question itself ("milestone", "action line" when the question asks about
     milestones of the Action Lines) echo the question rather than name a theme, so they are left out.
+    Tokens and function words are those of each segment's language (`langs`, the answer's clean-stage code).
     """
     echo = naming.question_words(question_text)
+    langs = langs or [""] * len(seg)
     terms = []
-    for aid, text in zip(seg["answer_id"], seg["text_redacted"], strict=True):
-        t = naming.keyphrase_terms(str(text), kp.get(str(aid), []))
-        t = t + naming.ngram_terms(str(text)) if len(t) < 2 else t
+    for aid, text, lang in zip(seg["answer_id"], seg["text_redacted"], langs, strict=True):
+        t = naming.keyphrase_terms(str(text), kp.get(str(aid), []), lang)
+        t = t + naming.ngram_terms(str(text), lang) if len(t) < 2 else t
         terms.append([term for term in t if not set(term.split()) <= echo])
     return terms
+
+
+def answer_languages(ans: pd.DataFrame) -> dict[str, str]:
+    """Answer id -> the clean stage's language code ("" when unknown or not detected)."""
+    if "language" not in ans.columns:
+        return {}
+    codes = ans["language"].fillna("").astype(str).str.strip().str.lower()
+    return {str(a): ("" if g in UNKNOWN_LANGUAGES else g) for a, g in zip(ans["answer_id"], codes, strict=True)}
+
+
+def main_language(ans: pd.DataFrame, langs: dict[str, str], given: str | None = None) -> str:
+    """The language labels are written in: `themes.label_language`, else the most common one of the
+    substantive answers (ties: alphabetical); "" when no answer has a known language."""
+    if given:
+        return str(given).strip().lower()
+    sub = ans
+    if "is_nonanswer" in ans.columns:
+        sub = ans[~ans["is_nonanswer"].fillna(False).astype(bool)]
+    codes = pd.Series([langs.get(str(a), "") for a in sub["answer_id"]], dtype=object)
+    counts = codes[codes != ""].value_counts()
+    if counts.empty:
+        return ""
+    top = int(counts.max())
+    return sorted(str(g) for g, n in counts.items() if int(n) == top)[0]
+
+
+def naming_mask(labels: np.ndarray, langs: list[str], main: str, k: int, min_passages: int) -> tuple[
+    np.ndarray, list[bool]
+]:
+    """Which passages name their theme: those in the main language when the theme has >= `min_passages` of
+    them, else all its passages (a theme of German answers only is named in German).
+
+    Returns (naming labels: the theme or -1, per theme whether it was named from the main language).
+    """
+    is_main = np.array([(g == main) if main else True for g in langs], dtype=bool)
+    out = labels.copy()
+    in_main: list[bool] = []
+    for c in range(k):
+        mem = labels == c
+        ok = int((mem & is_main).sum()) >= max(int(min_passages), 1) or not main
+        in_main.append(bool(ok) or bool(mem.any() and is_main[mem].all()))
+        if ok:
+            out[mem & ~is_main] = -1
+    return out, in_main
 
 
 def _prepare(answers: pd.DataFrame, segments: pd.DataFrame, vectors: np.ndarray) -> tuple[
@@ -343,11 +501,19 @@ def _discover(
     theme_rows: list[dict[str, Any]] = []
     centroids: dict[tuple[str, str], np.ndarray] = {}
     questions = sorted(set(seg["question_id"]) | set(ans["question_id"]))
+    lang_of = answer_languages(ans)
+    main = main_language(ans, lang_of, cfg.get("label_language"))
+    seg_langs = [lang_of.get(a, "") for a in seg["answer_id"]]
+    info: dict[str, int] = {"seed_split": 0, "seed_dropped": 0, "seed_passages_moved": 0, "seed_narrowed": 0,
+                            "named_other_language": 0}
     for qid in track(questions, "themes per question", total=len(questions)):
         idx = np.flatnonzero((seg["question_id"].to_numpy() == qid) & ~seg["is_nonanswer"].to_numpy())
-        rows, cents, labels, sims = _question_themes(
-            qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg, q_text.get(str(qid), "")
+        rows, cents, labels, sims, q_info = _question_themes(
+            qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg, q_text.get(str(qid), ""),
+            [seg_langs[i] for i in idx], main,
         )
+        for key, n in q_info.items():
+            info[key] = info.get(key, 0) + n
         theme_ids = [r["theme_id"] for r in rows]
         for r, c in zip(rows, cents, strict=True):
             centroids[(qid, r["theme_id"])] = c
@@ -377,6 +543,7 @@ def _discover(
 
     tbq = theme_by_question(themes, centroids)
     themes = pd.concat([themes, _held_sizes(batch_scope_rows(themes, seg_assign, seg), held, ans)], ignore_index=True)
+    themes["languages"] = language_counts(themes, held, ans, lang_of)
     substantive = seg_assign["theme_id"] != NONANSWER_ID
     n_sub = int(substantive.sum())
     n_other = int((seg_assign["theme_id"] == OTHER_ID).sum())
@@ -391,7 +558,14 @@ def _discover(
         "other_segments": n_other,
         "other_share": round(n_other / n_sub, 4) if n_sub else 0.0,
         "answers_with_theme": int((assignments["themes"] != "").sum()),
+        "label_language": main,
+        **info,
     }
+    if info["named_other_language"]:
+        summary["fallbacks"] = [
+            f"themes: {info['named_other_language']} themes named in their answers' own language (fewer than "
+            f"{int(cfg['label_min_passages'])} passages in {main!r}, the label language)"
+        ]
     return ThemeResult(themes, assignments, seg_assign, tbq, summary)
 
 
@@ -403,26 +577,38 @@ def _question_themes(
     seeds: SeedThemes | None,
     cfg: dict[str, Any],
     question_text: str = "",
-) -> tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray, np.ndarray]:
+    langs: list[str] | None = None,
+    main: str = "",
+) -> tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray, np.ndarray, dict[str, int]]:
     """Cluster one question's substantive segments.
 
-    Returns theme rows and centroids (in label order), each segment's label (-1 = other) and its
-    cosine to its own centroid (to the nearest one for 'other').
+    Returns theme rows and centroids (in label order), each segment's label (-1 = other), its
+    cosine to its own centroid (to the nearest one for 'other') and counts of seed splits and of themes
+    named from other languages than `main` (the label language; `langs`: each segment's language).
     """
     n = len(qseg)
+    info = {"seed_split": 0, "seed_dropped": 0, "seed_passages_moved": 0, "seed_narrowed": 0,
+            "named_other_language": 0}
     if n == 0:
-        return [], [], np.zeros(0, dtype=int), np.zeros(0)
+        return [], [], np.zeros(0, dtype=int), np.zeros(0), info
+    langs = list(langs) if langs is not None else [""] * n
     resp = qseg["response_id"].to_numpy()
     labels = choose_clusters(x, cfg)
     labels, cent = refine(x, labels, resp, cfg, k_bounds(n, cfg)[0])
     k = len(cent)
+    texts = qseg["text"].tolist()
+    members = [[texts[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
+    seeds_m = match_seeds(cent, members, seeds, cfg, x.mean(axis=0))
+    labels, seeds_m, split = restrict_seeds(
+        x, labels, seeds_m, seeds, texts, resp, cfg, qseg["answer_id"].to_numpy()
+    )
+    info.update(split)
+    k = len(seeds_m)
+    cent = _centroids(x, labels, k) if k else cent
     sims_all = x @ cent.T if k else np.zeros((n, 0))
     own = np.where(labels >= 0, sims_all[np.arange(n), np.maximum(labels, 0)] if k else 0.0, 0.0)
     if k:
         own = np.where(labels >= 0, own, sims_all.max(axis=1))
-    texts = qseg["text"].tolist()
-    members = [[texts[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
-    seeds_m = match_seeds(cent, members, seeds, cfg, x.mean(axis=0))
     # deterministic order: seed themes first by id, then emergent by size (desc) and first segment id
     seg_ids = qseg["segment_id"].to_numpy()
     sizes = [len(set(resp[labels == c].tolist())) for c in range(k)]
@@ -440,8 +626,12 @@ def _question_themes(
     labels = np.array([remap.get(v, -1) for v in labels.tolist()], dtype=int)
     cent = cent[order] if k else cent
     seeds_m = [seeds_m[c] for c in order]
-    terms = _segment_terms(qseg, kp, question_text)
-    ctf, names = naming.class_tfidf(terms, labels, k)
+    terms = _segment_terms(qseg, kp, question_text, langs)
+    # labels and keywords come from the theme's passages in the label language when it has enough of them
+    name_labels, named_main = naming_mask(labels, langs, main, k, int(cfg["label_min_passages"]))
+    info["named_other_language"] = sum(not m for m in named_main)
+    batch_langs = sorted({g for g in langs if g})
+    ctf, names = naming.class_tfidf(terms, name_labels, k)
     kws = naming.top_keywords(ctf, names, int(cfg["n_keywords"])) if k else []
     # names choose among more candidates than the keywords shown: function words are skipped when naming
     name_kws = naming.top_keywords(ctf, names, 3 * int(cfg["n_keywords"])) if k else []
@@ -449,7 +639,7 @@ def _question_themes(
     n_emergent = 0
     red = qseg["text_redacted"].tolist()
     case = naming.acronyms(red)
-    ins, outs = naming.term_shares(terms, labels, k)
+    ins, outs = naming.term_shares(terms, name_labels, k)
     taken: set[str] = set()
     for c in range(k):
         mem = np.flatnonzero(labels == c)
@@ -462,8 +652,8 @@ def _question_themes(
         else:
             n_emergent += 1
             tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
-            cands = naming.nameable(name_kws[c])[: int(cfg["n_keywords"])]
-            surface = naming.surface_forms(cands, [red[i] for i in mem])
+            cands = naming.nameable(name_kws[c], batch_langs)[: int(cfg["n_keywords"])]
+            surface = naming.surface_forms(cands, [red[i] for i in np.flatnonzero(name_labels == c)])
             label = naming.heading_label(cands, surface, case, taken)
             desc = naming.describe_theme(cands, ins[c], outs[c], surface, case)
         taken.add(label)
@@ -480,7 +670,29 @@ def _question_themes(
                 "quotes": json.dumps(quotes, ensure_ascii=False),
             }
         )
-    return rows, list(cent), labels, own
+    return rows, list(cent), labels, own, info
+
+
+def language_counts(
+    themes: pd.DataFrame, held: dict[str, set[str]], ans: pd.DataFrame, lang_of: dict[str, str]
+) -> list[str]:
+    """Per theme row: languages of the answers holding it, most common first ("en:40, de:7"; "?" = unknown).
+
+    Question rows count that question's answers, batch-scope rows all answers holding the theme id.
+    """
+    qid = dict(zip(ans["answer_id"], ans["question_id"], strict=True))
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for aid, tids in held.items():
+        g = lang_of.get(aid, "") or "?"
+        for tid in tids:
+            for scope in (str(qid.get(aid, "")), "all"):
+                c = counts.setdefault((scope, tid), {})
+                c[g] = c.get(g, 0) + 1
+    out = []
+    for scope, tid in zip(themes["scope"].astype(str), themes["theme_id"].astype(str), strict=True):
+        c = counts.get((scope, tid), {})
+        out.append(", ".join(f"{g}:{n}" for g, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+    return out
 
 
 def held_themes(sa: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, set[str]], set[str]]:

@@ -37,10 +37,47 @@ def redact_pii(text: str) -> str:
     return redact_contacts(text)
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-case word tokens; redaction placeholders ("[phone]") are not words of the text."""
+# Elided articles and prepositions written onto the next word: "l'intelligence" is "intelligence".
+_ELISIONS = {
+    "fr": frozenset(("l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu")),
+    "it": frozenset(
+        ("l", "d", "un", "dell", "all", "dall", "nell", "sull", "coll", "quell", "quest", "c", "s", "m", "t")
+    ),
+    "ca": frozenset(("l", "d", "s", "m", "t", "n")),
+}
+
+
+def tokens(text: str, lang: str | None = None) -> list[str]:
+    """Lower-case word tokens; redaction placeholders ("[phone]") are not words of the text.
+
+    Words are never cut at accents; in French, Italian and Catalan an elided article is split off its word
+    ("l'intelligence" -> "intelligence"), so that the word is counted with its other forms.
+    """
     text = _URL_RE.sub(" ", PLACEHOLDER_RE.sub(" ", text.lower())).replace("’", "'")
-    return [t[:-2] if t.endswith("'s") else t for t in _TOKEN_RE.findall(text)]
+    out = [t[:-2] if t.endswith("'s") else t for t in _TOKEN_RE.findall(text)]
+    elided = _ELISIONS.get(lang or "")
+    if elided:
+        out = [t.split("'", 1)[1] if "'" in t and t.split("'", 1)[0] in elided and t.split("'", 1)[1] else t
+               for t in out]
+    return out
+
+
+@functools.cache
+def language_stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop-word list of one language (shipped without any model download); empty when it has none."""
+    if not re.fullmatch(r"[a-z]{2,3}", lang or ""):
+        return frozenset()
+    try:
+        mod = importlib.import_module(f"spacy.lang.{lang}.stop_words")
+    except ImportError:
+        return frozenset()
+    return frozenset(str(w).lower().replace("’", "'") for w in getattr(mod, "STOP_WORDS", ()))
+
+
+@functools.cache
+def stop_words(lang: str | None = None) -> frozenset[str]:
+    """The English list (with generic consultation words) plus the function words of `lang`."""
+    return STOP_WORDS | language_stop_words(lang) if lang and lang != "en" else STOP_WORDS
 
 
 def _stem(word: str) -> str:
@@ -56,13 +93,18 @@ def _stem(word: str) -> str:
     return word
 
 
-def ngram_terms(text: str) -> list[str]:
-    """Fallback terms: content unigrams and bigrams of two content words (never across a placeholder)."""
+def ngram_terms(text: str, lang: str | None = None) -> list[str]:
+    """Fallback terms: content unigrams and bigrams of two content words (never across a placeholder).
+
+    Function words are those of the text's language (`lang`, the clean stage's code) as well as English.
+    """
+    stop = stop_words(lang)
     unigrams: list[str] = []
     bigrams: list[str] = []
     for part in PLACEHOLDER_RE.split(text.lower()):
-        toks = [_stem(t) for t in tokens(part)]
-        keep = [t if (t not in STOP_WORDS and len(t) > 2) else None for t in toks]
+        raw = tokens(part, lang)
+        toks = [_stem(t) for t in raw]
+        keep = [t if (r not in stop and len(t) > 2) else None for r, t in zip(raw, toks, strict=True)]
         unigrams += [t for t in keep if t]
         bigrams += [f"{a} {b}" for a, b in zip(keep, keep[1:], strict=False) if a and b]
     return unigrams + bigrams
@@ -73,14 +115,15 @@ def question_words(question_text: str) -> set[str]:
     return {_stem(t) for t in tokens(question_text) if t not in STOP_WORDS and len(t) > 2}
 
 
-def keyphrase_terms(text: str, keyphrases: Sequence[str]) -> list[str]:
+def keyphrase_terms(text: str, keyphrases: Sequence[str], lang: str | None = None) -> list[str]:
     """The answer's lemmatised keyphrases that occur (plural-folded) in this segment's text."""
     if not keyphrases:
         return []
-    seg = " " + " ".join(_stem(t) for t in tokens(text)) + " "
+    stop = stop_words(lang)
+    seg = " " + " ".join(_stem(t) for t in tokens(text, lang)) + " "
     out = []
     for kp in keyphrases:
-        words = [w for w in tokens(str(kp)) if w not in STOP_WORDS]
+        words = [w for w in tokens(str(kp), lang) if w not in stop]
         if not words or all(len(w) <= 2 for w in words):
             continue
         phrase = " ".join(_stem(w) for w in words)
@@ -247,24 +290,25 @@ def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> dict[str, str
     return out
 
 
-@functools.cache
-def name_stop_words() -> frozenset[str]:
-    """English plus German, French, Spanish, Italian, Portuguese and Dutch function words (spaCy's lists).
+NAME_LANGUAGES = ("de", "fr", "es", "it", "pt", "nl")
 
-    Used to choose names only (keywords keep every term): a theme of German answers is not "Und and die".
+
+@functools.cache
+def name_stop_words(languages: tuple[str, ...] = ()) -> frozenset[str]:
+    """English plus German, French, Spanish, Italian, Portuguese, Dutch and `languages` function words (spaCy).
+
+    Used to choose names only (keywords keep every term): a theme of German answers is not "Und and die",
+    and a Swedish or Romanian word of a batch in those languages ("och", "pentru") is no name either.
     """
     out = set(STOP_WORDS)
-    for lang in ("de", "fr", "es", "it", "pt", "nl"):
-        try:
-            out |= set(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
-        except ImportError:  # spaCy missing: English stop words only
-            continue
+    for lang in dict.fromkeys(NAME_LANGUAGES + tuple(languages)):
+        out |= language_stop_words(lang)
     return frozenset(out)
 
 
-def nameable(keywords: Sequence[str]) -> list[str]:
-    """Keywords that can name a theme: not made only of function words (of any of the main languages)."""
-    stop = name_stop_words()
+def nameable(keywords: Sequence[str], languages: Sequence[str] = ()) -> list[str]:
+    """Keywords that can name a theme: not made only of function words (of the main languages and `languages`)."""
+    stop = name_stop_words(tuple(sorted(set(languages))))
     return [k for k in keywords if k.strip() and not all(w in stop for w in k.split())]
 
 
