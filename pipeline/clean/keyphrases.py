@@ -7,6 +7,7 @@ canonical: lower-case lemmas, without determiners, pronouns, stop words or numbe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.clean.pii import PLACEHOLDER_RE, PLACEHOLDERS
@@ -54,15 +55,21 @@ def _words(chunk: Any) -> list[list[Any]]:
     return words
 
 
-def _form(tok: Any) -> str:
-    """Lemma for nouns (plural -> singular), surface form otherwise; a few lemmas kept as written."""
+def _form(tok: Any, lemmatize: Callable[[Any], str] | None = None) -> str:
+    """Lemma for nouns (plural -> singular), surface form otherwise; a few lemmas kept as written.
+
+    `lemmatize` computes a noun's lemma when the lemmatizer did not run over the whole Doc
+    (`nlp.lemmatizer_of`: only these tokens need one)."""
     low = tok.text.lower()
     if low in _KEEP_AS_WRITTEN:
         return _KEEP_AS_WRITTEN[low]
-    return str(tok.lemma_ if tok.pos_ in {"NOUN", "PROPN"} and tok.lemma_ else tok.text).lower()
+    if tok.pos_ not in {"NOUN", "PROPN"}:
+        return str(tok.text).lower()
+    lemma = lemmatize(tok) if lemmatize is not None else tok.lemma_
+    return str(lemma or tok.text).lower()
 
 
-def _word_form(word: list[Any]) -> str | None:
+def _word_form(word: list[Any], lemmatize: Callable[[Any], str] | None = None) -> str | None:
     """Lower-case form of one word: lemma for nouns (plural -> singular), surface form otherwise.
 
     A redaction placeholder written in the text ("[name]" in a template) is no keyphrase.
@@ -73,19 +80,19 @@ def _word_form(word: list[Any]) -> str | None:
         tok = word[0]
         if not _keep(tok):
             return None
-        return _form(tok)
+        return _form(tok, lemmatize)
     text = "".join(t.text for t in word[:-1]).lower()
     last = word[-1]
-    form = text + _form(last)
+    form = text + _form(last, lemmatize)
     form = form.strip("-\u2010\u2011'\"’()[]:;,.!?")
     return form if _LETTER.search(form) and not all(t.is_stop or t.is_punct for t in word) else None
 
 
-def keyphrases(doc: Any, max_tokens: int = 4) -> list[str]:
-    """Lemmatised lower-case noun chunks of `doc` (order of first occurrence, unique)."""
+def keyphrases(doc: Any, max_tokens: int = 4, lemmatize: Callable[[Any], str] | None = None) -> list[str]:
+    """Lemmatised lower-case noun chunks of `doc` (order of first occurrence, unique); see `_form` for `lemmatize`."""
     seen: dict[str, None] = {}
     for chunk in doc.noun_chunks:
-        forms = [f for f in (_word_form(w) for w in _words(chunk)) if f]
+        forms = [f for f in (_word_form(w, lemmatize) for w in _words(chunk)) if f]
         if not forms:
             continue
         phrase = " ".join(forms[-max_tokens:])  # the head noun is at the end of an English chunk

@@ -12,10 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Sentence", "group_sentences", "paragraph_blocks", "split_long"]
+__all__ = [
+    "Sentence", "group_sentences", "paragraph_blocks", "passages", "regex_sentences", "split_long", "text_passages",
+]
 
 _WORD = re.compile(r"\S+")
 _PARA_BREAK = re.compile(r"\n\s*\n")
+# Without spaCy: a sentence ends at . ! ? ; before whitespace and a capital, digit, quote, bracket or bullet;
+# every line break ends one too (bullets, list items), as in the spaCy pass (nlp._sentences).
+_SENT_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[A-Z0-9•\-])|\n")
 
 
 @dataclass(frozen=True)
@@ -97,3 +102,40 @@ def group_sentences(sentences: list[Sentence], min_words: int, max_words: int) -
         groups[-1].extend(tail)
         words[-1] += tail_words
     return [(g[0].start, g[-1].end) for g in groups]
+
+
+def regex_sentences(text: str) -> list[Sentence]:
+    """Sentences of `text` by punctuation and line breaks (no model): for callers that cannot wait for spaCy."""
+    out: list[Sentence] = []
+    for block_start, block_end in paragraph_blocks(text):
+        pos, first = block_start, True
+        for m in [*_SENT_END.finditer(text, block_start, block_end), None]:
+            stop = m.start() if m else block_end
+            s, e = _strip(text, pos, stop)
+            if e > s:
+                out.append(Sentence(s, e, len(_WORD.findall(text[s:e])), para_start=first))
+                first = False
+            pos = m.end() if m else block_end
+    return out
+
+
+def text_passages(text: str, max_words: int, min_words: int) -> list[tuple[int, int]]:
+    """(start, end) passages of one text with the clean stage's grouping rules, sentences found by `regex_sentences`.
+
+    The one passage splitter for code that works on raw text outside the clean stage (the tagger's ad-hoc
+    input): same bounds, paragraph preference, short-sentence merging and over-long sentence cuts as
+    segments.parquet, so `text[start:end]` are passages of the same kind.
+    """
+    return passages(text, regex_sentences(text), min_words, max_words)
+
+
+def passages(text: str, sentences: list[Sentence], min_words: int, max_words: int) -> list[tuple[int, int]]:
+    """(start, end) passages from a text's sentences: over-long sentences cut, then `group_sentences`."""
+    out: list[Sentence] = []
+    for sent in sentences:
+        if sent.n_words > max_words:
+            for j, (s, e) in enumerate(split_long(text, sent.start, sent.end, max_words)):
+                out.append(Sentence(s, e, len(_WORD.findall(text[s:e])), sent.para_start and j == 0))
+        else:
+            out.append(sent)
+    return group_sentences(out, min_words, max_words)

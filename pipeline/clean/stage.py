@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline import io
-from pipeline.clean.core import clean_answers
+from pipeline.clean.core import clean_answers, clean_params
+from pipeline.clean.nlp import fallback_notes
 from pipeline.errors import InputError
 
 __all__ = ["run"]
@@ -45,6 +46,8 @@ def run(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "answers_with_action_line_mentions": int(clean["mentions_action_lines"].map(len).gt(0).sum()),
         "answers_with_sdg_mentions": int(clean["mentions_sdgs"].map(len).gt(0).sum()),
         "seconds": round(seconds, 2),
+        # One line per degraded step (a blank spaCy model); the runner puts them in the manifest and report.
+        "fallbacks": fallback_notes(str(clean_params(params)["spacy_model"])),
     }
     logger.info("clean summary: %s", summary)
     return summary
