@@ -166,7 +166,9 @@ def measure(n_workers: int, root: Path, n_parts: int, n_answers: int, params: di
                 results = client.gather(futures)
                 wall = time.perf_counter() - t0
                 out[stage] = {"wall_s": round(wall, 2), "answers_per_s": round(n_answers / wall, 2),
-                              "task_cpu_wall_s": round(sum(r["seconds"] for r in results), 2),
+                              "task_wall_s": round(sum(r["seconds"] for r in results), 2),
+                              "task_cpu_s": round(sum(r["cpu_s"] for r in results), 2),
+                              "cpu_s_per_1k_answers": round(1000 * sum(r["cpu_s"] for r in results) / n_answers, 2),
                               "load_before": load0, "load_after": load_average()}
                 if stage == "embed":
                     out[stage]["texts_encoded"] = sum(r["stats"]["encoded"] for r in results)

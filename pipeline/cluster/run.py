@@ -44,6 +44,10 @@ __all__ = ["DEFAULT_PARTITION_ROWS", "connect", "embed_partition", "run_distribu
 
 DEFAULT_PARTITION_ROWS = 5000
 RETRIES = 3
+# batch-wide decisions handed to the tasks as files in the batch folder (not scattered: a killed worker must
+# not take the only copy with it)
+DUPLICATES_FILE = "duplicates.parquet"
+SHINGLES_FILE = "boilerplate_shingles.npy"
 
 
 # ------------------------------------------------------------------------------------------- cluster
@@ -98,10 +102,11 @@ def _set_threads(n: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------- tasks
-def _clean_task(i: int, answers_part: Path, dups: pd.DataFrame, params: dict[str, Any], root: Path) -> int:
+def _clean_task(i: int, answers_part: Path, params: dict[str, Any], root: Path) -> int:
     """Clean one partition; duplicate columns from the batch-wide groups; boilerplate left for phase 4."""
     from pipeline.clean.core import clean_answers
 
+    dups = pd.read_parquet(root / DUPLICATES_FILE)
     answers = pd.read_parquet(answers_part)
     clean, segments = clean_answers(answers, params)
     grouped = dups.set_index("answer_id")
@@ -119,7 +124,8 @@ def _clean_task(i: int, answers_part: Path, dups: pd.DataFrame, params: dict[str
     return len(clean)
 
 
-def _flag_task(i: int, common: set[int], params: dict[str, Any], root: Path) -> int:
+def _flag_task(i: int, params: dict[str, Any], root: Path) -> int:
+    common = {int(x) for x in np.load(root / SHINGLES_FILE)}
     folder = root / "batches" / part_name(i, "")
     clean = pd.read_parquet(folder / "answers_clean.parquet")
     segments = pd.read_parquet(folder / "segments.parquet")
@@ -136,7 +142,7 @@ def embed_partition(i: int, params: dict[str, Any], root: Path, cache_dir: Path)
     from pipeline.embed.stage import _texts, batch_sentences
 
     _limit_threads()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     folder = root / "batches" / part_name(i, "")
     answers = pd.read_parquet(folder / "answers_clean.parquet")
     segments = pd.read_parquet(folder / "segments.parquet")
@@ -156,7 +162,7 @@ def embed_partition(i: int, params: dict[str, Any], root: Path, cache_dir: Path)
                  sentence_vectors=vectors[n_a + n_s:],
                  model_id=np.asarray(space(params)[2]))
     return {"stats": stats.__dict__, "sentence_passages": len(sents), "seconds": time.perf_counter() - t0,
-            "pid": os.getpid(), "rss_mb": _rss_mb()}
+            "cpu_s": time.process_time() - c0, "pid": os.getpid(), "rss_mb": _rss_mb()}
 
 
 def tag_partition(i: int, params: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -164,9 +170,10 @@ def tag_partition(i: int, params: dict[str, Any], root: Path) -> dict[str, Any]:
     from pipeline.tagger import stage as tag_stage
 
     _limit_threads()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = tag_stage.run(root / "batches" / part_name(i, ""), params, None)
-    return {"summary": summary, "seconds": time.perf_counter() - t0, "pid": os.getpid(), "rss_mb": _rss_mb()}
+    return {"summary": summary, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "pid": os.getpid(), "rss_mb": _rss_mb()}
 
 
 def _whole_batch_task(batch_dir: Path, params: dict[str, Any], framework: Path | None, examples: Path | None,
@@ -361,14 +368,14 @@ def run_distributed(
         t0 = time.perf_counter()
         dups = _duplicates(client, root / "answers", paths, params)
         t_dup = time.perf_counter() - t0
-        dups_f = client.scatter(dups, broadcast=True)
-        _gather(client, [client.submit(_clean_task, i, paths[i], dups_f, params, root, pure=False,
+        io.write_parquet(dups, root / DUPLICATES_FILE)
+        _gather(client, [client.submit(_clean_task, i, paths[i], params, root, pure=False,
                                        retries=RETRIES) for i in idx])
         t_clean = time.perf_counter() - t0
         common, n_docs = _common_shingles(root, params)
-        common_f = client.scatter([common], broadcast=True)[0]  # one object, not one per shingle
-        _gather(client, [client.submit(_flag_task, i, common_f, params, root, pure=False, retries=RETRIES)
-                         for i in idx])
+        with io.atomic_path(root / SHINGLES_FILE) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(sorted(common), dtype=np.int64))
+        _gather(client, [client.submit(_flag_task, i, params, root, pure=False, retries=RETRIES) for i in idx])
         parts = [root / "batches" / part_name(i, "") for i in idx]
         clean = concat_parquet([p / "answers_clean.parquet" for p in parts])
         segments = concat_parquet([p / "segments.parquet" for p in parts])
