@@ -5,7 +5,8 @@ For each batch folder it counts, per question and in all:
   >= 75% of its answers in the answer's own language (a German answer in a theme of mostly English answers is in
   a mixed theme), with a bootstrap 95% CI over answers; and the stricter **apart share**: non-English answers
   all of whose themes have < 10% English answers;
-- **stop-word labels**: theme labels half or more of whose words are function words (spaCy lists en/de/fr/es/it);
+- **stop-word labels**: theme labels half or more of whose words are function words (spaCy lists en/de/fr/es/it
+  and those of every language of the batch);
 - **other share**: substantive passages in "other";
 - **catch-alls**: themes held by > 50% of the question's answers (and by > 80% of the documents of document batches),
   with the seed themes' held shares listed;
@@ -110,7 +111,10 @@ def measure(batch: Path, main: str = "en", held_share: float = 0.5, doc_share: f
     themes = pd.read_parquet(batch / "themes.parquet")
     assign = pd.read_parquet(batch / "theme_assignments.parquet")
     sa = pd.read_parquet(batch / "segment_assignments.parquet")
-    stop = _stop_words()
+    from pipeline.themes.naming import language_stop_words
+
+    stop = _stop_words()  # plus the function words of every language of the batch ("och", "pentru", "det")
+    stop = stop.union(*(language_stop_words(str(g)) for g in ans["language"].fillna("").unique()))
     flags = single_language_flags(ans, assign, main)
     sub = ans[~ans["is_nonanswer"].fillna(False).astype(bool)]
     per_q_answers = sub.groupby("question_id")["answer_id"].nunique().to_dict()

@@ -297,7 +297,8 @@ def restrict_seeds(
     question's respondents is far broader than its seed: it keeps only passages ever more typical of the seed
     (z raised in steps of 0.5, at most 3 above `seed_member_z`).
     The rest of a seed-matched cluster is an emergent theme of its own when it has >= `min_theme_size`
-    respondents, else its passages join the nearest emergent theme within `other_threshold` (or "other").
+    respondents and a quarter of the cluster's, else its passages join the nearest emergent theme within
+    `other_threshold` (or "other").
     A cluster with fewer matching respondents than `min_theme_size` loses the seed name.
     Returns the new labels (new themes numbered after the existing ones), the seed match of every theme and
     counts of what was done.
@@ -333,8 +334,10 @@ def restrict_seeds(
             stats["seed_dropped"] += 1
             continue
         stats["seed_passages_moved"] += int(rest.sum())
-        # a large rest is a theme of its own; a small one joins the nearest emergent theme (or other)
-        if len(set(respondents[rest].tolist())) >= min_size:
+        # a large rest (>= a quarter of the cluster's respondents) is a theme of its own; a small one joins
+        # the nearest emergent theme (or other): a few stray passages are no theme
+        n_rest = len(set(respondents[rest].tolist()))
+        if n_rest >= max(min_size, 0.25 * len(set(respondents[mem].tolist()))):
             labels[rest] = len(seeds_m)
             seeds_m.append((-1, 0.0))
             stats["seed_split"] += 1
