@@ -15,6 +15,18 @@ that models, imports and ru_maxrss start from nothing. Per-stage peak RSS comes 
 
     .venv/bin/python benchmarks/bench_pipeline.py itu100 gd10k            # -> results/pipeline_<scenario>.json
     .venv/bin/python benchmarks/bench_pipeline.py gd50k --embed-backend onnx
+
+Before vs after in one run (`--before`: a checkout of the older code, e.g. `git worktree add /tmp/before SHA`;
+`--after`: another checkout, default a frozen copy of this one): for each scenario the two codes run
+alternately (cold before, cold after, warm before, warm after) on the same inputs, each with its own batch and
+cache, and the result holds both with after/before ratios per stage (the machine is shared: ratios, not
+seconds, are the figures). `--after-overrides` gives the after code parameters its params.yaml does not have
+yet (e.g. '{"embed": {"backend": "onnx"}}'); `--seed-onnx-export` copies a built int8 export into each fresh
+cache, so a cold run is a fresh batch and fresh vectors on a machine where the export is already built
+(the one-off export is timed on its own, `onnx_export_s`).
+
+    .venv/bin/python benchmarks/bench_pipeline.py itu100 --before /tmp/before --after /tmp/after \
+        --after-overrides '{"embed": {"backend": "onnx"}}' --seed-onnx-export --suffix _before_after
 """
 
 from __future__ import annotations
@@ -272,11 +284,40 @@ def targets_for(name: str, cold: dict[str, Any], warm: dict[str, Any]) -> dict[s
     return out
 
 
-def bench(name: str, overrides: dict[str, Any], keep: bool, code: Path) -> dict[str, Any]:
-    root = WORK / "runs" / name
+def fresh_cache(root: Path, onnx_export: Path | None) -> Path:
+    """An empty embedding cache, with the built int8 export copied in when given (see `--seed-onnx-export`)."""
+    cache = root / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    if onnx_export is not None:
+        shutil.copytree(onnx_export, cache / "onnx" / onnx_export.name)
+    return cache
+
+
+def build_onnx_export(code: Path) -> tuple[Path, float]:
+    """Build the int8 export once in a scratch cache with the code under test; (its folder, seconds)."""
+    scratch = WORK / "onnx-export"
+    shutil.rmtree(scratch, ignore_errors=True)
+    script = ("import json,time,sys; from pathlib import Path; t=time.perf_counter(); "
+              "from pipeline.embed.onnx_export import OnnxBackend; "
+              f"b=OnnxBackend('all-MiniLM-L6-v2', 256, Path({str(scratch)!r})); "
+              "print('RESULT', json.dumps([str(b.folder), time.perf_counter()-t]))")
+    env = os.environ | {"PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=code)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not line:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit("ONNX export failed")
+    folder, seconds = json.loads(line[-1][len("RESULT "):])
+    return Path(folder), round(float(seconds), 1)
+
+
+def bench(name: str, overrides: dict[str, Any], keep: bool, code: Path, label: str = "",
+          onnx_export: Path | None = None) -> dict[str, Any]:
+    root = WORK / "runs" / (f"{name}-{label}" if label else name)
     if root.exists():
         shutil.rmtree(root)
-    batch, cache = root / "batch", root / "cache"
+    batch = root / "batch"
+    cache = fresh_cache(root, onnx_export)
     t0 = time.perf_counter()
     inputs, mapping = scenario_inputs(name)
     prep_s = time.perf_counter() - t0
@@ -302,6 +343,72 @@ def bench(name: str, overrides: dict[str, Any], keep: bool, code: Path) -> dict[
     return result
 
 
+def git_sha(path: Path) -> str:
+    out = subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "copy"
+
+
+def compare(name: str, codes: dict[str, Path], overrides: dict[str, dict[str, Any]], keep: bool,
+            onnx_export: Path | None) -> dict[str, Any]:
+    """Before and after alternately on the same inputs: cold, cold, warm, warm; with after/before ratios."""
+    runs: dict[str, dict[str, Any]] = {}
+    for label in codes:
+        seed = onnx_export if str(overrides[label].get("embed", {}).get("backend")) == "onnx" else None
+        runs[label] = {"root": WORK / "runs" / f"{name}-{label}", "cache_seed": seed}
+        root = runs[label]["root"]
+        shutil.rmtree(root, ignore_errors=True)
+        runs[label]["cache"] = fresh_cache(root, seed)
+    inputs, mapping = scenario_inputs(name)
+    for phase in ("cold", "warm"):
+        for label, code in codes.items():
+            r = runs[label]
+            r[phase] = run_child(inputs, r["root"] / "batch", mapping, overrides[label], r["cache"], code)
+            print(f"[{name}] {label} {phase}: {r[phase]['total']['wall_s']:.2f} s wall", flush=True)
+    out: dict[str, Any] = {"scenario": name, "inputs": [str(p) for p in inputs], "mapping": mapping}
+    for label, code in codes.items():
+        r = runs[label]
+        out[label] = {"code": str(code), "git": git_sha(code), "param_overrides": overrides[label],
+                      "onnx_export_seeded": r["cache_seed"] is not None,
+                      "counts": count_rows(r["root"] / "batch"), "cold": r["cold"], "warm": r["warm"],
+                      "targets": targets_for(name, r["cold"], r["warm"])}
+        if not keep:
+            shutil.rmtree(r["root"], ignore_errors=True)
+    b, a = out["before"], out["after"]
+
+    def ratio(x: float, y: float) -> float | None:
+        return round(x / y, 3) if y > 0 else None
+
+    stages = sorted(set(b["cold"]["stages"]) | set(a["cold"]["stages"]),
+                    key=lambda k: list(a["cold"]["stages"]).index(k) if k in a["cold"]["stages"] else 99)
+    out["side_by_side"] = {
+        "cold_total_wall_s": {"before": b["cold"]["total"]["wall_s"], "after": a["cold"]["total"]["wall_s"],
+                              "after_over_before": ratio(a["cold"]["total"]["wall_s"], b["cold"]["total"]["wall_s"])},
+        "cold_total_cpu_s": {"before": b["cold"]["total"]["cpu_s"], "after": a["cold"]["total"]["cpu_s"],
+                             "after_over_before": ratio(a["cold"]["total"]["cpu_s"], b["cold"]["total"]["cpu_s"])},
+        "warm_total_wall_s": {"before": b["warm"]["total"]["wall_s"], "after": a["warm"]["total"]["wall_s"]},
+        "warm_share_of_cold": {k: ratio(out[k]["warm"]["total"]["wall_s"], out[k]["cold"]["total"]["wall_s"])
+                               for k in ("before", "after")},
+        "cold_stage_wall_s": {
+            k: {"before": b["cold"]["stages"].get(k, {}).get("wall_s"),
+                "after": a["cold"]["stages"].get(k, {}).get("wall_s"),
+                "after_over_before": ratio(a["cold"]["stages"].get(k, {}).get("wall_s", 0.0),
+                                           b["cold"]["stages"].get(k, {}).get("wall_s", 0.0))}
+            for k in stages},
+        "cold_stage_cpu_s": {
+            k: {"before": b["cold"]["stages"].get(k, {}).get("cpu_s"),
+                "after": a["cold"]["stages"].get(k, {}).get("cpu_s"),
+                "after_over_before": ratio(a["cold"]["stages"].get(k, {}).get("cpu_s", 0.0),
+                                           b["cold"]["stages"].get(k, {}).get("cpu_s", 0.0))}
+            for k in stages},
+        "texts_encoded": {k: sum(int(s["summary"].get("encoded", 0)) for s in out[k]["cold"]["stages"].values())
+                          for k in ("before", "after")},
+    }
+    out["machine"] = machine_info()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenarios", nargs="*", default=["itu100", "gd10k"], help=", ".join(SCENARIOS))
@@ -309,6 +416,11 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the batch folders under $WSIS_BENCH_DIR/runs")
     ap.add_argument("--suffix", default="", help="results file suffix, e.g. _onnx")
     ap.add_argument("--no-snapshot", action="store_true", help="run the checkout itself, not a frozen copy")
+    ap.add_argument("--before", type=Path, default=None, help="checkout of the older code: run both side by side")
+    ap.add_argument("--after", type=Path, default=None, help="checkout of the newer code (default: this one)")
+    ap.add_argument("--after-overrides", default="{}", help="JSON parameters only the after code gets")
+    ap.add_argument("--seed-onnx-export", action="store_true",
+                    help="copy a built int8 export into each fresh cache of an onnx run (timed once on its own)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--batch", help=argparse.SUPPRESS)
     ap.add_argument("--mapping", help=argparse.SUPPRESS)
@@ -322,11 +434,30 @@ def main() -> None:
     if args.embed_backend:
         overrides["embed"] = {"backend": args.embed_backend}
     # freeze the code under test: the checkout may be edited while this runs
-    code = ROOT if args.no_snapshot else snapshot_code(WORK / f"code-{os.getpid()}")
+    code = args.after or (ROOT if args.no_snapshot else snapshot_code(WORK / f"code-{os.getpid()}"))
+    if args.before is not None:
+        after_overrides = json.loads(args.after_overrides)
+        codes = {"before": args.before.resolve(), "after": Path(code).resolve()}
+        per_code = {"before": overrides, "after": config_merge(overrides, after_overrides)}
+        export, export_s = (build_onnx_export(codes["after"]) if args.seed_onnx_export else (None, None))
+        for name in args.scenarios:
+            result = compare(name, codes, per_code, args.keep, export)
+            result["onnx_export_s"] = export_s
+            result["command"] = "benchmarks/bench_pipeline.py " + " ".join(sys.argv[1:])
+            path = write_result(f"pipeline_{name}{args.suffix or '_before_after'}", result)
+            print(f"[{name}] -> {path}: {json.dumps(result['side_by_side'])}", flush=True)
+        return
     for name in args.scenarios:
         result = bench(name, overrides, args.keep, code)
         path = write_result(f"pipeline_{name}{args.suffix}", result)
         print(f"[{name}] -> {path}: {json.dumps(result['targets'])}", flush=True)
+
+
+def config_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = config_merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
 
 
 if __name__ == "__main__":

@@ -62,28 +62,17 @@ def weights_fingerprint(folder: Path, main: str) -> str:
     return digest
 
 
-def space_fingerprint(backend: str, model_id: str) -> str:
-    """Fingerprint of the weights behind an embedding space (and the ONNX export recipe), e.g. `w1a2b..-x2..`."""
-    from pipeline.embed.backends import model_files
-
-    base = model_id[: -len("-int8")] if backend == "onnx" and model_id.endswith("-int8") else model_id
-    folder, main = model_files(backend, base)
-    parts = [f"w{weights_fingerprint(folder, main)}"]
-    if backend == "onnx":
-        from pipeline.embed import onnx_export
-
-        parts.append(f"x{onnx_export.EXPORT_VERSION}-{onnx_export.recipe_fingerprint()}")
-    return "-".join(parts)
-
-
 def cache_key(
     backend: str, model_id: str, max_seq_length: int | None, fingerprint: str | None = None
 ) -> str:
     """Folder name of one embedding space: vectors from different spaces never mix.
 
-    The space includes the model weights' fingerprint (computed from the installed files unless given),
-    so changed weights or a new ONNX export recipe never serve vectors cached for the old ones."""
+    The space includes the model weights' fingerprint (`backends.space_fingerprint`: weights and, for ONNX,
+    export recipe and version; computed from the installed files unless given), so changed weights or a new
+    export never serve vectors cached for old ones."""
     if fingerprint is None:
+        from pipeline.embed.backends import space_fingerprint  # backends imports this module
+
         fingerprint = space_fingerprint(backend, model_id)
     raw = f"{backend}__{model_id}__{max_seq_length if max_seq_length else 'na'}__{fingerprint}"
     return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)

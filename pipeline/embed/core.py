@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from pipeline import config
-from pipeline.embed.backends import Backend, get_backend, identity
-from pipeline.embed.cache import EmbeddingCache, cache_key, cached_dim, text_digest
+from pipeline.embed.backends import Backend, get_backend, space_key
+from pipeline.embed.cache import EmbeddingCache, cached_dim, text_digest
 from pipeline.progress import track
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ def encode_with_stats(
     section = embed_section(params)
     root = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     use_cache = bool(section.get("cache", True))
-    name, model_id, max_len = identity(section)
-    key = cache_key(name, model_id, max_len)
+    name, model_id, _, key = space_key(section)
     # the model is loaded only when something must be encoded (or the vector size is unknown)
     dim = cached_dim(root, key) if use_cache else None
     backend: Backend | None = None

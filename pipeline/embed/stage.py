@@ -1,4 +1,7 @@
-"""Stage shell: batch_dir/answers_clean.parquet + segments.parquet -> batch_dir/embeddings.npz."""
+"""Stage shell: batch_dir/answers_clean.parquet + segments.parquet -> batch_dir/embeddings.npz.
+
+Every passage a later stage scores is encoded here, in one call: answers, clean segments and the tag stage's
+sentence passages (`pipeline.embed.passages.sentence_passages`), so no stage encodes batch text again."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import config, io
-from pipeline.embed.core import encode_with_stats
+from pipeline.embed.backends import AUTO, resolve_backend
+from pipeline.embed.core import embed_section, encode_with_stats
+from pipeline.embed.passages import passage_digest, sentence_passages, sentence_scoring
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -47,34 +52,76 @@ def non_english_share(answers: pd.DataFrame) -> float:
     return float((~lang.isin(["en", "und", ""])).mean())
 
 
+def tag_section(params: dict[str, Any]) -> dict[str, Any]:
+    return dict(params.get("tag", {}) or {})
+
+
+def batch_sentences(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[list[str], list[str], str | None]:
+    """(passages, owner answer ids, switch line) of the tag stage's sentence scoring: the same texts
+    (`text_clean`), non-answers skipped, `tag.sentence_max_words`, and `tag.sentence_scoring`."""
+    texts = answers["text_clean"].fillna("").astype(str).tolist() if "text_clean" in answers else []
+    skip = (answers["is_nonanswer"].fillna(False).astype(bool).to_numpy() if "is_nonanswer" in answers
+            else np.array([not t.strip() for t in texts], dtype=bool))
+    section = tag_section(params)
+    on, switch = sentence_scoring(section, int((~skip).sum()))
+    if not on or not texts:
+        return [], [], switch
+    sents, owners = sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
+    ids = answers["answer_id"].astype(str).tolist()
+    return sents, [ids[i] for i in owners], switch
+
+
 def embed_frames(
     answers: pd.DataFrame, segments: pd.DataFrame, params: dict[str, Any], cache_dir: Path | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Pure core of the stage: the arrays of embeddings.npz and the encode statistics."""
+    section = embed_section(params)
+    share = non_english_share(answers)
+    chosen, reason = resolve_backend(section, share)
+    section["backend"] = chosen
+    switches: list[str] = [reason] if str(embed_section(params).get("backend")) == AUTO else []
     a_texts = _texts(answers, "text_clean", ANSWERS_FILE)
     s_texts = _texts(segments, "text", SEGMENTS_FILE) if len(segments) else []
-    # one encode call: answers that are a single segment share the cached vector
-    vectors, stats = encode_with_stats(a_texts + s_texts, params, cache_dir)
-    n_a = len(a_texts)
+    sents, sent_owner, sent_switch = batch_sentences(answers, params)
+    if sent_switch:
+        switches.append(sent_switch)
+    # one encode call: texts shared by answers, segments and sentences are encoded once
+    vectors, stats = encode_with_stats(a_texts + s_texts + sents, section, cache_dir)
+    n_a, n_s = len(a_texts), len(s_texts)
     arrays = {
         "answer_ids": np.asarray(answers["answer_id"].astype(str).tolist(), dtype=str),
         "answer_vectors": vectors[:n_a],
         "segment_ids": np.asarray(
             segments["segment_id"].astype(str).tolist() if len(segments) else [], dtype=str
         ),
-        "segment_vectors": vectors[n_a:],
+        "segment_vectors": vectors[n_a:n_a + n_s],
+        "sentence_owner": np.asarray(sent_owner, dtype=str),
+        "sentence_digests": np.asarray([passage_digest(t) for t in sents], dtype=str),
+        "sentence_vectors": vectors[n_a + n_s:],
         "model_id": np.asarray(f"{stats.backend}:{stats.model_id}"),
     }
     summary = stats.as_dict()
-    share = non_english_share(answers)
-    summary.update(answers=n_a, segments=len(s_texts), dim=int(vectors.shape[1]),
-                   non_english_share=round(share, 3))
-    if share > NON_ENGLISH_WARN_SHARE and stats.backend != "multilingual":
+    summary.update(answers=n_a, segments=n_s, sentence_passages=len(sents), dim=int(vectors.shape[1]),
+                   non_english_share=round(share, 3), backend_chosen=chosen, backend_reason=reason,
+                   switches=switches, fallbacks=[])
+    if share > NON_ENGLISH_WARN_SHARE and chosen != "multilingual":
         log.warning(
             "%.0f%% of answers are not in English but embed.backend=%s (English-only model); "
-            "consider embed.backend=multilingual", 100 * share, stats.backend,
+            "consider embed.backend=multilingual or auto", 100 * share, chosen,
         )
     return arrays, summary
+
+
+def batch_params(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Params whose `embed.backend` is the one the embed stage chose for this batch (`auto` resolved from
+    embeddings.npz), so label and theme texts are encoded in the batch's space."""
+    if str(embed_section(params).get("backend")) != AUTO:
+        return params
+    path = Path(batch_dir) / OUTPUT_FILE
+    if not path.exists():
+        raise InputError(str(path), None, "not found: run `wsis embed` first (embed.backend=auto is chosen there)")
+    backend = str(io.read_npz(path).get("model_id", "")).split(":", 1)[0]
+    return config.deep_merge(params, {"embed": {"backend": backend}})
 
 
 def run(batch_dir: Path, params: dict[str, Any], cache_dir: Path | None = None) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def stance_pairs(answers: pd.DataFrame, assignments: pd.DataFrame, themes: pd.Da
 
 
 def score_pairs(pairs: pd.DataFrame, texts: dict[str, str], vectors: dict[str, np.ndarray] | None,
-                cache_dir: Path | None = None) -> pd.DataFrame:
+                cache_dir: Path | None = None, model: Any = None) -> pd.DataFrame:
     """Stance and confidence for every pair with a target (the same answer and target are scored once)."""
     from pipeline.stance import stance_of
 
@@ -86,7 +86,8 @@ def score_pairs(pairs: pd.DataFrame, texts: dict[str, str], vectors: dict[str, n
         return out[COLUMNS]
     ids = todo["answer_id"].tolist()
     vecs = np.stack([vectors[a] for a in ids]) if vectors and all(a in vectors for a in ids) else None
-    scored = stance_of([texts.get(a, "") for a in ids], todo["stance_target"].tolist(), vecs, cache_dir=cache_dir)
+    scored = stance_of([texts.get(a, "") for a in ids], todo["stance_target"].tolist(), vecs, model=model,
+                       cache_dir=cache_dir)
     todo = todo.assign(stance=scored["stance"].to_numpy(), confidence=scored["confidence"].to_numpy())
     out = out.drop(columns=["stance", "confidence"]).merge(todo, on=["answer_id", "stance_target"], how="left")
     out["stance"] = out["stance"].fillna("")
@@ -112,8 +113,8 @@ def run(batch_dir: Path, params: dict[str, Any], cache_dir: Path | None = None) 
     else:
         text_col = "text_clean" if "text_clean" in answers.columns else "answer"
         texts = dict(zip(answers["answer_id"].astype(str), answers[text_col].fillna("").astype(str), strict=True))
-        vectors = _answer_vectors(batch_dir / "embeddings.npz")
-        result = score_pairs(pairs, texts, vectors, cache_dir)
+        vectors, space = _answer_vectors(batch_dir / "embeddings.npz")
+        result = score_pairs(pairs, texts, vectors, cache_dir, model_in_space(space))
     io.write_parquet(result, batch_dir / "theme_stance.parquet")
     scored = result[result["stance"] != ""]
     open_qs = sorted(set(result.loc[result["target_kind"] == "open question", "question_id"]))
@@ -130,12 +131,33 @@ def run(batch_dir: Path, params: dict[str, Any], cache_dir: Path | None = None) 
     return summary
 
 
-def _answer_vectors(path: Path) -> dict[str, np.ndarray] | None:
-    """Answer vectors when they are in the stance model's space (384-d MiniLM); else the model embeds."""
+def _answer_vectors(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
+    """(answer vectors, `backend:model` of embeddings.npz): the vectors when they are in the stance model's space
+    (384-d MiniLM); else None and the model embeds."""
     if not path.exists():
-        return None
+        return None, ""
     emb = io.read_npz(path)
     vecs = emb.get("answer_vectors")
-    if vecs is None or vecs.ndim != 2 or vecs.shape[1] != 384 or "multilingual" in str(emb.get("model_id", "")):
+    space = str(emb.get("model_id", ""))
+    if vecs is None or vecs.ndim != 2 or vecs.shape[1] != 384 or "multilingual" in space:
+        return None, space
+    return {str(a): v for a, v in zip(emb["answer_ids"].tolist(), vecs, strict=True)}, space
+
+
+def model_in_space(space: str) -> Any:
+    """The shipped stance model, encoding its sentences with the batch's backend when that is the int8 export of
+    the model's own encoder (measured: benchmarks/results/embed_quality_stance.json), so a batch embedded with
+    onnx never loads the torch model again; None (the model as trained) otherwise."""
+    import copy
+
+    from pipeline.stance.api import get_model
+    from pipeline.stance.model import DEFAULT_EMBED
+
+    backend, _, model_id = space.rpartition(":")
+    model = get_model()
+    embed = dict(model.embed or DEFAULT_EMBED)
+    if backend != "onnx" or model_id != f"{embed.get('model')}-int8" or embed.get("backend") != "torch":
         return None
-    return {str(a): v for a, v in zip(emb["answer_ids"].tolist(), vecs, strict=True)}
+    out = copy.copy(model)
+    out.embed = {**embed, "backend": "onnx"}
+    return out

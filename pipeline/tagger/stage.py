@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import config
+from pipeline.embed.passages import passage_digest, sentence_passages, sentence_scoring
 from pipeline.errors import InputError
 from pipeline.io import read_npz, read_table, write_csv, write_parquet
 from pipeline.tagger import features
@@ -264,34 +265,8 @@ def score_frame(tagger: Tagger, proba: np.ndarray) -> pd.DataFrame:
     )
 
 
-def sentence_passages(
-    texts: Sequence[str], max_words: int, skip: np.ndarray | None = None
-) -> tuple[list[str], np.ndarray]:
-    """Short passages (sentences, merged up to `max_words`) of every multi-sentence text, with owners.
-
-    Real answers list several topics in one paragraph; scored whole, each topic is diluted, scored per
-    sentence and max-aggregated, each can reach its threshold (dev set of real answers: AL micro-F1
-    0.67 -> 0.72 at equal precision)."""
-    passages: list[str] = []
-    owners: list[int] = []
-    for i, text in enumerate(texts):
-        if (skip is not None and skip[i]) or len(text.split()) <= max_words:
-            continue
-        parts = features.segment_text(text, max_words=max_words, min_words=4)
-        if len(parts) > 1:
-            kept = [p for p in parts if not features.is_boilerplate(p)]
-            passages += kept
-            owners += [i] * len(kept)
-    return passages, np.asarray(owners, dtype=np.int64)
-
-
 def _use_sentences(section: dict[str, Any], n_answers: int) -> bool:
-    mode = str(section.get("sentence_scoring", "auto")).lower()
-    if mode in {"never", "false", "off"}:
-        return False
-    if mode in {"always", "true", "on"}:
-        return True
-    return n_answers <= int(section.get("sentence_scoring_max_answers", 5000))
+    return sentence_scoring(section, n_answers)[0]
 
 
 def _mentions_from(row: dict[Any, Any], text: str) -> tuple[list[str], list[str]]:
@@ -318,9 +293,10 @@ def _segments_for(
 
 def _vectors_for(
     keys: list[str], texts: list[str], stored_ids: np.ndarray | None, stored: np.ndarray | None,
-    params: dict[str, Any],
+    params: dict[str, Any], what: str = "vectors", fallbacks: list[str] | None = None,
 ) -> np.ndarray:
-    """Stored embeddings by id; anything missing is encoded (through the embedding cache)."""
+    """Stored embeddings by id; anything missing is encoded (through the embedding cache) and recorded in
+    `fallbacks`."""
     if not keys:
         dim = stored.shape[1] if stored is not None and stored.ndim == 2 else 384
         return np.zeros((0, dim), dtype=np.float32)
@@ -328,9 +304,41 @@ def _vectors_for(
         pos = {str(k): i for i, k in enumerate(stored_ids)}
         if all(k in pos for k in keys):
             return np.asarray(stored[[pos[k] for k in keys]], dtype=np.float32)
-        log.warning("embeddings.npz lacks %d of %d vectors; encoding them",
-                    sum(k not in pos for k in keys), len(keys))
+        missing = sum(k not in pos for k in keys)
+        log.warning("embeddings.npz lacks %d of %d %s; encoding them", missing, len(keys), what)
+        _record(fallbacks, f"embeddings.npz lacks {missing} of {len(keys)} {what}: encoded by the tag stage")
+    elif stored is None:
+        _record(fallbacks, f"embeddings.npz has no {what}: {len(keys)} encoded by the tag stage")
     return features.encode(texts, params, config.cache_dir())
+
+
+def _record(fallbacks: list[str] | None, line: str) -> None:
+    if fallbacks is not None and line not in fallbacks:
+        fallbacks.append(line)
+
+
+def stored_sentence_vectors(
+    emb: dict[str, np.ndarray], sents: list[str], owner_ids: list[str]
+) -> np.ndarray | None:
+    """The sentence passages' vectors from embeddings.npz when it holds exactly these passages (same owners, same
+    texts by digest); None for an older npz or passages made with other parameters."""
+    vecs, owner, digests = emb.get("sentence_vectors"), emb.get("sentence_owner"), emb.get("sentence_digests")
+    if vecs is None or owner is None or digests is None or len(owner) != len(sents) or len(vecs) != len(sents):
+        return None
+    if [str(x) for x in owner] != owner_ids or [str(x) for x in digests] != [passage_digest(t) for t in sents]:
+        return None
+    return np.asarray(vecs, dtype=np.float32)
+
+
+def same_space(stored_model_id: str, tagger: Tagger) -> bool:
+    """Whether embeddings.npz vectors (`backend:model`) are in the tagger's space: the same model, torch or its
+    int8 ONNX export (checked against torch at cosine >= embed.onnx_min_cosine), as `train.encoder_params`."""
+    backend, _, model = stored_model_id.rpartition(":")
+    needed = str(getattr(tagger, "embed_model_", model))
+    trained = str(getattr(tagger, "embed_backend_", "torch"))
+    if backend == "onnx" and model.endswith("-int8"):
+        model = model[: -len("-int8")]
+    return model == needed and (backend in {"", trained} or {backend, trained} <= {"torch", "onnx"})
 
 
 def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) -> dict[str, Any]:
@@ -349,36 +357,52 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     tagger, folder = load_model(params, model_dir)
     tagger = with_decision_params(tagger, section)
     enc_params = encoder_params(params, tagger)
-    stored_model = str(emb.get("model_id", "")).split(":")[-1]
-    if emb and stored_model != str(getattr(tagger, "embed_model_", stored_model)):
+    fallbacks: list[str] = []
+    switches: list[str] = []
+    stored_model = str(emb.get("model_id", ""))
+    if emb and not same_space(stored_model, tagger):
         log.warning("embeddings.npz holds %s vectors, the tagger needs %s: re-encoding",
                     stored_model, tagger.embed_model_)
+        fallbacks.append(f"embeddings.npz holds {stored_model} vectors, the tagger was trained on "
+                         f"{getattr(tagger, 'embed_backend_', 'torch')}:{tagger.embed_model_}: texts re-encoded")
         emb = {}
+    elif not emb:
+        fallbacks.append("no embeddings.npz: every text encoded by the tag stage")
 
     ids = answers["answer_id"].astype(str).tolist()
     text_col = "text_clean" if "text_clean" in answers else "answer"
     texts = answers[text_col].fillna("").astype(str).tolist()
     skip = (answers["is_nonanswer"].astype(bool).to_numpy() if "is_nonanswer" in answers
             else np.array([not t.strip() for t in texts]))
-    vectors = _vectors_for(ids, texts, emb.get("answer_ids"), emb.get("answer_vectors"), enc_params)
+    vectors = _vectors_for(ids, texts, emb.get("answer_ids"), emb.get("answer_vectors"), enc_params,
+                           "answer vectors", fallbacks if emb else None)
     n_seg = answers["n_segments"] if "n_segments" in answers else pd.Series(1, index=answers.index)
     seg = _segments_for(ids, segments, n_seg, int(section.get("min_segments_to_split", 2)))
     seg_texts = seg["text"].fillna("").astype(str).tolist()
     seg_vectors = _vectors_for(seg["segment_id"].astype(str).tolist(), seg_texts,
-                               emb.get("segment_ids"), emb.get("segment_vectors"), enc_params)
+                               emb.get("segment_ids"), emb.get("segment_vectors"), enc_params,
+                               "segment vectors", fallbacks if emb else None)
     owner_of = {a: i for i, a in enumerate(ids)}
     seg_owner = np.array([owner_of[a] for a in seg["answer_id"].astype(str)], dtype=np.int64)
     n_sentences = 0
-    if _use_sentences(section, int((~skip).sum())):
-        # sentence passages are not in embeddings.npz: encoded here through the shared embedding cache
+    use, switch = sentence_scoring(section, int((~skip).sum()))
+    if switch:
+        switches.append(switch)
+        log.info("%s", switch)
+    if use:
         sents, sent_owner = sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
         if sents:
+            sent_vectors = stored_sentence_vectors(emb, sents, [ids[i] for i in sent_owner]) if emb else None
+            if sent_vectors is None:
+                # an older embeddings.npz, or passages made with other tag parameters: encode them here
+                if emb:
+                    fallbacks.append(f"embeddings.npz lacks these {len(sents)} sentence passages (older file or "
+                                     f"other tag.sentence_max_words): encoded by the tag stage")
+                sent_vectors = features.encode(sents, enc_params, config.cache_dir())
             seg_texts = seg_texts + sents
-            seg_vectors = np.vstack([seg_vectors, features.encode(sents, enc_params, config.cache_dir())])
+            seg_vectors = np.vstack([seg_vectors, sent_vectors])
             seg_owner = np.concatenate([seg_owner, sent_owner])
             n_sentences = len(sents)
-    else:
-        log.info("sentence scoring skipped for %d answers (tag.sentence_scoring_max_answers)", len(ids))
     records = answers.to_dict("records")
     mentions = [_mentions_from(r, t) for r, t in zip(records, texts, strict=True)]
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, seg_owner,
@@ -405,7 +429,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
         "with_action_lines": int((tags["action_lines"] != "").sum()),
         "with_sdgs": int((tags["sdgs"] != "").sum()),
         "with_mentions": n_mentioned, "segments_scored": len(seg_texts), "sentence_passages": n_sentences,
-        "consistency_issues": len(report), "model": folder.name,
+        "consistency_issues": len(report), "model": folder.name, "switches": switches, "fallbacks": fallbacks,
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
