@@ -15,6 +15,7 @@ each stage's code fingerprint covers.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -198,8 +199,10 @@ def topological_order(stages: tuple[Stage, ...] = STAGES) -> list[Stage]:
 
 
 # --------------------------------------------------------------------------------------------- code fingerprint
+@lru_cache(maxsize=2048)
 def _module_file(module: str) -> Path | None:
-    """The source file of a `pipeline.*` module or package, None when it is not one."""
+    """The source file of a `pipeline.*` module or package, None when it is not one (cached per process:
+    a name imported by many modules is looked up once)."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -223,21 +226,23 @@ def _resolve(current: str, is_package: bool, level: int, module: str | None) -> 
 _RESOURCE = re.compile(r"""RESOURCES_DIR\s*/\s*["']([^"']+)["']""")
 
 
+_IMPORT = re.compile(r"^[ \t]*((?:from[ \t]+[\w.]+[ \t]+import\b|import[ \t]+[\w.]).*)$", re.M)
+
+
 def _statements(source: str) -> list[str]:
     """The import statements of a module, top-level and inside functions, as dedented source: parsing only
     these (not the whole file) keeps fingerprinting all stages well under 0.2 s."""
-    lines = source.splitlines()
     out: list[str] = []
-    i = 0
-    while i < len(lines):
-        text = lines[i].strip()
-        i += 1
-        if not (text.startswith("import ") or (text.startswith("from ") and " import" in text)):
-            continue
-        stmt = [text]
-        while (stmt[-1].endswith("\\") or "".join(stmt).count("(") > "".join(stmt).count(")")) and i < len(lines):
-            stmt.append(lines[i].strip())
-            i += 1
+    for match in _IMPORT.finditer(source):
+        stmt = [match.group(1).strip()]
+        pos = match.end()
+        while stmt[-1].endswith("\\") or "".join(stmt).count("(") > "".join(stmt).count(")"):
+            nxt = source.find("\n", pos + 1)
+            line = source[pos + 1: nxt if nxt >= 0 else len(source)]
+            if not line and nxt < 0:
+                break
+            stmt.append(line.strip())
+            pos = nxt if nxt >= 0 else len(source)
         out.append("\n".join(stmt))
     return out
 
@@ -264,27 +269,32 @@ def _scan(path: Path, mtime_ns: int, module: str) -> tuple[frozenset[str], froze
     return frozenset(i for i in imports if i.split(".")[0] == PACKAGE), frozenset(resources)
 
 
+@lru_cache(maxsize=2048)
+def _located(module: str) -> tuple[str, tuple[str, ...], Path | None, str]:
+    """(module, its parent packages, its source file, that file relative to pipeline/); cached per process."""
+    parts = module.split(".")
+    path = _module_file(module)
+    rel = path.relative_to(PACKAGE_DIR).as_posix() if path is not None else ""
+    return module, tuple(".".join(parts[:i]) for i in range(1, len(parts))), path, rel
+
+
 def code_files(module: str) -> list[str]:
     """Paths (relative to pipeline/) of the module, every `pipeline.*` module it imports transitively (with
     their parent packages, which Python runs first) and the resource files and folders they name."""
-    seen: set[str] = set()
+    seen: set[str] = {module}
     files: set[str] = set()
     resources: set[str] = set()
     todo = [module]
     while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        parts = name.split(".")
-        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
-        path = _module_file(name)
-        if path is None:
-            continue
-        files.add(path.relative_to(PACKAGE_DIR).as_posix())
-        found, named = _scan(path, path.stat().st_mtime_ns, name)
-        todo.extend(found - seen)
-        resources |= named
+        name, parents, path, rel = _located(todo.pop())
+        new = {p for p in parents if p not in seen}
+        if path is not None:
+            files.add(rel)
+            found, named = _scan(path, os.stat(path).st_mtime_ns, name)
+            new |= found - seen
+            resources |= named
+        seen |= new
+        todo.extend(new)
     shipped = [r for r in resources if (PACKAGE_DIR / "resources" / r).exists()]  # not a docstring's example
     return sorted(files) + sorted(f"resources/{r}" for r in shipped)
 
