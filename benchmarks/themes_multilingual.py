@@ -171,6 +171,24 @@ def measure(batch: Path, main: str = "en", held_share: float = 0.5, doc_share: f
     }
 
 
+def shuffle_ari(batch: Path, params_file: Path, seed: int = 7) -> float:
+    """ARI of the passages' themes between the batch as it is and with its rows shuffled (must stay 1.0)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from pipeline import config
+    from pipeline.themes.stage import load_inputs, make_encoder, themes_core
+
+    params = config.load_params(params_file)
+    answers, segments, ans_vec, seg_vec = load_inputs(batch)
+    enc = make_encoder(params)
+    a = themes_core(answers, segments, ans_vec, seg_vec, params, None, enc).segment_assignments
+    rng = np.random.default_rng(seed)
+    pa, ps = rng.permutation(len(answers)), rng.permutation(len(segments))
+    b = themes_core(answers.iloc[pa], segments.iloc[ps], ans_vec[pa], seg_vec[ps], params, None, enc)
+    m = a[["segment_id", "theme_id"]].merge(b.segment_assignments[["segment_id", "theme_id"]], on="segment_id")
+    return round(float(adjusted_rand_score(m["theme_id_x"], m["theme_id_y"])), 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", default=[], help="NAME=INPUT[::MAPPING]: `wsis run` it, then measure")
@@ -179,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--main-language", default="en")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--shuffle", action="store_true", help="also the ARI of themes with the rows shuffled (--run)")
     args = ap.parse_args(argv)
     results: dict[str, Any] = {}
     for spec in args.run:
@@ -192,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         results[name] = {"input": src, "params": str(args.params), "seconds": round(time.perf_counter() - t0, 1),
                          **measure(out, args.main_language)}
+        if args.shuffle:
+            results[name]["shuffle_ari"] = shuffle_ari(out, args.params)
     for spec in args.batch:
         name, _, path = spec.partition("=")
         results[name] = {"batch": path, **measure(Path(path), args.main_language)}
