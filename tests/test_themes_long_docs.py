@@ -66,7 +66,7 @@ def test_issue14_long_docs_campaign_copies_are_not_boilerplate() -> None:
     rows += [{"response_id": f"o{i}", "question_id": "q1",
               "answer": f"Answer {i} is its own view about spectrum auctions number {i}. It has a second point."}
              for i in range(4)]
-    clean, seg = clean_answers(pd.DataFrame(rows), {"clean": {"spacy_model": "none"}})
+    clean, seg = clean_answers(pd.DataFrame(rows), {"clean": {"spacy_model": "none", "allow_blank_spacy": True}})
     assert "is_boilerplate" in seg.columns
     camp = seg["response_id"].str.startswith("c")
     assert (clean["dup_group"][clean["response_id"].str.startswith("c")] != "").all()
@@ -89,7 +89,8 @@ def test_issue14_long_docs_netmundial_corpus_header_is_boilerplate() -> None:
     files = sorted(NETMUNDIAL.glob("netmundial-*.txt"))
     answers = pd.DataFrame({"response_id": [f.stem for f in files], "question_id": "document",
                             "answer": [f.read_text(encoding="utf-8") for f in files]})
-    _, seg = clean_answers(answers, {"clean": {"spacy_model": "none", "segment_max_words": 30}})
+    blank = {"spacy_model": "none", "allow_blank_spacy": True, "segment_max_words": 30}
+    _, seg = clean_answers(answers, {"clean": blank})
     header = seg["text"].str.contains("all_contributions", regex=False)
     assert header.sum() >= 0.8 * len(files)
     assert seg.loc[header, "is_boilerplate"].mean() >= 0.9
