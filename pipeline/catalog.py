@@ -97,7 +97,8 @@ ARTEFACTS: tuple[Artefact, ...] = (
         "n_words:int64 is_nonanswer:bool is_boilerplate:bool"), "passages of bounded length within an answer"),
     Artefact("embeddings", "embeddings.npz", "npz", _cols(
         "answer_ids answer_vectors:float32 segment_ids segment_vectors:float32 model_id"),
-        "unit-norm vectors of answers and segments"),
+        "unit-norm vectors of answers, segments and the tag stage's sentence passages (sentence_owner, "
+        "sentence_digests, sentence_vectors)"),
     Artefact("themes", "themes.parquet", "parquet", _cols(
         "theme_id scope label keywords size:int64 n_segments:int64 n_respondents:int64 origin quotes"),
         "themes per question and across questions"),
@@ -130,7 +131,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("clean", "pipeline.clean.stage", reads=("answers",), writes=("answers_clean", "segments"),
           params=("clean",)),
     Stage("embed", "pipeline.embed.stage", reads=("answers_clean",), optional_reads=("segments",),
-          writes=("embeddings",), params=("embed",), external="the embedding cache (content-addressed)"),
+          writes=("embeddings",),
+          params=("embed", "tag.sentence_scoring", "tag.sentence_scoring_max_answers", "tag.sentence_max_words"),
+          external="the embedding cache (content-addressed)"),
     Stage("themes", "pipeline.themes.stage", reads=("answers_clean", "segments", "embeddings"),
           writes=("themes", "theme_assignments", "segment_assignments", "theme_by_question"),
           optional_writes=("theme_edits",), params=("themes", "embed"),

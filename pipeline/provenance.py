@@ -38,13 +38,17 @@ def current_model_dir(params: dict[str, Any] | None = None) -> Path:
 
 
 def collect_fallbacks(stages: dict[str, Any]) -> dict[str, list[str]]:
-    """{stage: [one-line fallback, ...]} from the stage summaries of a manifest (stages without one left out)."""
+    """{stage: [one-line fallback or scale switch, ...]} from the stage summaries of a manifest (`fallbacks` and
+    `switches` of each summary; stages without either left out)."""
     out: dict[str, list[str]] = {}
     for name, record in stages.items():
         summary = (record or {}).get("summary") if isinstance(record, dict) else None
-        items = (summary or {}).get("fallbacks") if isinstance(summary, dict) else None
-        if isinstance(items, str):
-            items = [items]
-        if items:
-            out[str(name)] = [str(x) for x in items]
+        lines: list[str] = []
+        for key in ("fallbacks", "switches"):
+            items = (summary or {}).get(key) if isinstance(summary, dict) else None
+            if isinstance(items, str):
+                items = [items]
+            lines += [str(x) for x in items or [] if str(x) not in lines]
+        if lines:
+            out[str(name)] = lines
     return out

@@ -125,12 +125,21 @@ def stage_key(spec: StageSpec, batch_dir: Path, params: dict[str, Any]) -> str:
     inputs = {name: batch_dir / name for name in spec.inputs} | dict(spec.extra_inputs)
     key: dict[str, Any] = {
         "inputs": _hash_paths(inputs),
-        "params": {s: params.get(s) for s in spec.params_sections} | {"seed": params.get("seed")},
+        "params": {s: param_value(params, s) for s in spec.params_sections} | {"seed": params.get("seed")},
         "code": code_hash(*spec.code),
     }
     if spec.context is not None:
         key["context"] = _jsonable(spec.context())
     return sha256_obj(key)
+
+
+def param_value(params: dict[str, Any], name: str) -> Any:
+    """A params section (`tag`) or one key of it (`tag.sentence_max_words`): a stage that reads a single key of
+    another stage's section is re-run only when that key changes."""
+    value: Any = params
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _load_state(batch_dir: Path) -> dict[str, Any]:

@@ -63,6 +63,20 @@ def test_runner_binds_every_catalog_stage_in_derived_order(tmp_path: Path) -> No
     assert by["report"].context is not None
 
 
+def test_embed_key_follows_the_tag_keys_it_reads_and_only_those(tmp_path: Path) -> None:
+    """The embed stage encodes the tag stage's sentence passages: their tag keys change its key, other tag
+    parameters (decision rules) do not re-run it."""
+    spec = next(s for s in runner.build_stages([config.SAMPLE_BATCH_DIR], tmp_path, PARAMS, manifest={"stages": {}})
+                if s.name == "embed")
+    base = runner.stage_key(spec, tmp_path, PARAMS)
+    rules = config.deep_merge(PARAMS, {"tag": {"sdg_margin": 2.5}})
+    assert runner.stage_key(spec, tmp_path, rules) == base
+    sentences = config.deep_merge(PARAMS, {"tag": {"sentence_max_words": 12}})
+    assert runner.stage_key(spec, tmp_path, sentences) != base
+    assert runner.param_value(PARAMS, "tag.sentence_max_words") == PARAMS["tag"]["sentence_max_words"]
+    assert runner.param_value(PARAMS, "tag.no_such_key") is None
+
+
 def test_schemas_read_their_columns_from_the_catalog() -> None:
     from pipeline import schemas
 

@@ -93,3 +93,27 @@ def test_empty_fallbacks_say_none_and_languages_sheet_matches_csv(tmp_path: Path
     assert len(rows) - 1 == len(langs)
     if not drop:
         assert set(langs["language"]) == {"en"} and len(langs) == langs["question_id"].nunique()
+
+
+def test_appendix_of_html_and_markdown_renders_both_tables(tmp_path: Path) -> None:
+    batch = F.build_batch(tmp_path / "batch")
+    report_stage.run(batch, PARAMS, {"stages": {}, "fallbacks": {"tag": [NOTE]}})
+    html = (batch / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="t-fallbacks"' in html and 'id="t-languages"' in html
+    quality = html[html.index('<section id="quality">'):]
+    assert quality.index('id="t-data_quality"') < quality.index('id="t-fallbacks"') < quality.index('id="t-languages"')
+    md = (batch / "report" / "report.md").read_text(encoding="utf-8")
+    appendix = md[md.index("Data quality"):]
+    assert "Fallbacks and scale switches" in appendix and "Languages" in appendix
+
+
+def test_switches_of_a_stage_summary_are_collected_with_its_fallbacks() -> None:
+    from pipeline.provenance import collect_fallbacks
+
+    stages = {"embed": {"summary": {"switches": ["embed.backend=auto: multilingual (34% not English)"],
+                                    "fallbacks": []}},
+              "tag": {"summary": {"fallbacks": ["old npz: sentences encoded here"], "switches": [NOTE]}},
+              "clean": {"summary": {"answers": 3}}}
+    assert collect_fallbacks(stages) == {
+        "embed": ["embed.backend=auto: multilingual (34% not English)"],
+        "tag": ["old npz: sentences encoded here", NOTE]}

@@ -267,7 +267,9 @@ holds answered answers no theme took; read them by hand.</li>
 Action Line x SDG heatmap are pairs the WSIS-SDG matrix links.</li>
 <li>Quotes trace back to the submission by response id; emails and phone numbers are redacted in every output.</li>
 </ul></section>
-<section id="quality"><h3>Data quality</h3>{_section(report, "data_quality")}{_section(report, "respondents")}
+<section id="quality"><h3>Data quality</h3>{_section(report, "data_quality")}
+{_section(report, "fallbacks")}{_section(report, "languages")}
+{_section(report, "respondents")}
 {_section(report, "answering_by_question", skip={"question_text"})}</section>
 <section id="quotes"><h3>All quotes</h3>{_quotes(report)}</section>
 <details><summary>Themes by question (table)</summary>

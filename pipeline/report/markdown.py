@@ -15,8 +15,8 @@ MD_TABLES = [
     "themes_by_question", "theme_x_question", "theme_x_stakeholder", "action_lines_by_question", "sdgs_by_question",
     "action_line_x_sdg",
 ]
-APPENDIX_TABLES = ["stance_by_theme", "theme_edits", "data_quality", "respondents", "answering_by_question",
-                   "duplicates", "superseded", "flagged", "quarantine"]
+APPENDIX_TABLES = ["stance_by_theme", "theme_edits", "data_quality", "fallbacks", "languages", "respondents",
+                   "answering_by_question", "duplicates", "superseded", "flagged", "quarantine"]
 SKIP_COLUMNS = {"themes_by_question": {"question_text"}, "answering_by_question": {"question_text"}}
 
 
