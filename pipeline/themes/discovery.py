@@ -244,6 +244,17 @@ def match_seeds(
     return out
 
 
+def seed_closeness(x: np.ndarray, texts: list[str], seeds: SeedThemes, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per passage of a question: z-score of its cosine to seed `s` within the question, and a keyword hit."""
+    one = SeedThemes((seeds.ids[s],), (seeds.labels[s],), (seeds.descriptions[s],), (seeds.keywords[s],))
+    kw = keyword_hits(texts, one)[:, 0]
+    if seeds.vectors is None or not seeds.vectors.size:
+        return np.where(kw, np.inf, -np.inf), kw
+    cos = x @ seeds.vectors[s]
+    sd = float(cos.std())
+    return ((cos - float(cos.mean())) / sd if sd > 1e-9 else np.zeros(len(cos))), kw
+
+
 def seed_members(
     x: np.ndarray, texts: list[str], seeds: SeedThemes, s: int, z_min: float, kw_z: float = 0.0
 ) -> np.ndarray:
@@ -253,13 +264,7 @@ def seed_members(
     Relative to the question, because every answer of a consultation about AI is somewhat close to
     "AI governance": the seed takes the passages that are about it more than the question as a whole is.
     """
-    if seeds.vectors is None or not seeds.vectors.size:
-        return keyword_hits(texts, seeds)[:, s]
-    cos = x @ seeds.vectors[s]
-    sd = float(cos.std())
-    z = (cos - float(cos.mean())) / sd if sd > 1e-9 else np.zeros(len(cos))
-    kw = keyword_hits(texts, SeedThemes((seeds.ids[s],), (seeds.labels[s],), (seeds.descriptions[s],),
-                                        (seeds.keywords[s],)))[:, 0]
+    z, kw = seed_closeness(x, texts, seeds, s)
     return np.asarray((z >= z_min) | (kw & (z >= kw_z)), dtype=bool)
 
 
@@ -319,12 +324,13 @@ def restrict_seeds(
         if si < 0:
             continue
         mem = labels == c
-        keep = mem & seed_members(x, texts, seeds, si, z_min)
+        zs, kw = seed_closeness(x, texts, seeds, si)
+        keep = mem & ((zs >= z_min) | (kw & (zs >= 0.0)))
         # still held by most of the question: the seed takes only its most typical passages (z raised by 0.5)
         z = z_min
         while holders is not None and holders(keep) > max_share * n_resp and z < z_min + 3.0:
             z += 0.5
-            keep = mem & seed_members(x, texts, seeds, si, z, z - z_min)
+            keep = mem & ((zs >= z) | (kw & (zs >= z - z_min)))
             stats["seed_narrowed"] += int(z == z_min + 0.5)
         rest = mem & ~keep
         if not rest.any():
