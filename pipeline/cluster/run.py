@@ -54,7 +54,11 @@ SHINGLES_FILE = "boilerplate_shingles.npy"
 def connect(cluster: Any, params: dict[str, Any] | None = None) -> tuple[Any, Callable[[], None]]:
     """A `distributed.Client` for `local`, `local:N` (N single-threaded worker processes) or a scheduler
     address; an existing Client is used as it is. Returns (client, close) where close ends what we started."""
-    from distributed import Client, LocalCluster
+    try:
+        import dask.dataframe  # noqa: F401 - the phases below need it; say so before any work
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError("--cluster", str(cluster), "needs Dask: pip install 'wsis-themes[cluster]'") from exc
 
     if isinstance(cluster, Client):
         return cluster, lambda: None
@@ -344,16 +348,16 @@ def run_distributed(
         if console is not None:
             console.print(f"[bold]{name:<7}[/bold] done in {time.perf_counter() - t0:.1f} s (cluster)")
 
-    t0 = time.perf_counter()
-    ingest_summary = ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping)
-    if not ingest_summary.get("answers"):
-        raise InputError(", ".join(map(str, inputs)), None,
-                         f"nothing could be read, no later stage ran (see {batch_dir / 'quarantine.csv'})")
-    paths = write_partitions(batch_dir / "answers.parquet", root / "answers", rows)
-    done("ingest", t0, ingest_summary | {"partitions": len(paths), "partition_rows": rows})
-
-    client, close = connect(cluster, params)
+    client, close = connect(cluster, params)  # a missing extra or an unreachable scheduler fails first
     try:
+        t0 = time.perf_counter()
+        ingest_summary = ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping)
+        if not ingest_summary.get("answers"):
+            raise InputError(", ".join(map(str, inputs)), None,
+                             f"nothing could be read, no later stage ran (see {batch_dir / 'quarantine.csv'})")
+        paths = write_partitions(batch_dir / "answers.parquet", root / "answers", rows)
+        done("ingest", t0, ingest_summary | {"partitions": len(paths), "partition_rows": rows})
+
         workers = client.scheduler_info().get("workers", {})
         cluster_info = {"address": str(client.scheduler.address), "workers": len(workers),
                         "threads": sum(int(w.get("nthreads", 1)) for w in workers.values()),
