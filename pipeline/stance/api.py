@@ -10,25 +10,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.registry import STANCE
 from pipeline.stance import features as feats
-from pipeline.stance.model import MODEL_FILE, STANCES, StanceModel, default_encoder, load_model
-from pipeline.tagger.model import ModelFileError
+from pipeline.stance.model import STANCES, StanceModel, default_encoder, load_model
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "stance"
 _LOCK = threading.Lock()
 _LOADED: dict[str, StanceModel] = {}
 
 
-def current_model_file(models_dir: Path = MODELS_DIR) -> Path:
-    """The model file of the version named in `models/stance/CURRENT`."""
-    pointer = Path(models_dir) / "CURRENT"
-    if not pointer.is_file():
-        raise ModelFileError(pointer, "no CURRENT file naming the stance model version; run python -m "
-                             "pipeline.stance.train")
-    version = pointer.read_text(encoding="utf-8").strip()
-    if not version or "/" in version or version.startswith("."):
-        raise ModelFileError(pointer, f"names no valid version ({version!r})")
-    return Path(models_dir) / version / MODEL_FILE
+def current_model_file(models_dir: Path | None = None) -> Path:
+    """The model file of the version `models/stance/CURRENT` names (the registry's; `models_dir`: another folder)."""
+    registry = STANCE if models_dir is None else STANCE.at(models_dir)
+    return registry.model_file("current")
 
 
 def get_model(path: Path | None = None) -> StanceModel:

@@ -17,8 +17,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from pipeline.errors import ModelFileError
+from pipeline.registry import load_verified_skops
 from pipeline.stance import features as feats
-from pipeline.tagger.model import ModelFileError, check_scores, verify_hash
+from pipeline.tagger.model import check_scores
 
 log = logging.getLogger(__name__)
 
@@ -168,29 +170,11 @@ def _fix_zip_times(path: Path) -> None:
 
 
 def load_model(path: Any) -> StanceModel:
-    """Load a skops stance model, refusing a missing, damaged, changed or unsafe file with a one-line
-    `ModelFileError`: its sha256 must match the one in the version folder's metrics.json, every type must
-    be in `TRUSTED_TYPES`, and the learned state must be one `fit` can produce."""
-    import skops.io as sio
-
+    """Load a skops stance model through the registry's check (`registry.load_verified_skops`: its sha256 must match
+    the one in the version folder's metrics.json, every type must be in `TRUSTED_TYPES`), then refuse learned state
+    `fit` cannot produce; every refusal is a one-line `ModelFileError`."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, "model file not found" if not path.exists() else "not a file")
-    if not verify_hash(path):
-        raise ModelFileError(path, "no sha256 recorded in metrics.json beside it; refusing an unverified model")
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # noqa: BLE001 - any failure to parse the archive means a damaged file
-        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {type(exc).__name__}") from None
-    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if unexpected:
-        raise ModelFileError(path, f"refusing to load untrusted types {unexpected}")
-    try:
-        obj = sio.load(path, trusted=list(TRUSTED_TYPES))
-    except Exception as exc:  # noqa: BLE001 - zip, deflate, CRC or schema errors all mean a damaged file
-        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {type(exc).__name__}") from None
-    if not isinstance(obj, StanceModel):
-        raise ModelFileError(path, f"not a StanceModel (holds a {type(obj).__name__})")
+    obj: StanceModel = load_verified_skops(path, TRUSTED_TYPES, StanceModel, require_hash=True)
     problem = check_state(obj)
     if problem:
         raise ModelFileError(path, f"{problem}: the model file is corrupt or has been tampered with")

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.registry import HASHES_KEY, METRICS_FILE, STANCE
 from pipeline.stance import features as feats
 from pipeline.stance.model import MODEL_FILE, STANCES, StanceModel, default_encoder, load_model, save_model
-from pipeline.tagger.model import HASHES_KEY, METRICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,18 @@ def cross_validate(X: np.ndarray, y: np.ndarray, groups: np.ndarray, original: n
 
 
 def version_of(df: pd.DataFrame, params: dict[str, Any]) -> str:
-    """Version name: a digest of the training data, parameters and the featurising/training code (same inputs,
-    same name)."""
+    """Version name: a digest of the training data, parameters and the code that makes the model (the features
+    module, the estimator class, the augmentation and the pair reader), so the same inputs give the same name and
+    an unrelated edit (loading, the model card, the CLI) does not rename it."""
+    import inspect
+
     h = hashlib.sha256()
     h.update(df.to_csv(index=False).encode())
     h.update(json.dumps({**params, "seed": SEED, "features": feats.feature_names()}, sort_keys=True).encode())
-    for module in (feats.__file__, Path(__file__).with_name("model.py"), __file__):  # the code that makes it
-        h.update(Path(module).read_bytes())
-    return "v1-" + h.hexdigest()[:10]
+    h.update(Path(feats.__file__).read_bytes())
+    for obj in (StanceModel, augment, read_pairs):
+        h.update(inspect.getsource(obj).encode())
+    return "v2-" + h.hexdigest()[:10]
 
 
 def train(out: Path = MODELS, version: str | None = None, data: Path = DATA) -> Path:
@@ -144,7 +148,7 @@ def train(out: Path = MODELS, version: str | None = None, data: Path = DATA) -> 
     write_json(metrics, folder / METRICS_FILE)
     write_text(model_card(metrics), folder / "README.md")
     load_model(path)  # the saved file must load back through the checks
-    write_text(version + "\n", Path(out) / "CURRENT")
+    STANCE.at(out).promote(version)
     log.info("stance model %s: cv accuracy %.3f by held-out target", version, cv["accuracy"])
     return folder
 

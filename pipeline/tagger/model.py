@@ -22,8 +22,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.errors import InputError
+from pipeline.errors import ModelFileError
 from pipeline.params import TagParams
+from pipeline.registry import load_verified_skops
 from pipeline.tagger.features import KeywordLexicon
 
 log = logging.getLogger(__name__)
@@ -439,21 +440,6 @@ def aggregate(scores: np.ndarray, groups: np.ndarray, n_groups: int, how: str = 
 TRUSTED_TYPES: tuple[str, ...] = ("pipeline.tagger.model.Tagger",)
 
 
-#: The metadata file of a version folder that records the sha256 of each model file (`model_files_sha256`).
-METRICS_FILE = "metrics.json"
-HASHES_KEY = "model_files_sha256"
-
-
-class ModelFileError(InputError, ValueError):
-    """A model file that is missing, unreadable, changed since it was recorded, or unsafe to load.
-
-    An `InputError` (one line naming the file and the reason; the CLI shows it without a traceback) and a
-    `ValueError` for callers that catch the older error."""
-
-    def __init__(self, path: Any, reason: str) -> None:
-        super().__init__(str(path), None, reason)
-
-
 def check_scores(proba: np.ndarray, source: str) -> None:
     """Refuse scores outside [0, 1] or not finite: a sign of a corrupt or tampered model."""
     proba = np.asarray(proba, dtype=float)
@@ -468,42 +454,6 @@ def check_scores(proba: np.ndarray, source: str) -> None:
             source, f"the model gives scores outside [0, 1] ({int(bad.sum())} of {proba.size}, range "
             f"{lo:.3g} to {hi:.3g}): the model file is corrupt or has been tampered with; restore it or retrain",
         )
-
-
-def recorded_hashes(model_file: Path) -> dict[str, str] | None:
-    """The sha256 of each model file recorded in its version folder's metrics.json, or None if absent."""
-    meta = Path(model_file).parent / METRICS_FILE
-    if not meta.exists():
-        return None
-    import json
-
-    try:
-        record = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(meta, f"cannot read the model's metadata: {exc}") from None
-    hashes = record.get(HASHES_KEY) if isinstance(record, dict) else None
-    return dict(hashes) if isinstance(hashes, dict) else None
-
-
-def verify_hash(model_file: Path) -> bool:
-    """Compare the file's sha256 with the one recorded next to it; True when verified, False when nothing
-    is recorded (a loose file or a model saved before hashes were recorded). Raises on a mismatch."""
-    from pipeline.io import sha256_file
-
-    model_file = Path(model_file)
-    hashes = recorded_hashes(model_file)
-    if hashes is None:
-        return False
-    expected = hashes.get(model_file.name)
-    if not expected:
-        raise ModelFileError(model_file, f"no sha256 for {model_file.name} in {METRICS_FILE}; refusing to load")
-    actual = sha256_file(model_file)
-    if actual != expected:
-        raise ModelFileError(
-            model_file, f"sha256 {actual[:16]}... does not match {expected[:16]}... recorded in "
-            f"{METRICS_FILE}: the file was changed or damaged after it was saved; restore it or retrain",
-        )
-    return True
 
 
 def _unit_interval(name: str, values: Any) -> str | None:
@@ -559,35 +509,6 @@ def save_tagger(tagger: Tagger, path: Any) -> None:
     Path(path).chmod(0o644)
 
 
-def load_verified_skops(path: Any, trusted: Sequence[str], expected: type, require_hash: bool) -> Any:
-    """Load a skops model file, refusing a missing, damaged, changed or unsafe one with a one-line
-    `ModelFileError`: its sha256 must match the one in the version folder's metrics.json (`require_hash`: also
-    refuse a file with none recorded; else warn), every type must be in `trusted`, the object an `expected`."""
-    import skops.io as sio
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, "model file not found" if not path.exists() else "not a file")
-    if not verify_hash(path):
-        if require_hash:
-            raise ModelFileError(path, "no sha256 recorded in metrics.json beside it; refusing an unverified model")
-        log.warning("%s: no sha256 recorded in %s beside it; integrity not verified", path, METRICS_FILE)
-    try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # noqa: BLE001 - any failure to parse the archive means a damaged file
-        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
-    unexpected = sorted(set(untrusted) - set(trusted))
-    if unexpected:
-        raise ModelFileError(path, f"refusing to load untrusted types {unexpected}")
-    try:
-        obj = sio.load(path, trusted=list(trusted))
-    except Exception as exc:  # noqa: BLE001 - zip, deflate, CRC or schema errors all mean a damaged file
-        raise ModelFileError(path, f"cannot be read (truncated or damaged file): {_why(exc)}") from None
-    if not isinstance(obj, expected):
-        raise ModelFileError(path, f"not a {expected.__name__} model (holds a {type(obj).__name__})")
-    return obj
-
-
 def load_tagger(path: Any) -> Tagger:
     """Load a skops tagger file (see `load_verified_skops`); the learned state must be one `fit` can produce."""
     obj: Tagger = load_verified_skops(path, TRUSTED_TYPES, Tagger, require_hash=False)
@@ -596,9 +517,3 @@ def load_tagger(path: Any) -> Tagger:
         raise ModelFileError(Path(path), f"{problem}: the model file is corrupt or has been tampered with")
     obj.source_file_ = str(path)
     return obj
-
-
-def _why(exc: BaseException) -> str:
-    """The exception as one short line."""
-    text = " ".join(str(exc).split()) or "no detail"
-    return f"{type(exc).__name__}: {text[:200]}"

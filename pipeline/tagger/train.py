@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline import config
-from pipeline.errors import InputError
+from pipeline.errors import InputError, ModelFileError
 from pipeline.io import read_table, sha256_file, write_json, write_text
+from pipeline.registry import HASHES_KEY, TAGGER
 from pipeline.tagger import features
-from pipeline.tagger.model import HASHES_KEY, ModelFileError, Tagger, load_tagger, save_tagger
+from pipeline.tagger.model import Tagger, load_tagger, save_tagger
 from pipeline.tagger.taxonomy import Taxonomy, load_taxonomy, output_code, split_codes
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def tagger_root(models_root: Path | None = None) -> Path:
     """The tagger's folder (version folders + CURRENT) of a models folder; a tagger folder itself is
     accepted too (one holding CURRENT, or named `tagger`)."""
     if not models_root:
-        return config.models_dir() / "tagger"
+        return TAGGER.root
     root = Path(models_root)
     if root.name == "tagger" or ((root / "CURRENT").is_file() and not (root / "tagger").is_dir()):
         return root
@@ -82,11 +83,8 @@ def tagger_root(models_root: Path | None = None) -> Path:
 
 
 def current_version(root: Path) -> str | None:
-    f = root / "CURRENT"
-    if not f.exists():
-        return None
-    version = f.read_text(encoding="utf-8").strip()
-    return version or None
+    """The version the CURRENT of a tagger folder names (the registry's rule)."""
+    return TAGGER.at(root).current()
 
 
 def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> Path:
@@ -100,17 +98,10 @@ def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> 
             if version:
                 return root / version
         raise ModelFileError(model_dir, "no tagger model here (no tagger.skops, no CURRENT version)")
-    root = tagger_root()
     version = str(tag_params(params).get("model_version", "current") or "current")
-    if version == "current":
-        cur = current_version(root)
-        if cur is None:
-            raise ModelFileError(root / "CURRENT", "no current tagger model; run `wsis train-tagger` first")
-        version = cur
-    folder = root / version
-    if not (folder / "tagger.skops").exists():
-        raise ModelFileError(folder / "tagger.skops", f"tagger model {version} not found")
-    return folder
+    if version == "current" and TAGGER.current() is None:
+        raise ModelFileError(TAGGER.root / "CURRENT", "no current tagger model; run `wsis train-tagger` first")
+    return TAGGER.resolve(version)
 
 
 def load_model(params: dict[str, Any], model_dir: Path | None = None) -> tuple[Tagger, Path]:
@@ -710,7 +701,7 @@ def run(
     write_json(metrics, folder / "metrics.json")
     write_text(model_card(metrics, taxonomy), folder / "README.md")
     if promote:
-        write_text(version + "\n", root / "CURRENT")
+        TAGGER.at(root).promote(version)
         log.info("tagger %s is now CURRENT", version)
     elif decisive is not None:
         log.warning("tagger %s is not proven better on the %s (%d answers): gain in mean micro-F1 %+.3f, "
