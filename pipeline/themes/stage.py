@@ -355,7 +355,7 @@ def review_sheet(result: ThemeResult, answers: pd.DataFrame, themes: SeedThemes,
 
 def write_review_sheet(sheet: pd.DataFrame, themes: SeedThemes, output: Path) -> Path:
     """XLSX with sheets `review` (first: read back by --examples), `frame` and `instructions`; formula-safe."""
-    from pipeline.report.safety import xlsx_text
+    from pipeline.safety import xlsx_text
 
     output = Path(output)
     if output.suffix.lower() != ".xlsx":
@@ -420,7 +420,9 @@ def run(
     t0 = time.perf_counter()
     frame, coded = check_framework_inputs(framework, examples, review_sheet_path)
     answers, segments, ans_vec, seg_vec = load_inputs(Path(batch_dir))
-    encoder = make_encoder(params)
+    from pipeline.embed.stage import batch_params
+
+    encoder = make_encoder(batch_params(Path(batch_dir), params))  # `embed.backend: auto` as the embed stage chose
     summary = _map_or_discover(answers, segments, ans_vec, seg_vec, params, frame, coded, encoder, edits,
                                Path(batch_dir), False, review_sheet_path, review_n)
     return {**summary, "seconds": round(time.perf_counter() - t0, 2)}
