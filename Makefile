@@ -22,7 +22,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e ".[fast,multilingual,dev]"
+	$(BIN)/pip install --quiet -e ".[fast,multilingual,dev,cluster]"
 	touch $@
 
 install: $(RUN_STAMP)

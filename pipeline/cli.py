@@ -355,6 +355,9 @@ def run(
         None, "--examples", help="Coded answers for the framework to learn from (see `wsis themes`)."
     ),
     edits: Path | None = EditsOpt,
+    cluster: str | None = typer.Option(
+        None, "--cluster", help="Run on Dask: local, local:N (workers) or a scheduler address (needs the cluster "
+        "extra; run.cluster in params). Every stage runs: no skipping yet."),
     params_file: Path | None = ParamsOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -363,11 +366,20 @@ def run(
     from pipeline import runner
 
     inputs = inputs or [config.SAMPLE_BATCH_DIR]
+    spec = cluster or (params.get("run") or {}).get("cluster")
     try:
-        result = runner.run_all(
-            inputs, _batch_dir(inputs, out), params, force=force, questionnaire=questionnaire,
-            mapping=mapping, framework=framework, console=console, examples=examples, edits=edits,
-        )
+        if spec:
+            from pipeline.cluster import run_distributed
+
+            result = run_distributed(
+                inputs, _batch_dir(inputs, out), params, spec, questionnaire=questionnaire, mapping=mapping,
+                framework=framework, examples=examples, edits=edits, console=console,
+            )
+        else:
+            result = runner.run_all(
+                inputs, _batch_dir(inputs, out), params, force=force, questionnaire=questionnaire,
+                mapping=mapping, framework=framework, console=console, examples=examples, edits=edits,
+            )
     except InputError as exc:
         _fail(exc)
     runner.print_summary(result, console)

@@ -34,6 +34,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WSIS_CACHE_DIR", PROCESSED_DIR / "cache"))
 
 
+def onnx_export_dir() -> Path:
+    """Where the int8 ONNX export of the English encoder is built once (a build artefact of the installed model,
+    shared by every embedding cache); `WSIS_ONNX_DIR` overrides it."""
+    return Path(os.environ.get("WSIS_ONNX_DIR", PROCESSED_DIR / "cache"))
+
+
 def load_params(
     path: Path | str | None = None, overrides: dict[str, Any] | None = None, overrides_source: str = "overrides",
 ) -> dict[str, Any]:

@@ -152,6 +152,23 @@ def test_cluster_option_errors_name_the_option() -> None:
         connect("local:two")
 
 
+def test_wsis_run_cluster_option_reaches_the_distributed_path(tmp_path: Path) -> None:
+    """`wsis run --cluster X` (or run.cluster in params) goes through run_distributed: a bad value is a one-line
+    error naming the option, no traceback, nothing run."""
+    pytest.importorskip("distributed")
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    res = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "b"), "--cluster", "local:two"])
+    assert res.exit_code != 0 and "local:N" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "b" / "answers.parquet").exists()
+    params = tmp_path / "p.yaml"
+    params.write_text("run:\n  cluster: local:two\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "c"), "--params", str(params)])
+    assert res.exit_code != 0 and "local:N" in res.output
+
+
 # ------------------------------------------------------------------------------- end to end (real data)
 GD = "corpora/cip-global-dialogues"
 GD_FILE = "GD1-3_open_responses_with_remesh_tags.csv"

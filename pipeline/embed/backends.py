@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline import config
 from pipeline.embed import onnx_export
 from pipeline.embed.cache import cache_key, weights_fingerprint
 from pipeline.embed.models import (  # noqa: F401 - re-exported: callers import them from here
@@ -141,8 +142,8 @@ def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
     if name == "torch":
         key: tuple[Any, ...] = (name, model, msl)
     elif name == "onnx":
-        key = (name, model, msl, str(Path(cache_dir).resolve()),
-               float(section.get("onnx_min_cosine", 0.985)))
+        export_root = config.onnx_export_dir()  # one export for every cache (tests use private caches)
+        key = (name, model, msl, str(export_root.resolve()), float(section.get("onnx_min_cosine", 0.985)))
     else:
         key = (name, threads)
     with _LOCK:
@@ -152,7 +153,7 @@ def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
                 backend = TorchBackend(model, msl, batch_size)
             elif name == "onnx":
                 backend = onnx_export.OnnxBackend(
-                    model, msl, cache_dir,
+                    model, msl, export_root,
                     min_cosine=float(section.get("onnx_min_cosine", 0.985)),
                     threads=int(threads) if threads else None,
                 )

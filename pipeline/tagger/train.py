@@ -117,6 +117,9 @@ def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
         return params
     embed = dict(params.get("embed", {}) or {})
     backend = str(embed.get("backend", "torch"))
+    if backend == "auto":  # the tagger reads English: auto's English encoder is the one to use outside a batch
+        backend = str(embed.get("auto_english_backend", "torch"))
+        params = config.deep_merge(params, {"embed": {"backend": backend}})
     trained = str(getattr(tagger, "embed_backend_", "torch"))
     same_space = backend == trained or {backend, trained} <= {"torch", "onnx"}
     if embed.get("model") == model and same_space:

@@ -550,7 +550,7 @@ def _discover(
     )
     from pipeline.themes.crossq import batch_scope_rows, theme_by_question
 
-    tbq = theme_by_question(themes, centroids)
+    tbq = theme_by_question(themes, centroids, float(cfg["cross_link_threshold"]))
     themes = pd.concat([themes, _held_sizes(batch_scope_rows(themes, seg_assign, seg), held, ans)], ignore_index=True)
     themes["languages"] = language_counts(themes, held, ans, lang_of)
     substantive = seg_assign["theme_id"] != NONANSWER_ID

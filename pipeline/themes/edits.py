@@ -372,7 +372,8 @@ def _split(spec: dict[str, Any], tid: str, question: str | None, st: _State, tex
     return "applied", n
 
 
-def edit_theme_result(result: Any, edits: list[Edit], answers: pd.DataFrame, answer_vectors: np.ndarray) -> Any:
+def edit_theme_result(result: Any, edits: list[Edit], answers: pd.DataFrame, answer_vectors: np.ndarray,
+                      cross_link_threshold: float | None = None) -> Any:
     """The themes stage's `ThemeResult` with `edits` applied, its cross-question table rebuilt from the edited
     themes (centroids = mean answer vector of each theme's members), and the edit log in `summary`/`edit_log`."""
     from pipeline.themes.crossq import theme_by_question
@@ -384,7 +385,8 @@ def edit_theme_result(result: Any, edits: list[Edit], answers: pd.DataFrame, ans
     texts = dict(zip(ids, answers[text_col].fillna("").astype(str), strict=True))
     done = apply_edits(edits, result.themes, result.theme_assignments, result.segment_assignments, texts, vectors)
     cents = _centroids(done.theme_assignments, vectors)
-    tbq = theme_by_question(done.themes, cents)
+    tbq = (theme_by_question(done.themes, cents) if cross_link_threshold is None
+           else theme_by_question(done.themes, cents, cross_link_threshold))
     summary = {**result.summary, **done.summary}
     edited = ThemeResult(done.themes, done.theme_assignments, done.segment_assignments, tbq, summary)
     return edited, done.log

@@ -439,7 +439,8 @@ def _map_or_discover(
         result = map_framework(answers, segments, ans_vec, seg_vec, frame.encoded(encoder), params, coded, encoder)
     else:
         result = themes_core(answers, segments, ans_vec, seg_vec, params, None, encoder)
-    result = _edited(result, edits_file(params, edits), answers, ans_vec, out_dir)
+    result = _edited(result, edits_file(params, edits), answers, ans_vec, out_dir,
+                     (params.get("themes") or {}).get("cross_link_threshold"))
     write_outputs(result, out_dir, csv=csv)
     return _finish_framework(result, answers, frame, review_sheet_path, review_n)
 
@@ -456,7 +457,7 @@ def edits_file(params: dict[str, Any], given: Path | None = None) -> Path | None
 
 
 def _edited(result: ThemeResult, path: Path | None, answers: pd.DataFrame, ans_vec: np.ndarray,
-            out_dir: Path) -> ThemeResult:
+            out_dir: Path, cross_link_threshold: float | None = None) -> ThemeResult:
     """Apply the edits file after discovery and write its log (`theme_edits.parquet`); without edits, remove
     a log left by an earlier run so the report never shows edits that were not applied."""
     from pipeline.themes.edits import edit_theme_result, load_edits
@@ -465,7 +466,7 @@ def _edited(result: ThemeResult, path: Path | None, answers: pd.DataFrame, ans_v
     if path is None:
         log_path.unlink(missing_ok=True)
         return result
-    edited, edit_log = edit_theme_result(result, load_edits(path), answers, ans_vec)
+    edited, edit_log = edit_theme_result(result, load_edits(path), answers, ans_vec, cross_link_threshold)
     io.write_parquet(edit_log, log_path)
     for row in edit_log.itertuples(index=False):
         if not str(row.status).startswith("applied"):
