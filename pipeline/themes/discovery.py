@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
+from pipeline.params import ThemesParams
 from pipeline.progress import track
 from pipeline.themes import naming
 from pipeline.themes.seeds import SeedThemes, keyword_hits
@@ -22,32 +23,8 @@ log = logging.getLogger(__name__)
 OTHER_ID = "other"
 NONANSWER_ID = "nonanswer"
 
-DEFAULTS: dict[str, Any] = {
-    "min_themes": 5,
-    "max_themes": 25,
-    "min_theme_size": 3,
-    "merge_threshold": 0.9,
-    "seed_match_threshold": 0.5,
-    "seed_cosine_weight": 0.7,
-    "seed_min_lift": 0.0,
-    "other_threshold": 0.3,
-    "n_quotes": 5,
-    "n_keywords": 8,
-    "k_selection": "max",
-    "k_per_segments": 2.0,
-    "silhouette_sample": 3000,
-    "minibatch_above": 8000,
-    "secondary_margin": 0.05,
-    "document_segments": 8,
-    "document_min_passages": 2,
-    "document_min_share": 0.05,
-    "threads": 1,
-    "label_language": None,
-    "label_min_passages": 3,
-    "seed_member_z": 0.5,
-    "seed_max_share": 0.5,
-    "seed": 0,
-}
+# the themes parameters' defaults (one definition, pipeline.params), without the parts other modules read
+DEFAULTS: dict[str, Any] = {**ThemesParams().model_dump(exclude={"framework", "edits", "seed_file"}), "seed": 0}
 
 UNKNOWN_LANGUAGES = frozenset({"", "und", "unknown", "none", "nan"})
 
