@@ -2,7 +2,7 @@
 
 Three speed-ups, each checked against the plain spaCy pipeline on real consultation text from ../shared:
 the attribute ruler's cached matcher (`clean/ruler.py`), lemmas computed only for the nouns keyphrases use
-(the lemmatizer no longer runs over whole Docs) and `nlp.pipe(n_process=2)` worker processes.
+(the lemmatizer no longer runs over whole Docs), batches bounded by characters and worker processes.
 """
 
 from __future__ import annotations
@@ -102,3 +102,12 @@ def test_two_worker_processes_give_the_same_outputs(real_answers: pd.DataFrame, 
     clean_2, seg_2 = clean_answers(real_answers, two)
     pd.testing.assert_frame_equal(clean_1, clean_2)
     pd.testing.assert_frame_equal(seg_1, seg_2)
+
+
+def test_batches_bounded_by_characters_give_the_same_outputs(real_answers: pd.DataFrame, params: dict) -> None:
+    """Long documents go through spaCy in batches of at most `clean.batch_chars` (memory); outputs unchanged."""
+    small = {**params, "clean": {**params["clean"], "batch_chars": 3000}}
+    clean_a, seg_a = clean_answers(real_answers, params)
+    clean_b, seg_b = clean_answers(real_answers, small)
+    pd.testing.assert_frame_equal(clean_a, clean_b)
+    pd.testing.assert_frame_equal(seg_a, seg_b)

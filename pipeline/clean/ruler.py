@@ -22,7 +22,7 @@ __all__ = ["FastRulerMatcher", "install"]
 
 _ATTRS = {"TAG": 0, "LOWER": 1, "DEP": 2, "IS_SPACE": 3}
 _ARRAY_ATTRS = [TAG, LOWER, DEP, IS_SPACE]
-_CACHE_LIMIT = 500_000
+_CACHE_LIMIT = 200_000  # distinct (TAG, LOWER, DEP, IS_SPACE) tuples kept, about 40 MB
 
 
 def _value_id(value: Any) -> int:
