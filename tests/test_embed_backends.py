@@ -52,7 +52,9 @@ def real_sentences(shared_dir) -> list[str]:
 
 
 def test_onnx_export_is_built_once_and_checked(onnx_backend, onnx_cache, params):
-    folder = onnx_cache / "onnx" / "all-MiniLM-L6-v2"
+    # one export for every embedding cache (config.onnx_export_dir, WSIS_ONNX_DIR), not one per cache
+    folder = config.onnx_export_dir() / "onnx" / "all-MiniLM-L6-v2"
+    assert onnx_backend.folder == folder
     assert (folder / INT8_FILE).exists() and (folder / CHECK_FILE).exists()
     assert not (folder / "model.onnx").exists()  # the fp32 intermediate is not kept
     assert onnx_backend.model_id == "all-MiniLM-L6-v2-int8" and onnx_backend.dim == 384
@@ -96,3 +98,15 @@ def test_multilingual_backend_is_offline_and_crosslingual(params, tmp_path):
     assert min(vecs[0] @ vecs[1], vecs[0] @ vecs[2]) > vecs[0] @ vecs[3] + 0.2
     again, s2 = encode_with_stats(texts, p, tmp_path)
     assert s2.encoded == 0 and np.array_equal(vecs, again)
+
+
+def test_default_english_encoder_is_batch_independent_and_onnx_is_not(onnx_backend, torch_backend, params):
+    """Why `embed.auto_english_backend` is torch: int8 dynamic quantisation scales activations per batch, so an
+    ONNX vector depends on the texts batched with it (outputs would change with row order or partitioning)."""
+    assert params["embed"]["backend"] == "auto" and params["embed"]["auto_english_backend"] == "torch"
+    text = "Affordable broadband for rural schools is the priority."
+    other = "Spectrum policy, universal service funds and community networks in least developed countries. " * 3
+    alone, batched = torch_backend.encode_batch([text])[0], torch_backend.encode_batch([text, other])[0]
+    assert float(np.abs(alone - batched).max()) < 1e-5
+    alone, batched = onnx_backend.encode_batch([text])[0], onnx_backend.encode_batch([text, other])[0]
+    assert float(np.abs(alone - batched).max()) > 1e-4  # measured 0.0068 (cosine 0.9989)

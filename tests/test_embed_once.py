@@ -124,9 +124,11 @@ def test_auto_backend_picks_by_share_of_non_english_answers(params, isolated_cac
     assert backends.resolve_backend({"backend": "torch"}, 0.9) == ("torch", "embed.backend=torch")
     with pytest.raises(Exception, match="auto_english_backend"):
         backends.resolve_backend({"backend": "auto", "auto_english_backend": "multilingual"}, 0.0)
-    # unresolved, `auto` is refused with a message saying where it is resolved
-    with pytest.raises(Exception, match="batch_params"):
-        core.encode(["x"], {"embed": {"backend": "auto"}}, isolated_cache)
+    # outside a batch (label texts, ad-hoc files) `auto` is its English encoder
+    assert backends.backend_name({"backend": "auto", "auto_english_backend": "torch"}) == "torch"
+    assert backends.identity({"backend": "auto", "auto_english_backend": "onnx"})[0] == "onnx"
+    with pytest.raises(Exception, match="auto_english_backend"):
+        core.encode(["x"], {"embed": {"backend": "auto", "auto_english_backend": "multilingual"}}, isolated_cache)
 
     batch = _batch(tmp_path / "batch")
     auto = config.deep_merge(params, {"embed": {"backend": "auto", "auto_english_backend": "torch"}})

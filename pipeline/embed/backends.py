@@ -33,7 +33,8 @@ from pipeline.errors import InputError
 log = logging.getLogger(__name__)
 
 #: The English encoder when params name none, and what `auto` picks for an English batch.
-DEFAULT_BACKEND = "onnx"
+#: (torch: onnx int8 vectors depend on the batch a text is encoded in, see params.yaml embed.auto_english_backend)
+DEFAULT_BACKEND = "torch"
 AUTO = "auto"
 #: `auto`: a batch whose share of non-English real answers is above this gets the multilingual encoder.
 AUTO_MULTILINGUAL_SHARE = 0.2
@@ -74,11 +75,14 @@ class MultilingualBackend:
 
 
 def backend_name(section: dict[str, Any]) -> str:
-    """`embed.backend`, checked; `auto` must have been resolved for the batch (`resolve_backend`)."""
+    """`embed.backend`, checked. `auto` is chosen per batch by the embed stage (`resolve_backend`, recorded in its
+    summary; later stages follow it through `embed.stage.batch_params`); texts encoded outside any batch (label
+    descriptions, ad-hoc files, benchmarks) get auto's English encoder, `embed.auto_english_backend`."""
     name = str(section.get("backend", DEFAULT_BACKEND))
     if name == AUTO:
-        raise InputError("params.yaml", "embed.backend", "`auto` is chosen per batch by the embed stage; "
-                         "encode outside it with pipeline.embed.stage.batch_params(batch_dir, params)")
+        name = str(section.get("auto_english_backend", DEFAULT_BACKEND))
+        if name not in {"torch", "onnx"}:
+            raise InputError("params.yaml", "embed.auto_english_backend", f"{name!r}: expected torch or onnx")
     if name not in BACKENDS:
         raise ValueError(f"embed.backend={name!r}: expected one of {', '.join((*BACKENDS, AUTO))}")
     return name

@@ -121,6 +121,7 @@ def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
         backend = str(embed.get("auto_english_backend", "torch"))
         params = config.deep_merge(params, {"embed": {"backend": backend}})
     trained = str(getattr(tagger, "embed_backend_", "torch"))
+    trained = "torch" if trained == "auto" else trained  # a model saved before auto was resolved at training
     same_space = backend == trained or {backend, trained} <= {"torch", "onnx"}
     if embed.get("model") == model and same_space:
         return params
@@ -433,7 +434,9 @@ def fit_on(
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     embed = params.get("embed", {}) or {}
     tagger.embed_model_ = str(embed.get("model", "all-MiniLM-L6-v2"))
-    tagger.embed_backend_ = str(embed.get("backend", "torch"))
+    from pipeline.embed.backends import backend_name
+
+    tagger.embed_backend_ = backend_name(embed)  # the resolved space (auto outside a batch: its English encoder)
     tagger.examples_text_ = train.loc[hand, "text"].tolist()
     tagger.examples_labels_ = [";".join(output_code(x) for x in labs) for labs in train.loc[hand, "labels"]]
     tagger.examples_vectors_ = np.round(E_train[hand] * 127).astype(np.int8)  # cosine order kept
