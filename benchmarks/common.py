@@ -213,3 +213,19 @@ def read_result(name: str) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+def run_batches(specs: list[str], work: Path, params: Path, root: Path) -> Iterator[tuple[str, str, Path, float]]:
+    """`wsis run` for each `NAME=INPUT[::MAPPING]` into `work/NAME`: yields (name, input, batch folder, seconds)."""
+    import subprocess
+
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        src, _, mapping = rest.partition("::")
+        out = work / name
+        cmd = [sys.executable, "-m", "pipeline", "run", src, "--out", str(out), "--params", str(params)]
+        if mapping:
+            cmd += ["--mapping", mapping]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=root, check=True, stdout=subprocess.DEVNULL)
+        yield name, src, out, round(time.perf_counter() - t0, 1)

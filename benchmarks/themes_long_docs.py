@@ -18,9 +18,7 @@ import argparse
 import json
 import math
 import re
-import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -180,16 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             args.names_md.write_text(md + "\n", encoding="utf-8")
         return 0
     results: dict[str, Any] = {}
-    for spec in args.run:
-        name, _, rest = spec.partition("=")
-        src, _, mapping = rest.partition("::")
-        out = args.work / name
-        cmd = [sys.executable, "-m", "pipeline", "run", src, "--out", str(out), "--params", str(args.params)]
-        if mapping:
-            cmd += ["--mapping", mapping]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        results[name] = {"input": src, "seconds": round(time.perf_counter() - t0, 1), **measure(out)}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import run_batches
+
+    for name, src, out, seconds in run_batches(args.run, args.work, args.params, ROOT):
+        results[name] = {"input": src, "seconds": seconds, **measure(out)}
     for spec in args.batch:
         name, _, path = spec.partition("=")
         results[name] = {"batch": path, **measure(Path(path))}

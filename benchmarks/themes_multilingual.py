@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -200,16 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shuffle", action="store_true", help="also the ARI of themes with the rows shuffled (--run)")
     args = ap.parse_args(argv)
     results: dict[str, Any] = {}
-    for spec in args.run:
-        name, _, rest = spec.partition("=")
-        src, _, mapping = rest.partition("::")
-        out = args.work / name
-        cmd = [sys.executable, "-m", "pipeline", "run", src, "--out", str(out), "--params", str(args.params)]
-        if mapping:
-            cmd += ["--mapping", mapping]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        results[name] = {"input": src, "params": str(args.params), "seconds": round(time.perf_counter() - t0, 1),
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import run_batches
+
+    for name, src, out, seconds in run_batches(args.run, args.work, args.params, ROOT):
+        results[name] = {"input": src, "params": str(args.params), "seconds": seconds,
                          **measure(out, args.main_language)}
         if args.shuffle:
             results[name]["shuffle_ari"] = shuffle_ari(out, args.params)

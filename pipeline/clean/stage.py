@@ -32,9 +32,21 @@ def run(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     io.write_parquet(clean, batch_dir / "answers_clean.parquet")
     io.write_parquet(segments, batch_dir / "segments.parquet")
 
+    summary: dict[str, Any] = {
+        **summarise(clean, segments),
+        "seconds": round(seconds, 2),
+        # One line per degraded step (a blank spaCy model); the runner puts them in the manifest and report.
+        "fallbacks": fallback_notes(str(clean_params(params)["spacy_model"])),
+    }
+    logger.info("clean summary: %s", summary)
+    return summary
+
+
+def summarise(clean: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
+    """The counts the clean stage reports (also summed by the distributed run from its partitions)."""
     reasons = clean.loc[clean["is_nonanswer"], "nonanswer_reason"].value_counts()
     dup = clean[clean["dup_group"] != ""]
-    summary: dict[str, Any] = {
+    return {
         "answers": len(clean),
         "nonanswers": int(clean["is_nonanswer"].sum()),
         "nonanswer_reasons": {str(k): int(v) for k, v in reasons.items()},
@@ -45,9 +57,4 @@ def run(batch_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
         "boilerplate_segments": int(segments["is_boilerplate"].sum()) if "is_boilerplate" in segments else 0,
         "answers_with_action_line_mentions": int(clean["mentions_action_lines"].map(len).gt(0).sum()),
         "answers_with_sdg_mentions": int(clean["mentions_sdgs"].map(len).gt(0).sum()),
-        "seconds": round(seconds, 2),
-        # One line per degraded step (a blank spaCy model); the runner puts them in the manifest and report.
-        "fallbacks": fallback_notes(str(clean_params(params)["spacy_model"])),
     }
-    logger.info("clean summary: %s", summary)
-    return summary

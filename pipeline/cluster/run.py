@@ -260,21 +260,9 @@ def _common_shingles(root: Path, params: dict[str, Any]) -> tuple[set[int], int]
 
 def _clean_summary(clean: pd.DataFrame, segments: pd.DataFrame, seconds: float) -> dict[str, Any]:
     """The counts `pipeline.clean.stage.run` reports."""
-    reasons = clean.loc[clean["is_nonanswer"], "nonanswer_reason"].value_counts()
-    dup = clean[clean["dup_group"] != ""]
-    return {
-        "answers": len(clean),
-        "nonanswers": int(clean["is_nonanswer"].sum()),
-        "nonanswer_reasons": {str(k): int(v) for k, v in reasons.items()},
-        "duplicate_groups": int(dup["dup_group"].nunique()),
-        "duplicate_answers": {str(k): int(v) for k, v in dup["dup_kind"].value_counts().items()},
-        "languages": {str(k): int(v) for k, v in clean["language"].value_counts().head(10).items()},
-        "segments": len(segments),
-        "boilerplate_segments": int(segments["is_boilerplate"].sum()),
-        "answers_with_action_line_mentions": int(clean["mentions_action_lines"].map(len).gt(0).sum()),
-        "answers_with_sdg_mentions": int(clean["mentions_sdgs"].map(len).gt(0).sum()),
-        "seconds": round(seconds, 2),
-    }
+    from pipeline.clean.stage import summarise
+
+    return {**summarise(clean, segments), "seconds": round(seconds, 2)}
 
 
 def tag_params_for_batch(params: dict[str, Any], n_real: int) -> dict[str, Any]:
