@@ -229,3 +229,12 @@ def run_batches(specs: list[str], work: Path, params: Path, root: Path) -> Itera
         t0 = time.perf_counter()
         subprocess.run(cmd, cwd=root, check=True, stdout=subprocess.DEVNULL)
         yield name, src, out, round(time.perf_counter() - t0, 1)
+
+
+def emit(results: dict[str, Any], json_path: Path | None) -> None:
+    """Print the results as JSON and, given a path, write them there too."""
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text + "\n", encoding="utf-8")

@@ -179,18 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: dict[str, Any] = {}
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import run_batches
+    from common import emit, run_batches
 
     for name, src, out, seconds in run_batches(args.run, args.work, args.params, ROOT):
         results[name] = {"input": src, "seconds": seconds, **measure(out)}
     for spec in args.batch:
         name, _, path = spec.partition("=")
         results[name] = {"batch": path, **measure(Path(path))}
-    text = json.dumps(results, indent=2, ensure_ascii=False)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(results, args.json)
     return 0
 
 

@@ -19,7 +19,6 @@ For each batch folder it counts, per question and in all:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     results: dict[str, Any] = {}
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import run_batches
+    from common import emit, run_batches
 
     for name, src, out, seconds in run_batches(args.run, args.work, args.params, ROOT):
         results[name] = {"input": src, "params": str(args.params), "seconds": seconds,
@@ -209,11 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.batch:
         name, _, path = spec.partition("=")
         results[name] = {"batch": path, **measure(Path(path), args.main_language)}
-    text = json.dumps(results, indent=2, ensure_ascii=False)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+    emit(results, args.json)
     return 0
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 CARD = "README.md"
-METRICS = "metrics.json"
+METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,7 @@ TAGGER = ModelRegistry("tagger", "tagger.skops")
 STANCE = ModelRegistry("stance", "stance.skops")
 
 
-#: The metadata file of a version folder that records the sha256 of each model file (`model_files_sha256`).
-METRICS_FILE = METRICS
+#: The key of metrics.json that records the sha256 of each model file of the version folder.
 HASHES_KEY = "model_files_sha256"
 
 

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.errors import ModelFileError
-from pipeline.registry import load_verified_skops
+from pipeline.registry import STANCE, load_verified_skops
 from pipeline.stance import features as feats
 from pipeline.tagger.model import check_scores
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 STANCES: tuple[str, ...] = ("support", "oppose", "conditional", "neutral")
 DEFAULT_EMBED: dict[str, Any] = {"backend": "torch", "model": "all-MiniLM-L6-v2", "max_seq_length": 256}
-MODEL_FILE = "stance.skops"
+MODEL_FILE = STANCE.file_name
 #: The only non-builtin type a stance model file may contain.
 TRUSTED_TYPES: tuple[str, ...] = ("pipeline.stance.model.StanceModel",)
 

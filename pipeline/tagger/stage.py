@@ -22,7 +22,7 @@ from pipeline.tagger import features
 from pipeline.tagger.consistency import consistency_report
 from pipeline.tagger.model import Tagger, aggregate
 from pipeline.tagger.taxonomy import CODEBOOK_SDG_OF_ACTION_LINE, load_taxonomy, output_code, split_codes
-from pipeline.tagger.train import encoder_params, load_model, tag_params
+from pipeline.tagger.train import encoder_params, interchangeable, load_model, tag_params
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ def same_space(stored_model_id: str, tagger: Tagger) -> bool:
     trained = str(getattr(tagger, "embed_backend_", "torch"))
     if backend == "onnx" and model.endswith("-int8"):
         model = model[: -len("-int8")]
-    return model == needed and (backend in {"", trained} or {backend, trained} <= {"torch", "onnx"})
+    return model == needed and (backend == "" or interchangeable(backend, trained))
 
 
 def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) -> dict[str, Any]:

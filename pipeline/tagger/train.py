@@ -91,7 +91,7 @@ def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> 
     """A version folder: `model_dir` (a version folder, or a root with CURRENT), else params' version."""
     if model_dir is not None:
         model_dir = Path(model_dir)
-        if (model_dir / "tagger.skops").exists():
+        if (model_dir / TAGGER.file_name).exists():
             return model_dir
         for root in (model_dir, model_dir / "tagger"):
             version = current_version(root)
@@ -106,7 +106,13 @@ def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> 
 
 def load_model(params: dict[str, Any], model_dir: Path | None = None) -> tuple[Tagger, Path]:
     folder = resolve_model_dir(params, model_dir)
-    return load_tagger(folder / "tagger.skops"), folder
+    return load_tagger(folder / TAGGER.file_name), folder
+
+
+def interchangeable(backend: str, trained: str) -> bool:
+    """Whether vectors of `backend` live in the space of a tagger trained on `trained` vectors of the same model:
+    the same backend, or torch and its int8 ONNX export (checked against torch at cosine >= embed.onnx_min_cosine)."""
+    return backend == trained or {backend, trained} <= {"torch", "onnx"}
 
 
 def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
@@ -115,15 +121,12 @@ def encoder_params(params: dict[str, Any], tagger: Tagger) -> dict[str, Any]:
     model = getattr(tagger, "embed_model_", None)
     if model is None:
         return params
+    from pipeline.embed.backends import backend_name
+
     embed = dict(params.get("embed", {}) or {})
-    backend = str(embed.get("backend", "torch"))
-    if backend == "auto":  # the tagger reads English: auto's English encoder is the one to use outside a batch
-        backend = str(embed.get("auto_english_backend", "torch"))
-        params = config.deep_merge(params, {"embed": {"backend": backend}})
+    backend = backend_name(embed)  # `auto` outside a batch: its English encoder
     trained = str(getattr(tagger, "embed_backend_", "torch"))
-    trained = "torch" if trained == "auto" else trained  # a model saved before auto was resolved at training
-    same_space = backend == trained or {backend, trained} <= {"torch", "onnx"}
-    if embed.get("model") == model and same_space:
+    if embed.get("model") == model and interchangeable(backend, trained):
         return params
     log.warning("embedding with %s:%s (the tagger's training space) instead of %s:%s",
                 trained, model, backend, embed.get("model"))
@@ -651,9 +654,9 @@ def run(
     before: dict[str, Any] | None = None
     old_rows: dict[str, list[list[str]]] = {}
     cur = current_version(root)
-    if cur and (root / cur / "tagger.skops").exists():
+    if cur and (root / cur / TAGGER.file_name).exists():
         try:
-            old = load_tagger(root / cur / "tagger.skops")
+            old = load_tagger(root / cur / TAGGER.file_name)
             if len(held):
                 old_rows["held"] = predict_rows(old, held, params)
                 before = heldout_metrics(old, held, params, old_rows["held"])
@@ -679,7 +682,7 @@ def run(
     version = _new_version(root)
     folder = root / version
     folder.mkdir(parents=True, exist_ok=True)
-    save_tagger(tagger, folder / "tagger.skops")
+    save_tagger(tagger, folder / TAGGER.file_name)
 
     data_files = sorted((training_dir or TRAINING_DIR).glob("*.csv")) + [Path(f) for f in label_files]
     hashes = {str(_rel(f)): sha256_file(f) for f in data_files if Path(f).exists() and Path(f).is_file()}
