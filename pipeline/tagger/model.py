@@ -23,23 +23,14 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.errors import ModelFileError
+from pipeline.numeric import sigmoid
 from pipeline.params import TagParams
 from pipeline.registry import load_verified_skops
 from pipeline.tagger.features import KeywordLexicon
 
 log = logging.getLogger(__name__)
 
-_EPS = 1e-6
 _TAG = TagParams()  # the learning knobs' defaults are params.yaml `tag:` (defined once, in pipeline.params)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 def fbeta_threshold(
@@ -308,7 +299,7 @@ class Tagger(BaseEstimator):
             cal.fit(oof[:, j : j + 1], y, sample_weight=w)
             self.calib_a_[j] = float(cal.coef_[0, 0])
             self.calib_b_[j] = float(cal.intercept_[0])
-            p = _sigmoid(self.calib_a_[j] * oof[:, j] + self.calib_b_[j])
+            p = sigmoid(self.calib_a_[j] * oof[:, j] + self.calib_b_[j])
             p = self._combine(p[:, None], oof_evidence[:, j : j + 1])[:, 0]
             beta = self.beta_sdgs if self.label_kinds[j] == "sdg" else self.beta_action_lines
             self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta, w)
@@ -364,7 +355,7 @@ class Tagger(BaseEstimator):
         Xs = (self._design(E, S, K) - self.feature_mean_) / self.feature_scale_
         raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
                         self.prior_coef_, self.prior_intercept_)
-        proba = _sigmoid(raw * self.calib_a_ + self.calib_b_)
+        proba = sigmoid(raw * self.calib_a_ + self.calib_b_)
         table = getattr(self, "keyword_reliability_", None)  # absent in models saved before it existed
         if table:
             proba = self._combine(proba, self._evidence(hits, table))

@@ -18,6 +18,7 @@ from pipeline import config
 from pipeline.embed.passages import passage_digest, sentence_passages, sentence_scoring
 from pipeline.errors import InputError
 from pipeline.io import read_npz, read_table, write_csv, write_parquet
+from pipeline.numeric import logit, sigmoid
 from pipeline.tagger import features
 from pipeline.tagger.consistency import consistency_report
 from pipeline.tagger.model import Tagger, aggregate
@@ -97,15 +98,6 @@ class DecisionRules:
         return rules
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(p / (1 - p)))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
-
-
 def kind_margins(tagger: Tagger, rules: DecisionRules) -> np.ndarray:
     """Per label: the margin (log-odds above the model's threshold) its kind needs."""
     kinds = np.asarray(list(tagger.label_kinds))
@@ -117,7 +109,7 @@ def effective_thresholds(tagger: Tagger, rules: DecisionRules | None) -> np.ndar
     thr = np.asarray(tagger.thresholds_, dtype=np.float64)
     if rules is None or rules.rule == "legacy":
         return thr
-    return _sigmoid(_logit(thr) + kind_margins(tagger, rules))
+    return sigmoid(logit(thr) + kind_margins(tagger, rules))
 
 
 def decide_calibrated(
@@ -136,14 +128,14 @@ def decide_calibrated(
     ids = list(tagger.label_ids)
     kinds = np.asarray(list(tagger.label_kinds))
     is_sdg = kinds == "sdg"
-    thr = _logit(np.asarray(tagger.thresholds_, dtype=np.float64))
+    thr = logit(np.asarray(tagger.thresholds_, dtype=np.float64))
     need = kind_margins(tagger, rules)
-    z_whole = _logit(whole)
+    z_whole = logit(whole)
     owner = np.asarray(seg_owner, dtype=np.int64)
     n_pass = np.bincount(owner, minlength=n)[:n] if owner.size else np.zeros(n, dtype=np.int64)
     best = np.full((n, n_labels), -np.inf)
     if owner.size:
-        z_seg = _logit(seg_proba)
+        z_seg = logit(seg_proba)
         np.maximum.at(best, owner, z_seg)
     best = np.where(n_pass[:, None] > 0, best, z_whole)
     w = float(rules.whole_weight)
@@ -184,7 +176,7 @@ def decide_calibrated(
         order = np.argsort(-ranked, axis=1, kind="stable")
         for i in np.flatnonzero((cap > 0) & (pred[:, sdg_cols].sum(axis=1) > cap)):
             pred[i, sdg_cols[order[i, cap[i]:]]] = False
-    return _sigmoid(z), pred.astype(np.int8)
+    return sigmoid(z), pred.astype(np.int8)
 
 
 def tag_texts(

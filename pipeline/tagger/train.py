@@ -25,6 +25,7 @@ import pandas as pd
 from pipeline import config
 from pipeline.errors import InputError, ModelFileError
 from pipeline.io import read_table, sha256_file, write_json, write_text
+from pipeline.numeric import logit, sigmoid
 from pipeline.registry import HASHES_KEY, TAGGER
 from pipeline.tagger import features
 from pipeline.tagger.model import Tagger, load_tagger, save_tagger
@@ -431,7 +432,7 @@ def fit_on(
     if np.any(shift != 0):
         kinds = np.asarray(list(tagger.label_kinds))
         delta = np.where(kinds == "sdg", shift[1], shift[0])
-        tagger.thresholds_ = _sigmoid(_logit(tagger.thresholds_) + delta)
+        tagger.thresholds_ = sigmoid(logit(tagger.thresholds_) + delta)
     tagger.threshold_shift_ = shift
     t_fit = time.perf_counter() - t1
     hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
@@ -466,15 +467,6 @@ def predict_rows(tagger: Tagger, frame: pd.DataFrame, params: dict[str, Any]) ->
     out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": frame["id"], "text": frame["text"]}), params)
     return [split_codes(a, "action_line") + split_codes(s, "sdg")
             for a, s in zip(out["action_lines"], out["sdgs"], strict=True)]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(p / (1 - p)))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
 
 
 SHIFT_GRID_ACTION_LINES = tuple(np.round(np.arange(-1.0, 3.01, 0.5), 2))
@@ -537,7 +529,7 @@ def real_answer_shift(
             preds = []
             for model, fold_texts, proba, seg_proba, owners, skip, mentions, seg_words in scored:
                 shifted = stage.with_decision_params(model, section)
-                shifted.thresholds_ = _sigmoid(_logit(model.thresholds_) + np.where(kinds == "sdg", d_sdg, d_al))
+                shifted.thresholds_ = sigmoid(logit(model.thresholds_) + np.where(kinds == "sdg", d_sdg, d_al))
                 res = stage.decide_texts(shifted, fold_texts, proba, seg_proba, owners, mentions,
                                          str(section.get("segment_aggregate", "max")), skip,
                                          rules=rules, seg_words=seg_words)

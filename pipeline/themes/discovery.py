@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
+from pipeline.embed.vectors import normalise
 from pipeline.params import ThemesParams
 from pipeline.progress import track
 from pipeline.themes import naming
@@ -47,12 +48,6 @@ class ThemeResult:
     segment_assignments: pd.DataFrame
     theme_by_question: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(m, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)
 
 
 def _fit_kmeans(x: np.ndarray, k: int, seed: int, minibatch_above: int) -> np.ndarray:
@@ -120,7 +115,7 @@ def choose_clusters(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
 def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     c = np.zeros((k, x.shape[1]), dtype=np.float32)
     np.add.at(c, labels[labels >= 0], x[labels >= 0])
-    return _unit(c)
+    return normalise(c)
 
 
 def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
@@ -452,7 +447,7 @@ def _prepare(answers: pd.DataFrame, segments: pd.DataFrame, vectors: np.ndarray)
     for col in ("answer_id", "response_id", "question_id"):
         ans[col] = ans[col].astype(str)
     ans = ans.drop_duplicates("answer_id").sort_values("answer_id", kind="stable").reset_index(drop=True)
-    return ans, seg.drop(columns="_row"), _unit(vec)
+    return ans, seg.drop(columns="_row"), normalise(vec)
 
 
 def discover_themes(

@@ -44,8 +44,10 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
 from pipeline.io import read_table
+from pipeline.numeric import sigmoid
 from pipeline.themes.naming import ngram_terms
 from pipeline.themes.seeds import SeedThemes, from_records, keyword_hits
 
@@ -87,12 +89,6 @@ class FrameworkData:
 
     def __len__(self) -> int:
         return len(self.texts)
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(m, axis=-1, keepdims=True)
-    n[n == 0] = 1.0
-    return (m / n).astype(np.float32)
 
 
 def _theme_text(themes: SeedThemes, j: int) -> str:
@@ -241,14 +237,14 @@ class FrameworkMapper(BaseEstimator):
         self._score_cache = None
         self.n_themes_ = None
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
-        self.theme_vectors_ = _unit(np.asarray(themes.vectors, dtype=np.float32))
+        self.theme_vectors_ = normalise(np.asarray(themes.vectors, dtype=np.float32))
         if self.prf_top and valid.sum() > len(themes):
             emb = self._embedding_sim(X, self.theme_vectors_)
             zs = (emb - emb[valid].mean(axis=0)) / np.maximum(emb[valid].std(axis=0), 1e-3)
             zs[~valid] = -np.inf
             top = np.argsort(-zs, axis=0, kind="stable")[: self.prf_top]
-            fb = _unit(np.stack([X.answer_vectors[top[:, j]].mean(axis=0) for j in range(len(themes))]))
-            self.theme_vectors_ = _unit(self.theme_vectors_ + self.prf_weight * fb)
+            fb = normalise(np.stack([X.answer_vectors[top[:, j]].mean(axis=0) for j in range(len(themes))]))
+            self.theme_vectors_ = normalise(self.theme_vectors_ + self.prf_weight * fb)
         theme_texts = [_theme_text(themes, j) for j in range(len(themes))]
         self.tfidf_ = TfidfVectorizer(analyzer=ngram_terms, sublinear_tf=True)
         self.tfidf_.fit([t or "" for t in X.texts] + theme_texts)
@@ -283,9 +279,9 @@ class FrameworkMapper(BaseEstimator):
         for j in range(z.shape[1]):
             rows = np.flatnonzero(sure & (best == j))
             if len(rows) >= 3:
-                cen = _unit(X.answer_vectors[rows].mean(axis=0, keepdims=True))[0]
+                cen = normalise(X.answer_vectors[rows].mean(axis=0, keepdims=True))[0]
                 out[j] = prior[j] + self.refit_weight * cen
-        return _unit(out)
+        return normalise(out)
 
     # -- inference -------------------------------------------------------------------------------
     def _mask_special(self, z: np.ndarray) -> np.ndarray:
@@ -394,10 +390,6 @@ def _softplus(m: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, m)
 
 
-def _sigmoid(m: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * m))
-
-
 @dataclass
 class Design:
     """Feature rows as a dense block (embeddings) next to a sparse one (tf-idf): dense @ W goes to BLAS,
@@ -459,7 +451,7 @@ def fit_joint_logistic(
         m = offset + Z * a + X.dot(W) + c
         loss = float((W8 * (_softplus(m) - y * m)).sum())
         loss += 0.5 * (l2 * float((W * W).sum()) + l2_prior * float(a @ a) + l2_intercept * float(c @ c))
-        r = W8 * (_sigmoid(m) - y)
+        r = W8 * (sigmoid(m) - y)
         gW = X.tdot(r) + l2 * W
         ga = (r * Z).sum(axis=0) + l2_prior * a
         gc = r.sum(axis=0) + l2_intercept * c
@@ -680,7 +672,7 @@ class CodedFrameworkMapper(BaseEstimator):
         self.themes_ = themes
         self.roles_ = theme_roles(themes)
         self.zero_shot_ = FrameworkMapper(**{**(self.zero_shot or {}), "seed": self.seed}).fit(X, themes)
-        self.desc_features_ = Design(_unit(np.asarray(themes.vectors)).astype(np.float64),
+        self.desc_features_ = Design(normalise(np.asarray(themes.vectors)).astype(np.float64),
                                      (self.zero_shot_.theme_lex_ * self.lexical_weight).tocsr())
         Z = self._prior_z(X)
         valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
@@ -725,7 +717,7 @@ class CodedFrameworkMapper(BaseEstimator):
     # -- inference ---------------------------------------------------------------------------------
     def _calibrate(self, logits: np.ndarray) -> np.ndarray:
         s, b = self.calibration_
-        return np.asarray(_sigmoid(s * logits + b))
+        return np.asarray(sigmoid(s * logits + b))
 
     def predict_proba(self, X: FrameworkData) -> np.ndarray:
         """Calibrated probability that each theme applies (answers x themes); non-answers: rule."""
@@ -896,7 +888,7 @@ def zero_shot_confidence(mapper: FrameworkMapper, X: FrameworkData, calibration:
     slope, intercept, decided = (list(calibration) + [0.0] * 3)[:3] if calibration else (1.0, -mapper.tau, 0.0)
     z, valid = mapper._scores(X)
     assigned = mapper.predict(X)
-    p = _sigmoid(float(slope) * mapper._mask_special(z).astype(np.float64) + float(decided) * assigned
+    p = sigmoid(float(slope) * mapper._mask_special(z).astype(np.float64) + float(decided) * assigned
                  + float(intercept))
     base = mapper.decision_function(X)
     for j, role in enumerate(mapper.roles_):
