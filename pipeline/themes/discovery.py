@@ -634,9 +634,9 @@ def _question_themes(
             n_emergent += 1
             tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
             cands = naming.nameable(name_kws[c], batch_langs)[: int(cfg["n_keywords"])]
-            surface = naming.surface_forms(cands, [red[i] for i in np.flatnonzero(name_labels == c)])
-            label = naming.heading_label(cands, surface, case, taken)
-            desc = naming.describe_theme(cands, ins[c], outs[c], surface, case)
+            label, desc = naming.name_theme(
+                cands, [red[i] for i in np.flatnonzero(name_labels == c)], ins[c], outs[c], case, taken, batch_langs
+            )
         taken.add(label)
         rows.append(
             {

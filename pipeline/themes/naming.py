@@ -411,3 +411,23 @@ def term_shares(term_lists: Sequence[Sequence[str]], labels: np.ndarray, k: int)
         {t: (total[t] - present[c][t]) / max(n_all - int(sizes[c]), 1) for t in present[c]} for c in range(k)
     ]
     return ins, outs
+
+
+def name_theme(
+    keywords: Sequence[str],
+    member_texts: Sequence[str],
+    in_share: dict[str, float],
+    out_share: dict[str, float],
+    case: dict[str, str],
+    taken: set[str] | frozenset[str] = frozenset(),
+    languages: Sequence[str] = (),
+) -> tuple[str, str]:
+    """Label and description of one emergent theme: the one naming entry point discovery calls.
+
+    `keywords` are the theme's ranked distinctive terms (class tf-idf), `member_texts` its redacted passages in
+    the label language, `in_share`/`out_share` each term's share of its passages and of the question's other
+    themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses.
+    """
+    cands = nameable(keywords, languages)
+    surface = surface_forms(cands, member_texts)
+    return heading_label(cands, surface, case, taken), describe_theme(cands, in_share, out_share, surface, case)
