@@ -114,6 +114,8 @@ class FrameworkParams(Section):
     min_cosine: float = 0.05
     max_labels: int = Field(4, ge=1)
     prevalence_weight: float = 0.25
+    stance_weight: float = Field(0.0, ge=0)
+    stance_top: int = Field(5, ge=1)
     zero_shot_calibration: list[float] | None = Field(
         default_factory=lambda: [0.831, -2.326, 1.097], min_length=3, max_length=3)
     high_confidence: float = Field(0.6, ge=0, le=1)
@@ -129,6 +131,12 @@ class ThemesParams(Section):
     k_selection: Literal["max", "silhouette"] = "max"
     silhouette_sample: int = Field(3000, ge=2)
     minibatch_above: int = Field(8000, ge=1)
+    reducer: Literal["none", "pca"] = "none"
+    reducer_components: int = Field(50, ge=2)
+    clusterer: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
+    hdbscan_min_cluster_size: int = Field(5, ge=2)
+    hdbscan_min_samples: int | None = Field(None, ge=1)
+    refinement: Literal["merge_fold", "none"] = "merge_fold"
     min_theme_size: int = Field(3, ge=1)
     merge_threshold: float = 0.9
     other_threshold: float = 0.3

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from pipeline.embed.vectors import normalise
 from pipeline.params import ThemesParams
 from pipeline.progress import track
-from pipeline.themes import naming
+from pipeline.themes import naming, parts
+from pipeline.themes.parts import DiscoveryParts, build_parts
+from pipeline.themes.parts import cosine_silhouette as cosine_silhouette  # re-exported (tests, benchmarks)
 from pipeline.themes.seeds import SeedThemes, keyword_hits
-
-log = logging.getLogger(__name__)
 
 OTHER_ID = "other"
 NONANSWER_ID = "nonanswer"
@@ -50,123 +47,10 @@ class ThemeResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _fit_kmeans(x: np.ndarray, k: int, seed: int, minibatch_above: int) -> np.ndarray:
-    if len(x) > minibatch_above:
-        km: KMeans | MiniBatchKMeans = MiniBatchKMeans(
-            n_clusters=k, random_state=seed, n_init=3, batch_size=2048, max_iter=100
-        )
-    else:
-        km = KMeans(n_clusters=k, random_state=seed, n_init=3, max_iter=200)
-    return np.asarray(km.fit_predict(x))
-
-
 def k_bounds(n_segments: int, cfg: dict[str, Any]) -> tuple[int, int]:
-    """Bounds on the number of themes, scaled down for small questions."""
-    kmax_size = max(1, int(math.sqrt(n_segments / float(cfg["k_per_segments"]))))
-    kmax = max(1, min(int(cfg["max_themes"]), kmax_size, n_segments // max(int(cfg["min_theme_size"]), 1)))
-    kmin = max(1, min(int(cfg["min_themes"]), kmax))
-    return kmin, kmax
-
-
-def cosine_silhouette(x: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette with cosine distance for unit vectors (one matrix product, float32)."""
-    uniq, lab = np.unique(labels, return_inverse=True)
-    if len(uniq) < 2:
-        return -1.0
-    dist = 1.0 - x @ x.T
-    onehot = np.zeros((len(x), len(uniq)), dtype=np.float32)
-    onehot[np.arange(len(x)), lab] = 1.0
-    sums = dist @ onehot
-    counts = onehot.sum(axis=0)
-    own = counts[lab]
-    a = sums[np.arange(len(x)), lab] / np.maximum(own - 1, 1)
-    mean_other = sums / counts
-    mean_other[np.arange(len(x)), lab] = np.inf
-    b = mean_other.min(axis=1)
-    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    return float(s.mean())
-
-
-def choose_clusters(x: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
-    """Cluster unit vectors with k chosen within bounds (silhouette on a fixed subsample)."""
-    n = len(x)
-    kmin, kmax = k_bounds(n, cfg)
-    seed = int(cfg["seed"])
-    if kmax <= 1 or n < 4:
-        return np.zeros(n, dtype=int)
-    if cfg["k_selection"] == "max" or kmin == kmax:
-        return _fit_kmeans(x, kmax, seed, int(cfg["minibatch_above"]))
-    cands = sorted({int(round(v)) for v in np.linspace(kmin, kmax, num=min(6, kmax - kmin + 1))})
-    rng = np.random.default_rng(seed)
-    m = int(cfg["silhouette_sample"])
-    sample = np.sort(rng.choice(n, size=m, replace=False)) if n > m else np.arange(n)
-    best: tuple[float, int, np.ndarray] | None = None
-    for k in cands:
-        labels = _fit_kmeans(x, k, seed, int(cfg["minibatch_above"]))
-        if len(np.unique(labels[sample])) < 2:
-            continue
-        score = cosine_silhouette(x[sample], labels[sample])
-        log.debug("k=%d silhouette=%.4f", k, score)
-        if best is None or score > best[0] + 1e-9:
-            best = (score, k, labels)
-    return best[2] if best is not None else np.zeros(n, dtype=int)
-
-
-def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    c = np.zeros((k, x.shape[1]), dtype=np.float32)
-    np.add.at(c, labels[labels >= 0], x[labels >= 0])
-    return normalise(c)
-
-
-def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Compact cluster numbers to 0..k-1 in order of first appearance (-1 stays -1)."""
-    uniq = [u for u in dict.fromkeys(labels.tolist()) if u >= 0]
-    mapping = {u: i for i, u in enumerate(uniq)}
-    return np.array([mapping.get(v, -1) for v in labels.tolist()], dtype=int), len(uniq)
-
-
-def refine(
-    x: np.ndarray, labels: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any], min_k: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge near-duplicate clusters, fold tiny ones, send far-away segments to 'other' (-1).
-
-    Merging stops at `min_k` themes: in a question where every answer is about the same broad topic,
-    all centroids are close and unbounded merging would collapse distinct sub-themes.
-    """
-    labels, k = _relabel(labels)
-    merge_t = float(cfg["merge_threshold"])
-    other_t = float(cfg["other_threshold"])
-    min_size = int(cfg["min_theme_size"])
-    for _ in range(50):
-        cent = _centroids(x, labels, k)
-        sim = cent @ cent.T
-        np.fill_diagonal(sim, -1)
-        if k > max(min_k, 1) and sim.max() > merge_t:
-            i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
-            labels = np.where(labels == max(i, j), min(i, j), labels)
-            labels, k = _relabel(labels)
-            continue
-        # reassign every segment to its closest centroid; too far from all -> other
-        seg_sim = x @ cent.T if k else np.zeros((len(x), 0))
-        new = seg_sim.argmax(axis=1) if k else np.full(len(x), -1)
-        best = seg_sim.max(axis=1) if k else np.zeros(len(x))
-        new = np.where(best >= other_t, new, -1)
-        sizes = {c: len(set(respondents[new == c].tolist())) for c in range(k)}
-        tiny = [c for c in range(k) if sizes[c] < min_size]
-        if tiny and k > 1:
-            drop = min(tiny, key=lambda c: (sizes[c], c))
-            keep = [c for c in range(k) if c != drop]
-            sub = seg_sim[:, keep]
-            nl = np.array(keep)[sub.argmax(axis=1)]
-            nl = np.where(sub.max(axis=1) >= other_t, nl, -1)
-            labels, k = _relabel(np.where(labels == drop, nl, labels))
-            continue
-        if tiny and k == 1:
-            new = np.full(len(x), -1)
-        if np.array_equal(new, labels):
-            break
-        labels, k = _relabel(new)
-    return labels, _centroids(x, labels, k)
+    """Bounds on the number of themes for a question of `n_segments` (`parts.k_bounds` with the params)."""
+    return parts.k_bounds(n_segments, int(cfg["min_themes"]), int(cfg["max_themes"]), float(cfg["k_per_segments"]),
+                          int(cfg["min_theme_size"]))
 
 
 def match_seeds(
@@ -324,7 +208,7 @@ def restrict_seeds(
         labels[idx] = -1
         emergent = [e for e in range(len(seeds_m)) if seeds_m[e][0] < 0 and (labels == e).any()]
         if emergent:
-            cent = _centroids(x, np.where(np.isin(labels, emergent), labels, -1), len(seeds_m))[emergent]
+            cent = parts.centroids(x, np.where(np.isin(labels, emergent), labels, -1), len(seeds_m))[emergent]
             sim = x[idx] @ cent.T
             near = np.array(emergent)[sim.argmax(axis=1)]
             labels[idx] = np.where(sim.max(axis=1) >= other_t, near, -1)
@@ -354,25 +238,6 @@ def _question_texts(answers: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def _segment_terms(
-    seg: pd.DataFrame, kp: dict[str, list[str]], question_text: str = "", langs: list[str] | None = None
-) -> list[list[str]]:
-    """Naming terms per segment, from the PII-redacted text (keywords are shown to readers).
-
-    Terms made only of words of the question itself ("milestone", "action line" when the question asks about
-    milestones of the Action Lines) echo the question rather than name a theme, so they are left out.
-    Tokens and function words are those of each segment's language (`langs`, the answer's clean-stage code).
-    """
-    echo = naming.question_words(question_text)
-    langs = langs or [""] * len(seg)
-    terms = []
-    for aid, text, lang in zip(seg["answer_id"], seg["text_redacted"], langs, strict=True):
-        t = naming.keyphrase_terms(str(text), kp.get(str(aid), []), lang)
-        t = t + naming.ngram_terms(str(text), lang) if len(t) < 2 else t
-        terms.append([term for term in t if not set(term.split()) <= echo])
-    return terms
-
-
 def answer_languages(ans: pd.DataFrame) -> dict[str, str]:
     """Answer id -> the clean stage's language code ("" when unknown or not detected)."""
     if "language" not in ans.columns:
@@ -395,26 +260,6 @@ def main_language(ans: pd.DataFrame, langs: dict[str, str], given: str | None = 
         return ""
     top = int(counts.max())
     return sorted(str(g) for g, n in counts.items() if int(n) == top)[0]
-
-
-def naming_mask(labels: np.ndarray, langs: list[str], main: str, k: int, min_passages: int) -> tuple[
-    np.ndarray, list[bool]
-]:
-    """Which passages name their theme: those in the main language when the theme has >= `min_passages` of
-    them, else all its passages (a theme of German answers only is named in German).
-
-    Returns (naming labels: the theme or -1, per theme whether it was named from the main language).
-    """
-    is_main = np.array([(g == main) if main else True for g in langs], dtype=bool)
-    out = labels.copy()
-    in_main: list[bool] = []
-    for c in range(k):
-        mem = labels == c
-        ok = int((mem & is_main).sum()) >= max(int(min_passages), 1) or not main
-        in_main.append(bool(ok) or bool(mem.any() and is_main[mem].all()))
-        if ok:
-            out[mem & ~is_main] = -1
-    return out, in_main
 
 
 def _prepare(answers: pd.DataFrame, segments: pd.DataFrame, vectors: np.ndarray) -> tuple[
@@ -456,15 +301,19 @@ def discover_themes(
     seg_vectors: np.ndarray,
     params: dict[str, Any],
     seed_themes: SeedThemes | None = None,
+    parts: DiscoveryParts | None = None,
 ) -> ThemeResult:
     """Discover themes per question from segment embeddings (rows aligned with `segments`).
 
+    `parts` (reducer, clusterer, refinement, representation; see `pipeline.themes.parts`) default to those
+    the themes parameters name; `build_parts(theme_params(params), clusterer=my_clusterer)` swaps one in code.
     BLAS/OpenMP threads are capped (`themes.threads`, default 1): k-means with spinning OpenMP threads
     runs 10-40x slower on a busy 2-core machine, while one thread loses little when it is idle.
     """
     cfg = theme_params(params)
+    chosen = parts if parts is not None else build_parts(cfg)
     with threadpool_limits(limits=int(cfg["threads"])):
-        return _discover(answers_clean, segments, seg_vectors, cfg, seed_themes)
+        return _discover(answers_clean, segments, seg_vectors, cfg, seed_themes, chosen)
 
 
 def _discover(
@@ -473,6 +322,7 @@ def _discover(
     seg_vectors: np.ndarray,
     cfg: dict[str, Any],
     seed_themes: SeedThemes | None,
+    chosen: DiscoveryParts,
 ) -> ThemeResult:
     ans, seg, vec = _prepare(answers_clean, segments, seg_vectors)
     kp = _keyphrases_by_answer(ans)
@@ -491,7 +341,7 @@ def _discover(
         idx = np.flatnonzero((seg["question_id"].to_numpy() == qid) & ~seg["is_nonanswer"].to_numpy())
         rows, cents, labels, sims, q_info = _question_themes(
             qid, seg.iloc[idx], vec[idx], kp, seed_themes, cfg, q_text.get(str(qid), ""),
-            [seg_langs[i] for i in idx], main,
+            [seg_langs[i] for i in idx], main, chosen,
         )
         for key, n in q_info.items():
             info[key] = info.get(key, 0) + n
@@ -560,8 +410,9 @@ def _question_themes(
     question_text: str = "",
     langs: list[str] | None = None,
     main: str = "",
+    parts_: DiscoveryParts | None = None,
 ) -> tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray, np.ndarray, dict[str, int]]:
-    """Cluster one question's substantive segments.
+    """Cluster one question's substantive segments with `parts_` (default: those the params name).
 
     Returns theme rows and centroids (in label order), each segment's label (-1 = other), its
     cosine to its own centroid (to the nearest one for 'other') and counts of seed splits and of themes
@@ -572,10 +423,14 @@ def _question_themes(
             "named_other_language": 0}
     if n == 0:
         return [], [], np.zeros(0, dtype=int), np.zeros(0), info
+    parts_ = parts_ or build_parts(cfg)
     langs = list(langs) if langs is not None else [""] * n
     resp = qseg["response_id"].to_numpy()
-    labels = choose_clusters(x, cfg)
-    labels, cent = refine(x, labels, resp, cfg, k_bounds(n, cfg)[0])
+    reduced = parts_.reducer.fit_transform(x) if parts_.reducer is not None else x
+    labels = np.asarray(parts_.clusterer.fit_predict(reduced), dtype=int)
+    if labels.shape != (n,):
+        raise ValueError(f"clusterer {parts_.clusterer!r} returned {labels.shape} labels for {n} segments")
+    labels, cent = parts_.refiner.refine(x, labels, resp, k_bounds(n, cfg)[0])
     k = len(cent)
     texts = qseg["text"].tolist()
     members = [[texts[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
@@ -585,7 +440,7 @@ def _question_themes(
     )
     info.update(split)
     k = len(seeds_m)
-    cent = _centroids(x, labels, k) if k else cent
+    cent = parts.centroids(x, labels, k) if k else cent
     sims_all = x @ cent.T if k else np.zeros((n, 0))
     own = np.where(labels >= 0, sims_all[np.arange(n), np.maximum(labels, 0)] if k else 0.0, 0.0)
     if k:
@@ -607,50 +462,9 @@ def _question_themes(
     labels = np.array([remap.get(v, -1) for v in labels.tolist()], dtype=int)
     cent = cent[order] if k else cent
     seeds_m = [seeds_m[c] for c in order]
-    terms = _segment_terms(qseg, kp, question_text, langs)
-    # labels and keywords come from the theme's passages in the label language when it has enough of them
-    name_labels, named_main = naming_mask(labels, langs, main, k, int(cfg["label_min_passages"]))
-    info["named_other_language"] = sum(not m for m in named_main)
-    batch_langs = sorted({g for g in langs if g})
-    ctf, names = naming.class_tfidf(terms, name_labels, k)
-    kws = naming.top_keywords(ctf, names, int(cfg["n_keywords"])) if k else []
-    # names choose among more candidates than the keywords shown: function words are skipped when naming
-    name_kws = naming.top_keywords(ctf, names, 3 * int(cfg["n_keywords"])) if k else []
-    rows: list[dict[str, Any]] = []
-    n_emergent = 0
-    red = qseg["text_redacted"].tolist()
-    case = naming.acronyms(red)
-    ins, outs = naming.term_shares(terms, name_labels, k)
-    taken: set[str] = set()
-    for c in range(k):
-        mem = np.flatnonzero(labels == c)
-        closeness = np.lexsort((seg_ids[mem].astype(str), -own[mem]))
-        quotes = naming.pick_quotes(mem[closeness], resp, seg_ids, red, int(cfg["n_quotes"]))
-        s_idx, s_score = seeds_m[c]
-        if s_idx >= 0 and seeds is not None:
-            tid, label, origin, seed_id = seeds.ids[s_idx], seeds.labels[s_idx], "seed", seeds.ids[s_idx]
-            desc = seeds.descriptions[s_idx]
-        else:
-            n_emergent += 1
-            tid, origin, seed_id = f"{qid}.emergent-{n_emergent}", "emergent", ""
-            cands = naming.nameable(name_kws[c], batch_langs)[: int(cfg["n_keywords"])]
-            label, desc = naming.name_theme(
-                cands, [red[i] for i in np.flatnonzero(name_labels == c)], ins[c], outs[c], case, taken, batch_langs
-            )
-        taken.add(label)
-        rows.append(
-            {
-                "theme_id": tid,
-                "scope": qid,
-                "label": label,
-                "keywords": ";".join(kws[c]),
-                "origin": origin,
-                "seed_id": seed_id,
-                "seed_score": round(float(s_score), 4),
-                "description": desc,
-                "quotes": json.dumps(quotes, ensure_ascii=False),
-            }
-        )
+    rows, info["named_other_language"] = parts_.representation.represent(
+        qid, qseg, labels, own, seeds_m, seeds, kp, question_text, langs, main
+    )
     return rows, list(cent), labels, own, info
 
 
