@@ -100,13 +100,14 @@ def test_multilingual_backend_is_offline_and_crosslingual(params, tmp_path):
     assert s2.encoded == 0 and np.array_equal(vecs, again)
 
 
-def test_default_english_encoder_is_batch_independent_and_onnx_is_not(onnx_backend, torch_backend, params):
-    """Why `embed.auto_english_backend` is torch: int8 dynamic quantisation scales activations per batch, so an
-    ONNX vector depends on the texts batched with it (outputs would change with row order or partitioning)."""
-    assert params["embed"]["backend"] == "auto" and params["embed"]["auto_english_backend"] == "torch"
+def test_english_encoders_are_batch_independent(onnx_backend, torch_backend):
+    """A text's vector does not depend on the texts encoded with it, so outputs never change with row order or
+    partitioning. int8 dynamic quantisation scales activations by the whole input tensor (batched, a vector moved
+    by up to 0.0068): the ONNX backend therefore runs each text on its own and gives bit-identical vectors."""
     text = "Affordable broadband for rural schools is the priority."
     other = "Spectrum policy, universal service funds and community networks in least developed countries. " * 3
     alone, batched = torch_backend.encode_batch([text])[0], torch_backend.encode_batch([text, other])[0]
     assert float(np.abs(alone - batched).max()) < 1e-5
-    alone, batched = onnx_backend.encode_batch([text])[0], onnx_backend.encode_batch([text, other])[0]
-    assert float(np.abs(alone - batched).max()) > 1e-4  # measured 0.0068 (cosine 0.9989)
+    alone, batched = onnx_backend.encode_batch([text])[0], onnx_backend.encode_batch([other, text, other])[1]
+    assert np.array_equal(alone, batched)
+    assert onnx_backend.encode_batch([]).shape == (0, 384)
