@@ -25,7 +25,7 @@ def explain(
     mentions, and the nearest training examples by cosine similarity. `thresholds`: the scores the stage's
     decision rules require (default: the model's own per-label thresholds)."""
     thr = np.asarray(tagger.thresholds_ if thresholds is None else thresholds, dtype=float)
-    lex = tagger._lexicon()
+    lex = tagger.features_.lexicon_
     ids = list(tagger.label_ids)
     raw = np.asarray(getattr(tagger, "examples_vectors_", np.zeros((0, 1))))
     ex_vecs = raw.astype(np.float32) / (127.0 if raw.dtype == np.int8 else 1.0)  # int8-quantised

@@ -1,5 +1,6 @@
-"""Features of the tagger that do not need training data: embeddings, keyword-lexicon hits, segments,
-explicit mentions. Embedding goes through one small function so the embed stage can be swapped in."""
+"""Features of the tagger that do not need training data: the design matrix (`TaggerFeatures`: embeddings,
+label similarities, keyword-lexicon hits), segments, explicit mentions. Embedding goes through one small function
+so the embed stage can be swapped in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.params import CleanParams
 from pipeline.tagger.taxonomy import Taxonomy, action_line_id, sdg_id
@@ -107,6 +110,103 @@ class KeywordLexicon:
             if label_index in self.keywords.get(kw, []) and kw not in found:
                 found.append(kw)
         return found
+
+
+# --- the design matrix ---------------------------------------------------------------------------------
+
+class TaggerFeatures(TransformerMixin, BaseEstimator):
+    """(text, embedding) pairs -> the tagger's design matrix, float32 with four column blocks:
+
+    `[embedding (d) | similarity to each label's description (L) | best similarity among the label's short
+    prototypes (L) | keyword hits (one column per lexicon keyword)]`.
+
+    Why a separate transformer: everything that needs the raw text (keyword matching) happens here, so the
+    learning part (`pipeline.tagger.model.TaggerEstimator`) is a plain estimator on a matrix that works with
+    scikit-learn tooling (`clone`, `Pipeline`, `cross_val_predict`). Prototype similarities stay sharp for texts
+    that touch one aspect of a broad label; without prototypes the block repeats the description similarities.
+    A keyword's column is 0 when absent, else its rank among the text's distinct keywords in order of first
+    occurrence (1 = first): the linear parts use presence only, the keyword evidence combines reliabilities in
+    this order (the order the shipped model's scores were computed in). Nothing is learned: `fit` only fixes
+    the column layout (`keywords_`, `keyword_labels_`).
+    """
+
+    def __init__(
+        self,
+        label_vectors: np.ndarray | None = None,
+        keywords: dict[str, list[int]] | None = None,
+        prototype_vectors: np.ndarray | None = None,
+        prototype_owner: Sequence[int] | None = None,
+    ) -> None:
+        self.label_vectors = label_vectors
+        self.keywords = keywords
+        self.prototype_vectors = prototype_vectors
+        self.prototype_owner = prototype_owner
+
+    def fit(self, X: Any = None, y: Any = None) -> TaggerFeatures:
+        """Fix the column layout (no data needed; `X`, `y` are accepted for `Pipeline`)."""
+        if self.label_vectors is None:
+            raise ValueError("TaggerFeatures needs label_vectors (unit vectors of the label descriptions)")
+        self.n_labels_ = int(np.asarray(self.label_vectors).shape[0])
+        table = dict(self.keywords or {})
+        self.keywords_ = list(table)
+        self.keyword_labels_ = [list(table[kw]) for kw in self.keywords_]
+        self.lexicon_ = KeywordLexicon(table, self.n_labels_)
+        self.embedding_dim_ = int(np.asarray(self.label_vectors).shape[1])
+        return self
+
+    def transform(self, X: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
+        """The design matrix of (text, embedding) pairs (see `pairs`)."""
+        rows = list(X)
+        if not rows:
+            return self.transform_texts([], np.zeros((0, self._dim())))
+        return self.transform_texts([t for t, _ in rows], np.stack([np.asarray(v) for _, v in rows]))
+
+    def _dim(self) -> int:
+        check_is_fitted(self, "keywords_")
+        return self.embedding_dim_
+
+    def transform_texts(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """The design matrix of `texts` with their row-aligned unit-normalised `embeddings`."""
+        check_is_fitted(self, "keywords_")
+        E = np.asarray(embeddings, dtype=np.float32)
+        if E.ndim != 2 or len(E) != len(texts):
+            raise ValueError(f"embeddings have shape {E.shape}, expected ({len(texts)}, d)")
+        V = np.asarray(self.label_vectors, dtype=np.float32)
+        S = E @ V.T
+        if self.prototype_vectors is not None and self.prototype_owner is not None:
+            owner = np.asarray(self.prototype_owner)
+            sims = E @ np.asarray(self.prototype_vectors, dtype=np.float32).T
+            M = np.stack([sims[:, owner == j].max(axis=1) if np.any(owner == j) else S[:, j]
+                          for j in range(self.n_labels_)], axis=1)
+        else:
+            M = S
+        H = np.zeros((len(texts), len(self.keywords_)), dtype=np.float32)
+        column = {kw: k for k, kw in enumerate(self.keywords_)}
+        for i, kws in enumerate(self.hits(texts)):
+            for rank, kw in enumerate(kws, start=1):
+                H[i, column[kw]] = rank
+        return np.hstack([E, S, M, H]).astype(np.float32, copy=False)
+
+    def hits(self, texts: Sequence[str]) -> list[list[str]]:
+        """Distinct lexicon keywords found in each text, in order of first occurrence."""
+        check_is_fitted(self, "lexicon_")
+        return [list(dict.fromkeys(self.lexicon_.matches(t))) for t in texts]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "keywords_")
+        L = self.n_labels_
+        names = ([f"embedding_{k}" for k in range(self.embedding_dim_)] + [f"similarity_{j}" for j in range(L)]
+                 + [f"prototype_similarity_{j}" for j in range(L)] + [f"keyword_{kw}" for kw in self.keywords_])
+        return np.asarray(names, dtype=object)
+
+
+def pairs(texts: Sequence[str], embeddings: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(text, embedding) rows: the one input `TaggerFeatures.transform` takes, indexable by scikit-learn's
+    cross-validation like any list."""
+    E = np.asarray(embeddings)
+    if len(E) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(E)} embeddings")
+    return [(str(t), E[i]) for i, t in enumerate(texts)]
 
 
 # --- explicit mentions ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`Tagger`: a multi-label scikit-learn estimator for WSIS Action Lines and SDGs.
+"""`Tagger`: a multi-label tagger of texts for WSIS Action Lines and SDGs, made of two scikit-learn parts.
 
 Why this shape: the hand-written training set is small (~25-40 texts per label), so each label's score blends
 (1) a per-label logistic regression over sentence embeddings + label-similarity + keyword-lexicon features with
@@ -7,8 +7,14 @@ which carries over to texts unlike the training set. Blended scores are Platt-ca
 out-of-fold predictions and combined (noisy-or) with keyword evidence whose reliability P(label | keyword) is
 counted on the training texts, so a specific keyword can carry a label in a long, list-like real answer
 where the embedding is diluted. Each label gets its own threshold chosen by cross-validation (multi-label
-stratified folds). All learned state is numpy arrays and plain containers, so skops can load it with a short,
-explicit trusted-type list.
+stratified folds).
+
+The parts: `features.TaggerFeatures` turns (text, embedding) pairs into a design matrix (all that needs the
+text), `TaggerEstimator` learns everything above from that matrix (`fit(X, Y)`, `predict_proba(X)`; works with
+`clone`, `Pipeline`, `cross_val_predict`). `Tagger` composes them behind the text API the stages call and adds
+the decision rules (`decide`). Its learned state stays flat numpy arrays and plain containers under the same
+attribute names as before the split, so skops loads shipped files with a one-type trusted list; the two parts
+are views of that state, built on access (`features_`, `estimator_`).
 """
 
 from __future__ import annotations
@@ -19,18 +25,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.errors import ModelFileError
 from pipeline.numeric import sigmoid
 from pipeline.params import TagParams
 from pipeline.registry import load_verified_skops
-from pipeline.tagger.features import KeywordLexicon
+from pipeline.tagger.features import TaggerFeatures
 
 log = logging.getLogger(__name__)
 
 _TAG = TagParams()  # the learning knobs' defaults are params.yaml `tag:` (defined once, in pipeline.params)
+THRESHOLD_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3))
 
 
 def fbeta_threshold(
@@ -57,42 +65,38 @@ def fbeta_threshold(
     return best[len(best) // 2], best_f
 
 
-class Tagger(BaseEstimator):
-    """Multi-label tagger: `fit(texts, Y, embeddings=E)`, `predict_proba`, `predict` (0/1 matrix).
+#: Learned arrays a `TaggerEstimator` and a `Tagger` share under the same names.
+LEARNED: tuple[str, ...] = ("feature_mean_", "feature_scale_", "calib_a_", "calib_b_", "thresholds_", "cv_f1_",
+                            "coef_", "intercept_", "prior_coef_", "prior_intercept_")
 
-    Parameters describe the label space (`label_ids`, `label_kinds`, `label_vectors`: unit vectors of the
-    label descriptions, `keywords`: keyword -> label indices) and the learning knobs. `embeddings` are the
-    unit-normalised sentence vectors of the texts (row-aligned).
+
+class TaggerEstimator(ClassifierMixin, BaseEstimator):
+    """Multi-label scores from the design matrix of `features.TaggerFeatures`: `fit(X, Y) -> self`,
+    `predict_proba(X)` (n, n_labels) calibrated scores, `predict(X)` (scores >= per-label thresholds).
+
+    `label_kinds` (one per label: "sdg" or "action_line") and `keyword_labels` (per keyword column, the labels
+    whose lexicon holds it) describe the matrix layout; the embedding width is what remains of the columns.
+    Rows whose embedding block is all zero (empty texts) score 0.
     """
 
     def __init__(
         self,
-        label_ids: Sequence[str] = (),
         label_kinds: Sequence[str] = (),
-        label_vectors: np.ndarray | None = None,
-        keywords: dict[str, list[int]] | None = None,
+        keyword_labels: Sequence[Sequence[int]] = (),
         C: float = _TAG.C,
         prior_weight: float = _TAG.prior_weight,
         n_folds: int = _TAG.n_folds,
         seed: int = 0,
-        threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
+        threshold_grid: Sequence[float] = THRESHOLD_GRID,
         beta_action_lines: float = _TAG.beta_action_lines,
         beta_sdgs: float = _TAG.beta_sdgs,
-        top_sdg: bool = _TAG.top_sdg,
-        top_action_line: bool = _TAG.top_action_line,
-        min_score_floor: float = _TAG.min_score_floor,
         min_positives: int = 3,
         keyword_weight: float = _TAG.keyword_weight,
         keyword_prior: float = _TAG.keyword_prior,
         keyword_smoothing: float = _TAG.keyword_smoothing,
-        second_sdg_ratio: float = _TAG.second_sdg_ratio,
-        prototype_vectors: np.ndarray | None = None,
-        prototype_owner: Sequence[int] | None = None,
     ) -> None:
-        self.label_ids = label_ids
         self.label_kinds = label_kinds
-        self.label_vectors = label_vectors
-        self.keywords = keywords
+        self.keyword_labels = keyword_labels
         self.C = C
         self.prior_weight = prior_weight
         self.n_folds = n_folds
@@ -100,54 +104,43 @@ class Tagger(BaseEstimator):
         self.threshold_grid = threshold_grid
         self.beta_action_lines = beta_action_lines
         self.beta_sdgs = beta_sdgs
-        self.top_sdg = top_sdg
-        self.top_action_line = top_action_line
-        self.min_score_floor = min_score_floor
         self.min_positives = min_positives
         self.keyword_weight = keyword_weight
         self.keyword_prior = keyword_prior
         self.keyword_smoothing = keyword_smoothing
-        self.second_sdg_ratio = second_sdg_ratio
-        self.prototype_vectors = prototype_vectors
-        self.prototype_owner = prototype_owner
 
-    # --- features ---------------------------------------------------------------------------------
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
 
-    def _lexicon(self) -> KeywordLexicon:
-        lex = self.__dict__.get("_lexicon_cache")
-        if lex is None:
-            lex = KeywordLexicon(dict(self.keywords or {}), len(self.label_ids))
-            self.__dict__["_lexicon_cache"] = lex
-        return lex
+    # --- the matrix ---------------------------------------------------------------------------------
+
+    def _blocks(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings, 2 x n_labels similarities, keyword ranks) column blocks of the design matrix."""
+        X = np.asarray(X, dtype=np.float32)
+        n_labels, n_kw = len(self.label_kinds), len(self.keyword_labels)
+        if X.ndim != 2 or X.shape[1] <= 2 * n_labels + n_kw:
+            raise ValueError(f"X has shape {X.shape}: expected (n, d + {2 * n_labels} + {n_kw}) columns "
+                             "(embedding, label similarities, keyword hits) with d >= 1")
+        d = X.shape[1] - 2 * n_labels - n_kw
+        return X[:, :d], X[:, d : d + 2 * n_labels], X[:, d + 2 * n_labels :]
+
+    def _membership(self) -> np.ndarray:
+        """(n_keywords, n_labels) 0/1: which labels each keyword column counts for."""
+        out = np.zeros((len(self.keyword_labels), len(self.label_kinds)), dtype=np.float32)
+        for k, labels in enumerate(self.keyword_labels):
+            out[k, list(labels)] = 1.0
+        return out
+
+    def _keyword_counts(self, H: np.ndarray) -> np.ndarray:
+        """log1p of the number of distinct keywords hit per label, float32."""
+        return np.log1p((H > 0).astype(np.float32) @ self._membership())
 
     def _kind_masks(self) -> dict[str, np.ndarray]:
         kinds = np.asarray(list(self.label_kinds))
         return {k: kinds == k for k in np.unique(kinds)}
-
-    def _base_features(
-        self, hits: list[list[str]], embeddings: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(embeddings, label similarities, log1p keyword hits per label) as float32 arrays.
-
-        Similarities are (n, 2 x n_labels): to each label's whole description, and the best match among its
-        short prototypes (description sentences, keyword groups) when given, which stays sharp for texts
-        that touch one aspect of a broad label."""
-        E = np.asarray(embeddings, dtype=np.float32)
-        V = np.asarray(self.label_vectors, dtype=np.float32)
-        S = E @ V.T
-        if self.prototype_vectors is not None and self.prototype_owner is not None:
-            owner = np.asarray(self.prototype_owner)
-            sims = E @ np.asarray(self.prototype_vectors, dtype=np.float32).T
-            M = np.stack([sims[:, owner == j].max(axis=1) if np.any(owner == j) else S[:, j]
-                          for j in range(len(self.label_ids))], axis=1)
-        else:
-            M = S
-        K = np.zeros((len(hits), len(self.label_ids)), dtype=np.float32)
-        table = self.keywords or {}
-        for i, kws in enumerate(hits):
-            for kw in kws:
-                K[i, table.get(kw, [])] += 1.0
-        return E, np.hstack([S, M]), np.log1p(K)
 
     def _prior_features(self, S2: np.ndarray, K: np.ndarray) -> np.ndarray:
         """Per (text, label) zero-shot features: similarities relative to the other labels of its kind, hits."""
@@ -163,53 +156,43 @@ class Tagger(BaseEstimator):
             feats += [rel, gap * 10.0, S * 5.0]
         return np.stack([*feats, K, (K > 0).astype(np.float32)], axis=-1)
 
-    def _hits(self, texts: Sequence[str]) -> list[list[str]]:
-        """Distinct lexicon keywords found in each text."""
-        lex = self._lexicon()
-        return [list(dict.fromkeys(lex.matches(t))) for t in texts]
+    @staticmethod
+    def _design(E: np.ndarray, S: np.ndarray, K: np.ndarray) -> np.ndarray:
+        return np.hstack([E, S * 2.0, K]).astype(np.float32)
 
     def _reliability(
-        self, hits: list[list[str]], Y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """P(label | keyword present) on training texts (weighted counts), smoothed towards `keyword_prior`;
-        only for the labels whose lexicon holds the keyword. Keywords that fire in off-topic texts get low
-        weight."""
+        self, H: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n_keywords, n_labels) P(label | keyword present) on training rows (weighted counts), smoothed towards
+        `keyword_prior`; only for the labels whose lexicon holds the keyword (0 elsewhere). Keywords that fire
+        in off-topic texts get low weight."""
         n_labels = Y.shape[1]
         w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         alpha, r0 = float(self.keyword_smoothing), float(self.keyword_prior)
-        counts: dict[str, list[int]] = {}
-        for i, kws in enumerate(hits):
-            for kw in kws:
-                counts.setdefault(kw, []).append(i)
-        table: dict[str, np.ndarray] = {}
-        for kw, labels in (self.keywords or {}).items():
-            rel = np.zeros(n_labels, dtype=np.float64)
-            rows = counts.get(kw, [])
-            n_rows = float(w[rows].sum()) if rows else 0.0
+        table = np.zeros((len(self.keyword_labels), n_labels), dtype=np.float64)
+        for k, labels in enumerate(self.keyword_labels):
+            rows = np.flatnonzero(H[:, k] > 0)
+            n_rows = float(w[rows].sum()) if rows.size else 0.0
             for j in labels:
-                n_pos = float((Y[rows, j] * w[rows]).sum()) if rows else 0.0
-                rel[j] = (n_pos + alpha * r0) / (n_rows + alpha)
-            table[kw] = rel
+                n_pos = float((Y[rows, j] * w[rows]).sum()) if rows.size else 0.0
+                table[k, j] = (n_pos + alpha * r0) / (n_rows + alpha)
         return table
 
-    def _evidence(self, hits: list[list[str]], table: dict[str, np.ndarray]) -> np.ndarray:
-        """Noisy-or of the reliabilities of the keywords found: (n, n_labels) in [0, 1]."""
-        out = np.zeros((len(hits), len(self.label_ids)), dtype=np.float64)
-        for i, kws in enumerate(hits):
-            miss = np.ones(len(self.label_ids))
-            for kw in kws:
-                rel = table.get(kw)
-                if rel is not None:
-                    miss *= 1.0 - rel
+    @staticmethod
+    def _evidence(H: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """Noisy-or of the reliabilities of the keywords hit, in the text's order: (n, n_labels) in [0, 1]."""
+        out = np.zeros((len(H), table.shape[1]), dtype=np.float64)
+        for i in range(len(H)):
+            cols = np.flatnonzero(H[i])
+            miss = np.ones(table.shape[1])
+            for k in cols[np.argsort(H[i, cols], kind="stable")]:
+                miss *= 1.0 - table[k]
             out[i] = 1.0 - miss
         return out
 
     def _combine(self, p: np.ndarray, evidence: np.ndarray) -> np.ndarray:
         """Calibrated model score and keyword evidence, noisy-or: either can carry a label."""
         return 1.0 - (1.0 - p) * (1.0 - float(self.keyword_weight) * evidence)
-
-    def _design(self, E: np.ndarray, S: np.ndarray, K: np.ndarray) -> np.ndarray:
-        return np.hstack([E, S * 2.0, K]).astype(np.float32)
 
     # --- fitting ----------------------------------------------------------------------------------
 
@@ -246,10 +229,7 @@ class Tagger(BaseEstimator):
         w = float(self.prior_weight)
         return (1 - w) * clf + w * prior
 
-    def fit(
-        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None,
-        sample_weight: np.ndarray | None = None,
-    ) -> Tagger:
+    def fit(self, X: Any, Y: Any, sample_weight: np.ndarray | None = None) -> TaggerEstimator:
         """Fit heads, calibrate per label on out-of-fold scores, pick per-label thresholds. `sample_weight`
         weighs every step (heads, prior, calibration, thresholds, keyword reliability): analyst labels on
         real answers count more than the many written examples.
@@ -259,32 +239,28 @@ class Tagger(BaseEstimator):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
-            return self._fit(X, Y, embeddings, sample_weight)
+            return self._fit(X, Y, sample_weight)
 
-    def _fit(
-        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None, sample_weight: np.ndarray | None
-    ) -> Tagger:
-        if embeddings is None:
-            raise ValueError("Tagger.fit needs the texts' embeddings (embeddings=...)")
-        texts = list(X)
+    def _fit(self, X: Any, Y: Any, sample_weight: np.ndarray | None) -> TaggerEstimator:
+        E, S, H = self._blocks(X)
+        n = len(E)
         Y = np.asarray(Y, dtype=np.int64)
-        if Y.shape != (len(texts), len(self.label_ids)):
-            raise ValueError(f"Y has shape {Y.shape}, expected {(len(texts), len(self.label_ids))}")
+        if Y.shape != (n, len(self.label_kinds)):
+            raise ValueError(f"Y has shape {Y.shape}, expected {(n, len(self.label_kinds))}")
         w: np.ndarray | None = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
-            if w.shape != (len(texts),) or not np.isfinite(w).all() or (w <= 0).any():
-                raise ValueError(f"sample_weight must be {len(texts)} positive finite numbers")
+            if w.shape != (n,) or not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError(f"sample_weight must be {n} positive finite numbers")
             w = w / w.mean()  # the regularisation strength C keeps its meaning
-        hits = self._hits(texts)
-        E, S, K = self._base_features(hits, embeddings)
+        K = self._keyword_counts(H)
         Xd = self._design(E, S, K)
         P = self._prior_features(S, K)
         self.feature_mean_ = Xd.mean(axis=0)
         self.feature_scale_ = Xd.std(axis=0) + 1e-3
         Xs = (Xd - self.feature_mean_) / self.feature_scale_
 
-        oof, oof_evidence = self._oof_raw(Xs, P, Y, hits, w)
+        oof, oof_evidence = self._oof_raw(Xs, P, Y, H, w)
         n_labels = Y.shape[1]
         self.calib_a_ = np.ones(n_labels)
         self.calib_b_ = np.zeros(n_labels)
@@ -304,14 +280,13 @@ class Tagger(BaseEstimator):
             beta = self.beta_sdgs if self.label_kinds[j] == "sdg" else self.beta_action_lines
             self.thresholds_[j], self.cv_f1_[j] = fbeta_threshold(p, y, grid, beta, w)
         self.coef_, self.intercept_, self.prior_coef_, self.prior_intercept_ = self._fit_heads(Xs, P, Y, w)
-        self.keyword_reliability_ = self._reliability(hits, Y, w)
-        self.n_train_ = len(texts)
-        self.positives_ = Y.sum(axis=0)
-        self.c7_parent_ = self._c7_convention(Y)
+        self.keyword_reliability_: np.ndarray | None = self._reliability(H, Y, w)
+        self.classes_ = np.arange(n_labels)
+        self.n_features_in_ = int(np.asarray(X).shape[1])
         return self
 
     def _oof_raw(
-        self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray, hits: list[list[str]],
+        self, Xs: np.ndarray, P: np.ndarray, Y: np.ndarray, H: np.ndarray,
         sample_weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold blended scores and keyword evidence from multi-label stratified folds
@@ -326,9 +301,156 @@ class Tagger(BaseEstimator):
             w_tr = None if sample_weight is None else sample_weight[tr]
             coef, icpt, pc, pi = self._fit_heads(Xs[tr], P[tr], Y[tr], w_tr)
             oof[te] = self._raw(Xs[te], P[te], coef, icpt, pc, pi)
-            table = self._reliability([hits[i] for i in tr], Y[tr], w_tr)
-            evidence[te] = self._evidence([hits[i] for i in te], table)
+            evidence[te] = self._evidence(H[te], self._reliability(H[tr], Y[tr], w_tr))
         return oof, evidence
+
+    # --- prediction -------------------------------------------------------------------------------
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated scores (n, n_labels) in [0, 1], combined with the keyword evidence when the model has
+        keyword reliabilities; rows with an all-zero embedding (empty texts) score 0."""
+        check_is_fitted(self, "coef_")
+        E, S, H = self._blocks(X)
+        K = self._keyword_counts(H)
+        Xs = (self._design(E, S, K) - self.feature_mean_) / self.feature_scale_
+        raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
+                        self.prior_coef_, self.prior_intercept_)
+        proba = sigmoid(raw * self.calib_a_ + self.calib_b_)
+        table = getattr(self, "keyword_reliability_", None)  # None: a model saved before it existed
+        if table is not None and table.size:
+            proba = self._combine(proba, self._evidence(H, table))
+        proba[~np.any(E != 0, axis=1)] = 0.0
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0/1 (n, n_labels): scores at or above each label's threshold (`Tagger.decide` adds its rules)."""
+        return (self.predict_proba(X) >= self.thresholds_).astype(np.int8)
+
+
+class Tagger(BaseEstimator):
+    """Multi-label tagger of texts: `fit(texts, Y, embeddings=E)`, `predict_proba`, `decide`, `predict` (0/1).
+
+    Parameters describe the label space (`label_ids`, `label_kinds`, `label_vectors`: unit vectors of the
+    label descriptions, `keywords`: keyword -> label indices) and the learning knobs. `embeddings` are the
+    unit-normalised sentence vectors of the texts (row-aligned). Learning is `TaggerEstimator` on the matrix of
+    `TaggerFeatures` (`features_`, `estimator_`); the decision rules (top SDG, floors, C7) are the tagger's.
+    """
+
+    def __init__(
+        self,
+        label_ids: Sequence[str] = (),
+        label_kinds: Sequence[str] = (),
+        label_vectors: np.ndarray | None = None,
+        keywords: dict[str, list[int]] | None = None,
+        C: float = _TAG.C,
+        prior_weight: float = _TAG.prior_weight,
+        n_folds: int = _TAG.n_folds,
+        seed: int = 0,
+        threshold_grid: Sequence[float] = THRESHOLD_GRID,
+        beta_action_lines: float = _TAG.beta_action_lines,
+        beta_sdgs: float = _TAG.beta_sdgs,
+        top_sdg: bool = _TAG.top_sdg,
+        top_action_line: bool = _TAG.top_action_line,
+        min_score_floor: float = _TAG.min_score_floor,
+        min_positives: int = 3,
+        keyword_weight: float = _TAG.keyword_weight,
+        keyword_prior: float = _TAG.keyword_prior,
+        keyword_smoothing: float = _TAG.keyword_smoothing,
+        second_sdg_ratio: float = _TAG.second_sdg_ratio,
+        prototype_vectors: np.ndarray | None = None,
+        prototype_owner: Sequence[int] | None = None,
+    ) -> None:
+        self.label_ids = label_ids
+        self.label_kinds = label_kinds
+        self.label_vectors = label_vectors
+        self.keywords = keywords
+        self.C = C
+        self.prior_weight = prior_weight
+        self.n_folds = n_folds
+        self.seed = seed
+        self.threshold_grid = threshold_grid
+        self.beta_action_lines = beta_action_lines
+        self.beta_sdgs = beta_sdgs
+        self.top_sdg = top_sdg
+        self.top_action_line = top_action_line
+        self.min_score_floor = min_score_floor
+        self.min_positives = min_positives
+        self.keyword_weight = keyword_weight
+        self.keyword_prior = keyword_prior
+        self.keyword_smoothing = keyword_smoothing
+        self.second_sdg_ratio = second_sdg_ratio
+        self.prototype_vectors = prototype_vectors
+        self.prototype_owner = prototype_owner
+
+    # --- the two parts ----------------------------------------------------------------------------
+
+    @property
+    def features_(self) -> TaggerFeatures:
+        """The fitted `TaggerFeatures` of this label space (cached; rebuilt when the label space changes)."""
+        key = (self.label_vectors, self.keywords, self.prototype_vectors, self.prototype_owner)
+        cached = self.__dict__.get("_features_cache")
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            feats = TaggerFeatures(self.label_vectors, self.keywords, self.prototype_vectors,
+                                   self.prototype_owner).fit()
+            cached = (key, feats)
+            self.__dict__["_features_cache"] = cached
+        return cached[1]
+
+    def _estimator(self) -> TaggerEstimator:
+        """An unfitted `TaggerEstimator` with this tagger's learning knobs and matrix layout."""
+        return TaggerEstimator(
+            label_kinds=tuple(self.label_kinds), keyword_labels=self.features_.keyword_labels_, C=self.C,
+            prior_weight=self.prior_weight, n_folds=self.n_folds, seed=self.seed,
+            threshold_grid=self.threshold_grid, beta_action_lines=self.beta_action_lines,
+            beta_sdgs=self.beta_sdgs, min_positives=self.min_positives, keyword_weight=self.keyword_weight,
+            keyword_prior=self.keyword_prior, keyword_smoothing=self.keyword_smoothing,
+        )
+
+    @property
+    def estimator_(self) -> TaggerEstimator:
+        """The fitted `TaggerEstimator` behind the scores: a view of this tagger's learned state (built on each
+        access, so it follows attributes set after `fit` or loaded from a file)."""
+        check_is_fitted(self, "coef_")
+        est = self._estimator()
+        for name in LEARNED:
+            setattr(est, name, getattr(self, name))
+        table = getattr(self, "keyword_reliability_", None)
+        est.keyword_reliability_ = None
+        if table:
+            n_labels = len(est.label_kinds)
+            est.keyword_reliability_ = np.stack([np.asarray(table.get(kw, np.zeros(n_labels)), dtype=np.float64)
+                                                 for kw in self.features_.keywords_])
+        est.classes_ = np.arange(len(est.label_kinds))
+        return est
+
+    # --- fitting ----------------------------------------------------------------------------------
+
+    def fit(
+        self, X: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Tagger:
+        """Fit `TaggerEstimator` on the texts' design matrix and keep its learned state (see its `fit`;
+        `sample_weight`: analyst labels on real answers count more than the many written examples)."""
+        from threadpoolctl import threadpool_limits
+
+        if embeddings is None:
+            raise ValueError("Tagger.fit needs the texts' embeddings (embeddings=...)")
+        texts = list(X)
+        Y = np.asarray(Y, dtype=np.int64)
+        if Y.shape != (len(texts), len(self.label_ids)):
+            raise ValueError(f"Y has shape {Y.shape}, expected {(len(texts), len(self.label_ids))}")
+        with threadpool_limits(limits=1):
+            design = self.features_.transform_texts(texts, embeddings)
+            est = self._estimator().fit(design, Y, sample_weight)
+        for name in LEARNED:
+            setattr(self, name, getattr(est, name))
+        table = est.keyword_reliability_
+        self.keyword_reliability_ = ({} if table is None else
+                                     {kw: table[k] for k, kw in enumerate(self.features_.keywords_)})
+        self.n_train_ = len(texts)
+        self.positives_ = Y.sum(axis=0)
+        self.c7_parent_ = self._c7_convention(Y)
+        return self
 
     def _c7_convention(self, Y: np.ndarray) -> bool:
         """Whether the training labels put C7 beside each C7 sub-area (then predictions do too)."""
@@ -350,17 +472,7 @@ class Tagger(BaseEstimator):
         texts = list(X)
         if not texts:
             return np.zeros((0, len(self.label_ids)))
-        hits = self._hits(texts)
-        E, S, K = self._base_features(hits, embeddings)
-        Xs = (self._design(E, S, K) - self.feature_mean_) / self.feature_scale_
-        raw = self._raw(Xs, self._prior_features(S, K), self.coef_, self.intercept_,
-                        self.prior_coef_, self.prior_intercept_)
-        proba = sigmoid(raw * self.calib_a_ + self.calib_b_)
-        table = getattr(self, "keyword_reliability_", None)  # absent in models saved before it existed
-        if table:
-            proba = self._combine(proba, self._evidence(hits, table))
-        empty = ~np.any(E != 0, axis=1)
-        proba[empty] = 0.0
+        proba = self.estimator_.predict_proba(self.features_.transform_texts(texts, embeddings))
         check_scores(proba, str(getattr(self, "source_file_", "") or "tagger model"))
         return proba
 
@@ -399,7 +511,7 @@ class Tagger(BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_lexicon_cache", None)
+        state.pop("_features_cache", None)  # a view of the parameters, rebuilt on use
         state.pop("source_file_", None)  # where it was loaded from, not part of the model
         return state
 
