@@ -134,9 +134,8 @@ class PCAReducer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: Any = None) -> PCAReducer:
         X = np.asarray(X, dtype=np.float32)
-        k = min(int(self.n_components), X.shape[0], X.shape[1])
-        self.pca_ = PCA(n_components=k, random_state=self.random_state).fit(X) if k < X.shape[1] and k >= 1 \
-            else None
+        k = int(self.n_components)
+        self.pca_ = PCA(n_components=k, random_state=self.random_state).fit(X) if k < min(X.shape) else None
         self.n_features_in_ = X.shape[1]
         return self
 
