@@ -83,7 +83,7 @@ def _cases(shared: Path, params: dict, enc) -> list[dict]:
 def evaluate(cases: list[dict], opts: dict, enc) -> dict:
     from sklearn.metrics import f1_score
 
-    from pipeline.themes.framework import FrameworkData, FrameworkMapper
+    from pipeline.themes.framework import FrameworkData, FrameworkMapper, with_agreement
     from pipeline.themes.seeds import from_records
 
     out: dict = {"bc": [], "gd": []}
@@ -93,6 +93,7 @@ def evaluate(cases: list[dict], opts: dict, enc) -> dict:
         cos = data.answer_vectors @ frame.vectors.T
         plain = cos >= cos.max(axis=1, keepdims=True) - 0.03
         t0 = time.perf_counter()
+        data = with_agreement(data, frame, opts)  # the stance model's reading, as the stage does
         pred = FrameworkMapper(**opts).fit(data, frame).predict(data)
         sec = time.perf_counter() - t0
         r, gold = c["rows"], c["gold"]

@@ -4,7 +4,9 @@ nothing of them is stored here).
 
 1. Zero-shot: the shipped parameters, plain cosine, and parameters tuned on one question and reported on the
    other (a small grid over the FrameworkMapper's decision parameters); zero-shot confidence calibration
-   fitted on one question and scored (Brier, ECE) on the other.
+   fitted on one question and scored (Brier, ECE) on the other. `methods`: today's mapping (stance off) side
+   by side with the stance-aware one (the stance model's agreement with each theme's label added to the
+   scores; `stance_weight` and `stance_top` chosen on the other question), paired bootstrap CI of the gain.
 2. Learning curve: 10 / 20 / 40 answers of a question coded (coder 1's codes, passed as `--examples` rows
    with their response_id, i.e. analyst-coded inside the input), `--reps` random draws each; samples-F1 on
    the held-out answers only, against both coders (averaged), next to zero-shot on the same answers.
@@ -41,6 +43,30 @@ ZERO_SHOT_GRID = {"delta": [0.5, 0.8], "tau": [0.5, 1.0, 1.5], "segment_tau": [1
                   "prevalence_weight": [0.0, 0.25, 0.5]}
 LEARNER_GRID = {"l2": [0.03, 0.1, 0.3, 1.0]}
 SIZES = (10, 20, 40)
+# stance_top fixed at 3 by cost (10,000 answers x 3 pairs fit the 60 s mapping budget); 5 and 12 measured on
+# 2026-12-02 (tuned on the other question: 12 chosen on both, Q20 0.490, Q11 0.642; 5 worse on both)
+STANCE_GRID = {"stance_weight": [0.25, 0.5, 0.75, 1.0], "stance_top": [3]}
+
+
+def _memo_agreement() -> dict[str, float]:
+    """Read each (question, stance_top) agreement once: the grid re-maps the same answers many times."""
+    from pipeline.themes import framework
+
+    original = framework.theme_agreement
+    memo: dict[tuple, Any] = {}
+    clock = {"seconds": 0.0, "pairs": 0}
+
+    def cached(X: Any, themes: Any, top: int = 5, model: Any = None) -> Any:
+        key = (tuple(X.texts), tuple(themes.ids), top)
+        if key not in memo:
+            t0 = time.perf_counter()
+            memo[key] = original(X, themes, top, model)
+            clock["seconds"] += time.perf_counter() - t0
+            clock["pairs"] += int((~np.isnan(memo[key])).sum())
+        return memo[key].copy()
+
+    framework.theme_agreement = cached  # type: ignore[assignment]
+    return clock
 
 
 def load_suite(shared: Path, params: dict, enc: Any) -> dict[str, dict]:
@@ -126,6 +152,35 @@ def zero_shot(suite: dict, params: dict) -> tuple[dict, dict[str, dict]]:
         tuned[q] = {"chosen_on": other, "options": configs[best], "samples_f1": round(float(s.mean()), 3),
                     "ci": ci(s), "oracle_best_on_self": round(float(max(table[q])), 3)}
     return {"shipped": shipped, "tuned_on_other_question": tuned, "grid": ZERO_SHOT_GRID}, tuned
+
+
+def methods(suite: dict, params: dict) -> dict:
+    """Today's zero-shot mapping vs the stance-aware one, stance options chosen on the other question."""
+    from pipeline.themes.stage import map_framework
+
+    clock = _memo_agreement()
+    keys = list(STANCE_GRID)
+    configs = [dict(zip(keys, v, strict=True)) for v in itertools.product(*STANCE_GRID.values())]
+    today = with_framework(params, {"stance_weight": 0.0})
+    per: dict[str, dict[str, Any]] = {}
+    for q, case in suite.items():
+        args = (case["ans"], case["seg"], case["avec"], case["svec"], case["frame"])
+        per[q] = {"today": per_answer_f1(case, map_framework(*args, today).theme_assignments),
+                  "grid": [per_answer_f1(case, map_framework(*args, with_framework(params, c)).theme_assignments)
+                           for c in configs]}
+    out: dict[str, Any] = {"grid": STANCE_GRID}
+    for q in suite:
+        other = next(o for o in suite if o != q)
+        best = int(np.argmax([g.mean() for g in per[other]["grid"]]))
+        new, old = per[q]["grid"][best], per[q]["today"]
+        out[q] = {"today": {"samples_f1": round(float(old.mean()), 3), "ci": ci(old)},
+                  "stance": {"chosen_on": other, "options": configs[best], "samples_f1": round(float(new.mean()), 3),
+                             "ci": ci(new), "gain_ci": ci(new - old)},
+                  "grid_on_self": {json.dumps(c): round(float(g.mean()), 3)
+                                   for c, g in zip(configs, per[q]["grid"], strict=True)}}
+    out["stance_seconds"] = round(clock["seconds"], 1)
+    out["stance_pairs"] = clock["pairs"]
+    return out
 
 
 def calibration(suite: dict, params: dict) -> dict:
@@ -290,6 +345,8 @@ def main() -> None:
     suite = load_suite(args.shared, params, enc)
     zs, tuned = zero_shot(suite, params)
     print("zero-shot", json.dumps(zs["shipped"]), json.dumps({q: v["samples_f1"] for q, v in tuned.items()}))
+    side = methods(suite, params)
+    print("methods", json.dumps({q: v for q, v in side.items() if q in suite}))
     cal = calibration(suite, params)
     print("calibration", json.dumps(cal))
     lc = learning_curve(suite, params, args.reps, enc, tuned)
@@ -302,7 +359,7 @@ def main() -> None:
     res = {"command": "python benchmarks/framework_devsuite.py " + " ".join(sys.argv[1:]),
            "devset": "../shared/devsets/framework_au_srai (Q20, Q11; 120 answers each; two coders)",
            "metric": "samples-F1 averaged over the two coders; 95% bootstrap CI over answers",
-           "options": params["themes"].get("framework", {}), "zero_shot": zs, "calibration": cal,
+           "options": params["themes"].get("framework", {}), "zero_shot": zs, "methods": side, "calibration": cal,
            "learning_curve": lc, "speed": sp, "machine": f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
            "reps": args.reps, "seconds": round(time.perf_counter() - t0, 1),
            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

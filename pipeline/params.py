@@ -114,8 +114,8 @@ class FrameworkParams(Section):
     min_cosine: float = 0.05
     max_labels: int = Field(4, ge=1)
     prevalence_weight: float = 0.25
-    stance_weight: float = Field(0.0, ge=0)
-    stance_top: int = Field(5, ge=1)
+    stance_weight: float = Field(0.5, ge=0)
+    stance_top: int = Field(3, ge=1)
     zero_shot_calibration: list[float] | None = Field(
         default_factory=lambda: [0.831, -2.326, 1.097], min_length=3, max_length=3)
     high_confidence: float = Field(0.6, ge=0, le=1)

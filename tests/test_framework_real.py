@@ -167,3 +167,24 @@ def test_bad_coded_files_give_one_line_errors(q20: dict[str, Any]) -> None:
                                    "--examples", str(tmp / "unknown.csv"), "--out", str(tmp / "bad")])
     assert res.exit_code == 1 and "unknown theme id 'Q9'" in res.output and "Traceback" not in res.output
     assert not (tmp / "bad" / "theme_assignments.csv").exists()
+
+
+def test_stance_agreement_reads_the_position_the_embedding_misses(q20: dict[str, Any]) -> None:
+    """Q20 theme A ("Mandate through regulation"): answers the coders gave A agree with it more than the
+    others (stance model), while the embedding score cannot rank them (the reason for `stance_weight`)."""
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.themes.framework import FrameworkMapper, theme_agreement
+
+    _, _, data, *_ = stage._framework_data(q20["answers"], q20["segments"], q20["avec"], q20["svec"])
+    rids = q20["answers"].sort_values("answer_id", kind="stable")["response_id"].astype(str).tolist()
+    ids = list(q20["frame"].ids)
+    a = ids.index("A")
+    agree = theme_agreement(data, q20["frame"], top=len(ids))
+    valid = np.linalg.norm(data.answer_vectors, axis=1) > 0
+    y = _gold(q20["codes"][0], rids, ids)[valid, a]
+    assert not np.isnan(agree[valid, a]).any()
+    auc_stance = roc_auc_score(y, agree[valid, a])
+    z = FrameworkMapper().fit(data, q20["frame"])._scores(data)[0]
+    auc_topic = roc_auc_score(y, z[valid, a])
+    assert auc_stance >= 0.65 and auc_stance >= auc_topic + 0.1, (auc_stance, auc_topic)

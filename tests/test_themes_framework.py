@@ -424,3 +424,44 @@ def test_shipped_example_codes_fit_the_example_frame() -> None:
     frame = load_framework(folder / "wsis20_example.yaml")
     coded = load_examples(folder / "wsis20_example_coded.csv", frame)
     assert len(coded) >= 10 and coded.labels.sum(axis=0).min() >= 2  # every theme has examples
+
+
+def test_constructor_defaults_are_the_params_defaults() -> None:
+    """One definition of every framework default: the estimators read theirs from pipeline/params.py."""
+    from pipeline.params import ExamplesParams, FrameworkParams
+    from pipeline.themes.framework import CodedFrameworkMapper
+
+    fw = FrameworkParams().model_dump()
+    mine = FrameworkMapper().get_params()
+    shared = {k for k in mine if k in fw and k != "examples"}
+    assert {"prevalence_weight", "stance_weight", "stance_top", "tau", "zero_shot_calibration"} <= shared
+    assert {k: (list(v) if isinstance(v, tuple) else v) for k, v in mine.items() if k in shared} == \
+        {k: fw[k] for k in shared}
+    ex = ExamplesParams().model_dump()
+    coded = CodedFrameworkMapper().get_params()
+    assert {k: v for k, v in coded.items() if k in ex} == ex
+
+
+def test_stance_agreement_separates_themes_one_topic_apart(tmp_path: Path) -> None:
+    """Two themes with the same topic vector (positions on one question) are told apart only by agreement;
+    pairs that were not read (NaN) add nothing."""
+    from pipeline.themes.seeds import from_records
+
+    data, _, desc = _world(60, seed=3)
+    vecs = np.vstack([desc[:1], desc[:1], desc[1:]])
+    frame = from_records([{"id": i, "label": i} for i in ("pro", "contra", "b", "c")]).encoded(
+        lambda texts: vecs[: len(texts)])
+    agree = np.full((len(data), 4), np.nan)
+    side = np.arange(len(data)) % 2 == 0  # even answers agree with "pro", odd ones with "contra"
+    agree[:, 0] = np.where(side, 0.8, -0.6)
+    agree[:, 1] = -agree[:, 0]
+    with_stance = FrameworkData(data.texts, data.answer_vectors, data.segment_vectors, data.segment_answer,
+                                agreement=agree)
+    z = FrameworkMapper(stance_weight=1.0)._agreement_z(agree)
+    assert np.allclose(z[:, 2:], 0.0) and np.allclose(z[:, :2].mean(axis=0), 0.0)
+    off = FrameworkMapper(stance_weight=0.0, knn_weight=0.0, refit_iter=0).fit(with_stance, frame)
+    on = FrameworkMapper(stance_weight=1.0, knn_weight=0.0, refit_iter=0).fit(with_stance, frame)
+    s_off, s_on = off._scores(with_stance)[0], on._scores(with_stance)[0]
+    assert np.allclose(s_off[:, 0], s_off[:, 1])  # same vector: topic alone cannot choose
+    assert ((s_on[:, 0] > s_on[:, 1]) == side).all()
+    assert np.allclose(s_on[:, 2:], s_off[:, 2:])

@@ -30,6 +30,7 @@ learn on top of the zero-shot scores; `select_for_review` picks what an analyst 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Sequence
@@ -48,10 +49,16 @@ from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
 from pipeline.io import read_table
 from pipeline.numeric import sigmoid
+from pipeline.params import ExamplesParams, FrameworkParams
 from pipeline.themes.naming import ngram_terms
 from pipeline.themes.seeds import SeedThemes, from_records, keyword_hits
 
 log = logging.getLogger(__name__)
+
+# constructor defaults come from the parameter models (defined once, in pipeline/params.py)
+_FW = FrameworkParams()
+_EX = ExamplesParams()
+_FW_CALIBRATION = tuple(_FW.zero_shot_calibration) if _FW.zero_shot_calibration is not None else None
 
 
 def load_framework(path: Path | str) -> SeedThemes:
@@ -78,7 +85,9 @@ def load_framework(path: Path | str) -> SeedThemes:
 class FrameworkData:
     """What the mapper looks at for a set of answers (vectors are unit-norm, zero for empty texts).
 
-    `groups` (e.g. question ids) limits neighbour smoothing to answers of the same group.
+    `groups` (e.g. question ids) limits neighbour smoothing to answers of the same group. `agreement`
+    (answers x themes, from theme_agreement) is how far each answer agrees with each theme's position
+    (NaN where it was not read); the mapper uses it when `stance_weight` > 0.
     """
 
     texts: list[str]
@@ -86,9 +95,46 @@ class FrameworkData:
     segment_vectors: np.ndarray
     segment_answer: np.ndarray  # row index into texts for every segment
     groups: np.ndarray | None = None
+    agreement: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
+
+
+def theme_agreement(
+    X: FrameworkData, themes: SeedThemes, top: int = _FW.stance_top, model: Any = None
+) -> np.ndarray:
+    """Agreement (p_support - p_oppose, from the project's stance model) of every answer with the position
+    each theme's label states, read toward the answer's `top` closest topic themes only (NaN elsewhere).
+
+    Why: stance themes of one frame ("mandate through regulation" vs "voluntary preferred" vs
+    "self-regulation will fail") are one topic to a sentence embedding; which position an answer takes
+    separates them. Only the closest themes are read because stance costs one model call per pair."""
+    from pipeline.stance import stance_of
+
+    n, t = len(X), len(themes)
+    out = np.full((n, t), np.nan)
+    topics = np.flatnonzero([not r for r in theme_roles(themes)])
+    valid = np.linalg.norm(X.answer_vectors, axis=1) > 0
+    if not len(topics) or not valid.any() or themes.vectors is None:
+        return out
+    sim = X.answer_vectors @ normalise(np.asarray(themes.vectors, dtype=np.float32))[topics].T
+    k = min(top, len(topics))
+    near = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    rows = np.repeat(np.flatnonzero(valid), k)
+    cols = topics[near[valid].ravel()]
+    vecs = np.asarray(X.answer_vectors, dtype=np.float32)
+    given = vecs[rows] if vecs.shape[1] == 384 else None  # the stance model's space; else it embeds itself
+    df = stance_of([X.texts[i] for i in rows], [themes.labels[j] for j in cols], answer_vectors=given, model=model)
+    out[rows, cols] = df["p_support"].to_numpy() - df["p_oppose"].to_numpy()
+    return out
+
+
+def with_agreement(X: FrameworkData, themes: SeedThemes, options: dict[str, Any]) -> FrameworkData:
+    """X with the stance model's agreement attached when the framework options' `stance_weight` > 0."""
+    if not float(options.get("stance_weight", 0.0) or 0.0) or X.agreement is not None:
+        return X
+    return dataclasses.replace(X, agreement=theme_agreement(X, themes, int(options.get("stance_top", _FW.stance_top))))
 
 
 def _theme_text(themes: SeedThemes, j: int) -> str:
@@ -113,25 +159,27 @@ class FrameworkMapper(BaseEstimator):
 
     def __init__(
         self,
-        segment_weight: float = 0.5,
-        lexical_weight: float = 0.3,
-        keyword_bonus: float = 0.5,
-        knn: int = 10,
-        knn_weight: float = 0.5,
-        knn_max_reference: int = 5000,
-        prf_top: int = 0,
-        prf_weight: float = 1.0,
-        delta: float = 0.5,
-        tau: float = 1.0,
-        segment_tau: float = 2.0,
-        min_cosine: float = 0.05,
-        max_labels: int = 4,
-        refit_iter: int = 1,
-        refit_weight: float = 1.0,
-        refit_margin: float = 0.5,
-        prevalence_weight: float = 0.0,
-        zero_shot_calibration: Sequence[float] | None = None,
-        high_confidence: float = 0.6,
+        segment_weight: float = _FW.segment_weight,
+        lexical_weight: float = _FW.lexical_weight,
+        keyword_bonus: float = _FW.keyword_bonus,
+        knn: int = _FW.knn,
+        knn_weight: float = _FW.knn_weight,
+        knn_max_reference: int = _FW.knn_max_reference,
+        prf_top: int = _FW.prf_top,
+        prf_weight: float = _FW.prf_weight,
+        delta: float = _FW.delta,
+        tau: float = _FW.tau,
+        segment_tau: float = _FW.segment_tau,
+        min_cosine: float = _FW.min_cosine,
+        max_labels: int = _FW.max_labels,
+        refit_iter: int = _FW.refit_iter,
+        refit_weight: float = _FW.refit_weight,
+        refit_margin: float = _FW.refit_margin,
+        prevalence_weight: float = _FW.prevalence_weight,
+        stance_weight: float = _FW.stance_weight,
+        stance_top: int = _FW.stance_top,
+        zero_shot_calibration: Sequence[float] | None = _FW_CALIBRATION,
+        high_confidence: float = _FW.high_confidence,
         examples: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
@@ -152,6 +200,8 @@ class FrameworkMapper(BaseEstimator):
         self.refit_weight = refit_weight
         self.refit_margin = refit_margin
         self.prevalence_weight = prevalence_weight
+        self.stance_weight = stance_weight
+        self.stance_top = stance_top
         self.zero_shot_calibration = zero_shot_calibration
         self.high_confidence = high_confidence
         self.examples = examples
@@ -200,7 +250,19 @@ class FrameworkMapper(BaseEstimator):
             z = z + self.lexical_weight * (lex - self.lex_mean_) / self.lex_std_
         if self.keyword_bonus:
             z = z + self.keyword_bonus * keyword_hits(X.texts, self.themes_).astype(np.float32)
+        if self.stance_weight and X.agreement is not None:
+            z = z + self.stance_weight * self._agreement_z(X.agreement)
         return z.astype(np.float32)
+
+    @staticmethod
+    def _agreement_z(agreement: np.ndarray) -> np.ndarray:
+        """Agreement standardised per theme over the pairs that were read (0 for the others)."""
+        a = np.asarray(agreement, dtype=np.float64)
+        read = ~np.isnan(a)
+        cnt = np.maximum(read.sum(axis=0), 1)
+        mu = np.where(read, a, 0.0).sum(axis=0) / cnt
+        sd = np.sqrt(np.where(read, (a - mu) ** 2, 0.0).sum(axis=0) / cnt)
+        return np.where(read, (a - mu) / np.maximum(sd, 1e-3), 0.0)
 
     def _smooth(self, X: FrameworkData, z: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Add the mean standardised scores of each answer's k nearest answers (same group)."""
@@ -556,18 +618,18 @@ class CodedFrameworkMapper(BaseEstimator):
 
     def __init__(
         self,
-        l2: float = 0.1,
-        l2_prior: float = 1.0,
-        l2_intercept: float = 0.3,
-        prior_C: float = 1.0,
-        lexical_weight: float = 0.5,
-        desc_weight: float = 1.0,
-        threshold: float = 0.4,
-        n_folds: int = 3,
-        min_cv_examples: int = 20,
-        threshold_shrink: float = 5.0,
-        max_labels: int = 4,
-        max_features: int = 8000,
+        l2: float = _EX.l2,
+        l2_prior: float = _EX.l2_prior,
+        l2_intercept: float = _EX.l2_intercept,
+        prior_C: float = _EX.prior_C,
+        lexical_weight: float = _EX.lexical_weight,
+        desc_weight: float = _EX.desc_weight,
+        threshold: float = _EX.threshold,
+        n_folds: int = _EX.n_folds,
+        min_cv_examples: int = _EX.min_cv_examples,
+        threshold_shrink: float = _EX.threshold_shrink,
+        max_labels: int = _EX.max_labels,
+        max_features: int = _EX.max_features,
         seed: int = 0,
         zero_shot: dict[str, Any] | None = None,
     ) -> None:

@@ -25,6 +25,7 @@ from pipeline.themes.framework import (
     load_framework,
     match_examples,
     select_for_review,
+    with_agreement,
 )
 from pipeline.themes.naming import pick_quotes
 from pipeline.themes.seeds import SeedThemes, load_seed_themes
@@ -199,6 +200,7 @@ def map_framework(
     extra: dict[str, Any] = {}
     if examples is not None and len(examples):
         full, ex_rows, ex_y = _with_examples(data, ans, examples, encoder)
+        full = with_agreement(full, themes, fw)
         coded = coded_mapper_from_params(params).fit(full, themes, ex_rows, ex_y)
         mapper = coded.zero_shot_
         scores = mapper.decision_function(full)[:n]
@@ -213,6 +215,7 @@ def map_framework(
         extra = {"examples": len(examples), "examples_in_input": int(in_batch.sum()),
                  "cv_samples_f1": None if coded.cv_samples_f1_ is None else round(coded.cv_samples_f1_, 3)}
     else:
+        data = with_agreement(data, themes, fw)
         mapper = mapper_from_params(params).fit(data, themes)
         scores = mapper.decision_function(data)
         labels = mapper.predict(data)
