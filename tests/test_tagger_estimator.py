@@ -1,7 +1,7 @@
 """The tagger's learning part is a scikit-learn estimator on a feature matrix (`TaggerEstimator` on the matrix of
 `TaggerFeatures`): it clones, runs in a `Pipeline` and under `cross_val_predict`/`KFold`, and `Tagger` is exactly
 their composition. The shipped model's scores are unchanged by the split (real answers, skipped without
-../shared)."""
+../shared). The tagger's passages come from the clean stage's splitter (one segmenter)."""
 
 from __future__ import annotations
 
@@ -219,3 +219,18 @@ def test_shipped_model_scores_real_answers_exactly_as_before_the_split(shared_di
     np.testing.assert_array_equal(proba, _pre_split_scores(tagger, texts, vecs))
     design = tagger.features_.transform(pairs(texts, vecs))
     np.testing.assert_array_equal(proba, tagger.estimator_.predict_proba(design))
+
+
+def test_tagger_passages_are_the_clean_splitter_with_long_sentences_kept_whole() -> None:
+    from pipeline.clean.segments import text_passages
+
+    long = " ".join(["Broadband networks reach villages and schools and clinics"] * 4) + "."
+    text = (f"Rural towns need fibre. Schools need laptops for every pupil and teacher. {long}\n\n"
+            "Ransomware hit two ministries last year. Police need cyber skills. Courts need digital files.")
+    got = features.segment_text(text, max_words=20, min_words=4)
+    assert got == [text[s:e] for s, e in text_passages(text, 20, 4, cut_long=False)]
+    assert all(p in text for p in got) and long in got  # slices of the text; the 32-word sentence stays whole
+    assert got[-1].startswith("Ransomware")  # a new paragraph starts a new passage
+    cut = features.segment_text(text, max_words=20, min_words=4, cut_long=True)
+    assert max(len(p.split()) for p in cut) <= 20 < len(long.split())
+    assert features.segment_text("   ") == ["   "]

@@ -119,21 +119,27 @@ def regex_sentences(text: str) -> list[Sentence]:
     return out
 
 
-def text_passages(text: str, max_words: int, min_words: int) -> list[tuple[int, int]]:
+def text_passages(
+    text: str, max_words: int, min_words: int, cut_long: bool = True,
+) -> list[tuple[int, int]]:
     """(start, end) passages of one text with the clean stage's grouping rules, sentences found by `regex_sentences`.
 
     The one passage splitter for code that works on raw text outside the clean stage (the tagger's ad-hoc
-    input): same bounds, paragraph preference, short-sentence merging and over-long sentence cuts as
-    segments.parquet, so `text[start:end]` are passages of the same kind.
+    input and its sentence passages): same bounds, paragraph preference, short-sentence merging and over-long
+    sentence cuts as segments.parquet, so `text[start:end]` are passages of the same kind. `cut_long=False`
+    keeps a sentence longer than `max_words` whole (one passage of its own) instead of cutting it at words.
     """
-    return passages(text, regex_sentences(text), min_words, max_words)
+    return passages(text, regex_sentences(text), min_words, max_words, cut_long)
 
 
-def passages(text: str, sentences: list[Sentence], min_words: int, max_words: int) -> list[tuple[int, int]]:
-    """(start, end) passages from a text's sentences: over-long sentences cut, then `group_sentences`."""
+def passages(
+    text: str, sentences: list[Sentence], min_words: int, max_words: int, cut_long: bool = True,
+) -> list[tuple[int, int]]:
+    """(start, end) passages from a text's sentences: over-long sentences cut (unless not `cut_long`), then
+    `group_sentences`."""
     out: list[Sentence] = []
     for sent in sentences:
-        if sent.n_words > max_words:
+        if cut_long and sent.n_words > max_words:
             for j, (s, e) in enumerate(split_long(text, sent.start, sent.end, max_words)):
                 out.append(Sentence(s, e, len(_WORD.findall(text[s:e])), sent.para_start and j == 0))
         else:

@@ -222,34 +222,22 @@ def find_mentions(text: str) -> tuple[list[str], list[str]]:
 
 # --- segmentation -------------------------------------------------------------------------------------
 
-_SENT = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[A-Z0-9•\-])|\n\s*\n|\n\s*(?=[•\-*\d])")
-
-
 _CLEAN = CleanParams()
 
 
 def segment_text(
     text: str, max_words: int = _CLEAN.segment_max_words, min_words: int = _CLEAN.segment_min_words,
+    cut_long: bool = False,
 ) -> list[str]:
-    """Split a long text into passages of at most ~`max_words` words along sentence boundaries (defaults:
-    params.yaml `clean.segment_max_words` / `segment_min_words`)."""
-    sentences = [s.strip() for s in _SENT.split(str(text)) if s and s.strip()]
-    passages: list[str] = []
-    current: list[str] = []
-    n = 0
-    for sent in sentences:
-        w = len(sent.split())
-        if current and n + w > max_words and n >= min_words:
-            passages.append(" ".join(current))
-            current, n = [], 0
-        current.append(sent)
-        n += w
-    if current:
-        if passages and n < min_words:
-            passages[-1] = f"{passages[-1]} {' '.join(current)}"
-        else:
-            passages.append(" ".join(current))
-    return passages or [str(text)]
+    """Passages of at most ~`max_words` words along sentence boundaries (defaults: params.yaml
+    `clean.segment_max_words` / `segment_min_words`), each a slice of `text`, found by the clean stage's splitter
+    (`clean.segments.text_passages`: one implementation). A sentence longer than `max_words` stays whole unless
+    `cut_long`: the tagger scores sentences as topic units, and cutting them at words measured lower on the
+    real-answer dev set (benchmarks/results/tagger_segmenter.md). A text without words is its own passage."""
+    from pipeline.clean.segments import text_passages
+
+    text = str(text)
+    return [text[s:e] for s, e in text_passages(text, max_words, min_words, cut_long)] or [text]
 
 
 # --- embeddings ----------------------------------------------------------------------------------------
