@@ -15,6 +15,14 @@ pricing (40 submissions labelled by the team), with 95% bootstrap intervals, plu
   topic nor the target wording was seen in training).
 - Speed: `stance_of` on 10,000 (answer, target) pairs, once cold (sentence vectors encoded, into a temporary
   cache) and once warm (all vectors cached).
+- Tuned on one half, reported on the other, and swapped (issue 15 item 1): the choices that can be tuned on real
+  answers, which recipe (the shipped one, or the shipped one plus the 155 pairs of
+  `data/training/stance/pairs_round3_tried_not_used.csv`) and whether to add class offsets (a calibrated class
+  prior: one additive logit per class, support fixed at 0, fitted by L2-penalised log-likelihood on both coders'
+  labels), are chosen on one half by mean accuracy over the two coders and reported on the other half, in both
+  directions, with bootstrap intervals and a paired bootstrap against the shipped model on the reporting half.
+- Augmentation-seed spread: the shipped recipe retrained with augmentation seeds 0-4 (seed 0 is the shipped
+  model), to show how much of a difference between models is the seed alone.
 
     .venv/bin/python benchmarks/stance_eval.py [--n-boot 2000] [--no-speed]
 
@@ -53,6 +61,13 @@ DEVSET = SHARED / "devsets" / "framework_au_srai"
 TRAI_CSV = SHARED / "corpora" / "trai-differential-pricing-2015" / "trai_differential_pricing_submissions.csv"
 TRAI_LABELS = ROOT / "benchmarks" / "stance_trai_labels.csv"
 RESULTS = ROOT / "benchmarks" / "results"
+
+#: 155 pairs written for issue 15's third round (nothing from respondents), tried as a candidate recipe.
+ROUND3_PAIRS = ROOT / "data" / "training" / "stance" / "pairs_round3_tried_not_used.csv"
+#: Augmentation seeds of the seed-spread section (0 is the shipped model's).
+SPREAD_SEEDS = (0, 1, 2, 3, 4)
+#: L2 penalty of the class offsets (on the logit scale): keeps three offsets fitted on ~60 answers modest.
+OFFSET_RIDGE = 0.5
 
 Q20_TARGET = "A risk-based approach for responsible AI should be mandated through regulation."
 TRAI_TARGET = "Differential pricing of data services should be allowed."
@@ -135,14 +150,102 @@ def scores(gold: np.ndarray, pred: np.ndarray, n_boot: int, seed: int = 0) -> di
                                             for k, row in confusion.to_dict(orient="index").items()}}
 
 
-def model_without(targets: tuple[str, ...]) -> StanceModel:
-    """The shipped recipe retrained without the given training targets."""
-    df = stance_train.read_pairs()
-    df = df[~df.target.isin(targets)].reset_index(drop=True)
-    full = stance_train.augment(df)
+def retrain(df: pd.DataFrame, seed: int = stance_train.SEED) -> StanceModel:
+    """The shipped recipe (augmentation, features, parameters) fitted on other pairs or another seed."""
+    full = stance_train.augment(df, seed=seed)
     X = feats.featurize(list(full.target), list(full.text), default_encoder(),
                         top_k=int(stance_train.PARAMS["top_k"]))
     return StanceModel(**stance_train.PARAMS).fit(X, full.stance.to_numpy(dtype=object))
+
+
+def model_without(targets: tuple[str, ...]) -> StanceModel:
+    """The shipped recipe retrained without the given training targets."""
+    df = stance_train.read_pairs()
+    return retrain(df[~df.target.isin(targets)].reset_index(drop=True))
+
+
+def paired_diff(gold: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_boot: int,
+                seed: int = 0) -> dict[str, Any]:
+    """Accuracy of a minus accuracy of b on the same answers, with a 95% paired bootstrap interval and the share of
+    resamples in which a is not better (a one-sided bootstrap p-value for "a beats b")."""
+    gold = np.asarray(gold, dtype=object)
+    d = (np.asarray(pred_a, dtype=object) == gold).astype(float) - (np.asarray(pred_b, dtype=object) == gold)
+    n = len(d)
+    boot = np.concatenate([w @ d / n for w in bootstrap_weights(n, n_boot, seed)]) if n else np.empty(0)
+    return {"diff": float(d.mean()) if n else None, "diff_ci": percentile_ci(boot),
+            "p_not_better": float(np.mean(boot <= 0)) if n else None}
+
+
+def fit_offsets(z: np.ndarray, golds: list[np.ndarray], classes: list[str], ridge: float = OFFSET_RIDGE) -> np.ndarray:
+    """Class offsets added to the model's logits `z` (support's fixed at 0): the L2-penalised maximum-likelihood
+    calibration of the class prior on labelled answers (every coder's labels count once)."""
+    from scipy.optimize import minimize
+
+    zz = np.concatenate([z] * len(golds))
+    y = np.concatenate([[classes.index(g) for g in gold] for gold in golds])
+    free = [j for j, c in enumerate(classes) if c != "support"]
+
+    def nll(b: np.ndarray) -> float:
+        o = np.zeros(len(classes))
+        o[free] = b
+        t = zz + o
+        t = t - t.max(axis=1, keepdims=True)
+        logp = t - np.log(np.exp(t).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].sum() + ridge * float(b @ b))
+
+    out = np.zeros(len(classes))
+    out[free] = minimize(nll, np.zeros(len(free)), method="L-BFGS-B").x
+    return out
+
+
+def split_protocol(logits: dict[str, tuple[np.ndarray, list[str]]], golds: list[np.ndarray], tune: np.ndarray,
+                   n_boot: int) -> dict[str, Any]:
+    """Choose recipe x calibration on one half, report on the other, both directions (see the module doc)."""
+    out: dict[str, Any] = {}
+    for direction, fit_mask in (("tuned_on_tuning_reported_on_held_out", tune),
+                                ("tuned_on_held_out_reported_on_tuning", ~tune)):
+        rep = ~fit_mask
+        options: list[dict[str, Any]] = []
+        for recipe, (z, classes) in logits.items():
+            for calibrated in (False, True):
+                off = fit_offsets(z[fit_mask], [g[fit_mask] for g in golds], classes) if calibrated else \
+                    np.zeros(len(classes))
+                pred = np.asarray(classes, dtype=object)[(z + off).argmax(axis=1)]
+                options.append({"recipe": recipe, "calibrated": calibrated,
+                                "offsets": {c: round(float(o), 3) for c, o in zip(classes, off, strict=True)},
+                                "fit_accuracy": float(np.mean([np.mean(pred[fit_mask] == g[fit_mask]) for g in golds])),
+                                "pred": pred})
+        # the first option with the best accuracy on the fitting half: fewer choices win ties (shipped, uncalibrated)
+        best = max(options, key=lambda o: o["fit_accuracy"])
+        shipped = options[0]
+        out[direction] = {
+            "options": [{k: v for k, v in o.items() if k != "pred"}
+                        | {"report_accuracy": [float(np.mean(o["pred"][rep] == g[rep])) for g in golds]}
+                        for o in options],
+            "chosen": {"recipe": best["recipe"], "calibrated": best["calibrated"], "offsets": best["offsets"]},
+            "reported": [scores(g[rep], best["pred"][rep], n_boot) for g in golds],
+            "vs_shipped": [paired_diff(g[rep], best["pred"][rep], shipped["pred"][rep], n_boot) for g in golds],
+        }
+    return out
+
+
+def seed_spread(answers: pd.DataFrame, golds: list[np.ndarray], tune: np.ndarray) -> dict[str, Any]:
+    """Held-out and tuning accuracy of the shipped recipe retrained with each augmentation seed."""
+    df = stance_train.read_pairs()
+    rows = []
+    for seed in SPREAD_SEEDS:
+        pred = stance_of(list(answers.answer), Q20_TARGET, model=retrain(df, seed)).stance.to_numpy(dtype=object)
+        rows.append({"seed": seed, "held_out": [float(np.mean(pred[~tune] == g[~tune])) for g in golds],
+                     "tuning": [float(np.mean(pred[tune] == g[tune])) for g in golds]})
+    held = np.array([r["held_out"] for r in rows])
+    return {"seeds": rows, "held_out_mean": held.mean(axis=0).tolist(), "held_out_min": held.min(axis=0).tolist(),
+            "held_out_max": held.max(axis=0).tolist()}
+
+
+def q20_logits(model: StanceModel, answers: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Log-probabilities of a model on the Q20 answers toward Q20_TARGET, columns in STANCES order."""
+    p = stance_of(list(answers.answer), Q20_TARGET, model=model)[[f"p_{c}" for c in STANCES]].to_numpy()
+    return np.log(np.clip(p, 1e-12, None)), list(STANCES)
 
 
 def speed(n_pairs: int = 10_000) -> dict[str, Any]:
@@ -190,6 +293,10 @@ def main(argv: list[str] | None = None) -> None:
                      "all": scores(gold, pred, args.n_boot)}
     q20["majority_baseline_held_out"] = float(np.mean(g1[~tune] == pd.Series(g1[tune]).mode()[0]))
     result["q20"] = q20
+    round3 = pd.concat([stance_train.read_pairs(), stance_train.read_pairs(ROUND3_PAIRS)], ignore_index=True)
+    logits = {"shipped": q20_logits(model, answers), "shipped + round-3 pairs": q20_logits(retrain(round3), answers)}
+    result["q20_split_protocol"] = split_protocol(logits, [g1, g2], tune, args.n_boot)
+    result["q20_seed_spread"] = seed_spread(answers, [g1, g2], tune)
 
     texts, gold, _ids = load_trai()
     trai_pred = stance_of(texts, TRAI_TARGET, model=model).stance.to_numpy(dtype=object)
@@ -206,6 +313,39 @@ def main(argv: list[str] | None = None) -> None:
     (RESULTS / "stance_eval.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (RESULTS / "stance_eval.md").write_text(to_markdown(result), encoding="utf-8")
     print(to_markdown(result))
+
+
+def _protocol_markdown(r: dict[str, Any]) -> list[str]:
+    """The split-protocol and seed-spread sections (absent from results made before them)."""
+    if "q20_split_protocol" not in r:
+        return []
+    lines = ["### Tuned on one half, reported on the other (and swapped)",
+             "Options: recipe (shipped; shipped + the 155 round-3 pairs) x class offsets (none; fitted on the tuning "
+             "side). Chosen by mean accuracy over the two coders on the tuning side; ties go to the fewer choices.", ""]
+    for direction, d in r["q20_split_protocol"].items():
+        c = d["chosen"]
+        lines += [f"**{direction.replace('_', ' ')}**: chosen {c['recipe']}, "
+                  f"{'offsets ' + str(c['offsets']) if c['calibrated'] else 'no offsets'}.", "",
+                  "| option | tuning-side accuracy (mean of coders) | reporting-side accuracy coder 1 / coder 2 |",
+                  "|---|---|---|"]
+        for o in d["options"]:
+            name = o["recipe"] + (" + offsets" if o["calibrated"] else "")
+            lines.append(f"| {name} | {o['fit_accuracy']:.3f} | {o['report_accuracy'][0]:.3f} / "
+                         f"{o['report_accuracy'][1]:.3f} |")
+        for coder, (sc, vs) in enumerate(zip(d["reported"], d["vs_shipped"], strict=True), start=1):
+            lines.append(f"\nChosen option vs coder {coder}: accuracy {_fmt(sc['accuracy'], sc['accuracy_ci'])} "
+                         f"(n={sc['n']}); minus the shipped model {_fmt(vs['diff'], vs['diff_ci'])}, "
+                         f"paired bootstrap P(not better) {vs['p_not_better']:.2f}.")
+        lines.append("")
+    sp = r["q20_seed_spread"]
+    lines += ["### Augmentation-seed spread (shipped recipe, seeds " + ", ".join(str(x["seed"]) for x in sp["seeds"])
+              + ")", "", "| seed | held-out coder 1 / coder 2 | tuning coder 1 / coder 2 |", "|---|---|---|"]
+    lines += [f"| {x['seed']} | {x['held_out'][0]:.3f} / {x['held_out'][1]:.3f} | {x['tuning'][0]:.3f} / "
+              f"{x['tuning'][1]:.3f} |" for x in sp["seeds"]]
+    lines += ["", f"Held-out mean {sp['held_out_mean'][0]:.3f} / {sp['held_out_mean'][1]:.3f} (range "
+              f"{sp['held_out_min'][0]:.3f}-{sp['held_out_max'][0]:.3f} / {sp['held_out_min'][1]:.3f}-"
+              f"{sp['held_out_max'][1]:.3f}): seed 0 is the shipped model.", ""]
+    return lines
 
 
 def _fmt(v: float | None, ci: list[float] | None) -> str:
@@ -239,6 +379,7 @@ def to_markdown(r: dict[str, Any]) -> str:
                   "", _table(h),
                   f"Tuning half: accuracy {q[coder]['tuning']['accuracy']:.3f}; all 120: "
                   f"{q[coder]['all']['accuracy']:.3f}.", ""]
+    lines += _protocol_markdown(r)
     s, u = t["shipped"], t["without_telecom_targets"]
     lines += ["## TRAI differential pricing (40 submissions labelled by the team)",
               f"Target: \"{r['trai_target']}\". Majority-class baseline {t['majority_baseline']:.3f}.", "",

@@ -249,3 +249,64 @@ def test_stance_summary_for_table_cells() -> None:
     assert stance_summary(["support"] * 14 + ["oppose"] * 3 + ["neutral"]) == "14 support, 3 oppose, 1 neutral"
     assert stance_summary(["conditional", "support"]) == "1 support, 1 conditional"
     assert stance_summary([]) == "no answers"
+
+
+def test_paired_bootstrap_difference() -> None:
+    """`paired_diff`: a model right on more of the same answers has a positive difference whose interval excludes
+    0; a model against itself differs by exactly 0 and is never better."""
+    bench = _bench()
+    gold = np.array(["support"] * 30 + ["oppose"] * 30, dtype=object)
+    good = gold.copy()
+    bad = gold.copy()
+    bad[:20] = "neutral"
+    d = bench.paired_diff(gold, good, bad, n_boot=500)
+    assert d["diff"] == pytest.approx(20 / 60) and d["diff_ci"][0] > 0 and d["p_not_better"] == 0.0
+    same = bench.paired_diff(gold, bad, bad, n_boot=200)
+    assert same["diff"] == 0.0 and same["p_not_better"] == 1.0
+
+
+def test_class_offsets_recover_a_shifted_prior() -> None:
+    """`fit_offsets` on flat logits learns the labels' class prior (support fixed at 0, others below it in the
+    order of their frequency); a larger ridge keeps the offsets smaller."""
+    bench = _bench()
+    classes = list(STANCES)
+    gold = np.array(["support"] * 60 + ["conditional"] * 25 + ["neutral"] * 10 + ["oppose"] * 5, dtype=object)
+    off = bench.fit_offsets(np.zeros((len(gold), 4)), [gold], classes, ridge=1e-6)
+    o = dict(zip(classes, off, strict=True))
+    assert o["support"] == 0.0 and o["support"] > o["conditional"] > o["neutral"] > o["oppose"]
+    assert o["conditional"] == pytest.approx(np.log(25 / 60), abs=0.02)
+    strong = bench.fit_offsets(np.zeros((len(gold), 4)), [gold], classes, ridge=50.0)
+    assert np.abs(strong).sum() < np.abs(off).sum()
+
+
+def test_split_protocol_chooses_on_one_half_and_reports_on_the_other() -> None:
+    """Choices are made on the fitting half only and reported on the other: "other" is wrong on 8 answers of the
+    first half and "shipped" on 4 of the second, so each direction picks the one that is better on its fitting half
+    and pays for it on the reporting half."""
+    bench = _bench()
+    classes = list(STANCES)
+    gold = np.array(["support", "oppose", "conditional", "neutral"] * 10, dtype=object)
+    tune = np.arange(len(gold)) < 20
+    onehot = np.log(np.eye(4)[[classes.index(g) for g in gold]] * 0.97 + 0.01)
+    shipped = onehot.copy()
+    shipped[20:24] = onehot[[21, 20, 23, 22]]  # wrong on 4 answers of the second half only
+    other = onehot.copy()
+    other[:8] = onehot[[1, 0, 3, 2, 5, 4, 7, 6]]  # wrong on 8 answers of the first half, right on the second
+    out = bench.split_protocol({"shipped": (shipped, classes), "other": (other, classes)}, [gold, gold], tune, 200)
+    first, second = out["tuned_on_tuning_reported_on_held_out"], out["tuned_on_held_out_reported_on_tuning"]
+    assert first["chosen"]["recipe"] == "shipped" and first["reported"][0]["accuracy"] == pytest.approx(16 / 20)
+    assert second["chosen"]["recipe"] == "other" and second["reported"][0]["accuracy"] == pytest.approx(12 / 20)
+    assert second["vs_shipped"][0]["diff"] == pytest.approx(-8 / 20) and first["vs_shipped"][0]["diff"] == 0.0
+
+
+def test_round3_pairs_are_written_and_distinct() -> None:
+    """The tried-not-used round-3 pairs read like the shipped set (four classes, balanced, many proposals) and
+    repeat none of its answers."""
+    from pipeline.stance import train
+
+    new = train.read_pairs(ROOT / "data" / "training" / "stance" / "pairs_round3_tried_not_used.csv")
+    old = train.read_pairs()
+    counts = new.stance.value_counts()
+    assert len(new) >= 150 and new.target.nunique() >= 15 and set(counts.index) == set(STANCES)
+    assert counts.max() <= 1.25 * counts.min()
+    assert not set(new.text) & set(old.text)

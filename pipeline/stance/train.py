@@ -233,6 +233,18 @@ def real_figures(version: str, path: Path = BENCH_RESULTS) -> str:
 
     q, t = r["q20"], r["trai"]
     h1, h2 = q["coder1"]["held_out"], q["coder2"]["held_out"]
+    spread = ""
+    if "q20_seed_spread" in r:
+        sp = r["q20_seed_spread"]
+        spread = (f"\n- The same recipe with augmentation seeds {', '.join(str(x['seed']) for x in sp['seeds'])}: "
+                  f"held-out accuracy {sp['held_out_min'][0]:.2f}-{sp['held_out_max'][0]:.2f} vs coder 1 (mean "
+                  f"{sp['held_out_mean'][0]:.2f}), {sp['held_out_min'][1]:.2f}-{sp['held_out_max'][1]:.2f} vs coder 2 "
+                  f"(mean {sp['held_out_mean'][1]:.2f}); differences smaller than that between models are the seed.")
+    if "q20_split_protocol" in r:
+        chosen = [c["recipe"] + (" with class offsets" if c["calibrated"] else "")
+                  for c in (v["chosen"] for v in r["q20_split_protocol"].values())]
+        spread += (f"\n- Tuning choices (recipe, class offsets) made on one half and reported on the other: chosen "
+                   f"{chosen[0]} on the tuning half, {chosen[1]} on the held-out half (swapped).")
     return (f"From `benchmarks/results/stance_eval.json` (95% bootstrap intervals):\n"
             f"- AU Safe and Responsible AI Q20, held-out half, target \"{r['q20_target']}\": accuracy vs coder 1 "
             f"{acc(h1)}, vs coder 2 {acc(h2)} (coders agree on {q['coder_agreement']:.3f}; majority baseline "
@@ -242,7 +254,7 @@ def real_figures(version: str, path: Path = BENCH_RESULTS) -> str:
             f"{acc(t['without_telecom_targets'])}.\n"
             f"- The issue's target (Q20 accuracy >= 0.75) is "
             f"{'reached' if h1['accuracy'] >= 0.75 and h2['accuracy'] >= 0.75 else 'not reached'} on the held-out "
-            "half. Per-class precision and recall with intervals: `benchmarks/results/stance_eval.md`.")
+            f"half.{spread}\nPer-class precision and recall with intervals: `benchmarks/results/stance_eval.md`.")
 
 
 def main(argv: list[str] | None = None) -> None:
