@@ -316,79 +316,354 @@ def _cased(phrase: str, surface: dict[str, str], case: dict[str, str]) -> str:
     return " ".join(case.get(w.lower(), w) for w in form.split())
 
 
+# Function words that may stand inside a heading ("freedom of expression", "accès aux données", "Schutz der
+# Daten"), never at its ends. Other function words (pronouns, auxiliaries, modals) end a candidate phrase.
+_CONNECTORS = frozenset(
+    (
+        "of", "for", "to", "in", "on", "and", "the", "a", "an", "with", "from", "by", "at", "against", "between",
+        "der", "die", "das", "des", "dem", "den", "und", "von", "für", "zu", "zur", "zum", "im", "in", "mit", "auf",
+        "bei", "de", "du", "la", "le", "les", "et", "à", "au", "aux", "pour", "en", "sur", "del", "el", "los",
+        "las", "y", "para", "con", "al", "por", "di", "della", "dei", "delle", "degli", "e", "per", "il", "lo",
+        "gli", "do", "da", "dos", "das", "em", "com", "o", "os", "as", "van", "het", "en", "voor", "op", "met",
+    )
+)
+_COORDINATORS = frozenset(("and", "und", "et", "y", "e", "en"))
+# Participles and adverbs that leave a heading dangling ("Risks related", "Data based").
+_NOT_LAST = frozenset(
+    (
+        "related", "based", "regarding", "concerning", "associated", "involved", "used", "given", "needed",
+        "caused", "posed", "made", "done", "such", "due", "able", "available", "possible", "necessary", "etc",
+        "relevant", "concerned", "mentioned", "above", "below", "already", "always", "never", "today",
+        "bzgl", "bzw", "usw", "ca", "vgl", "etc", "resp",
+    )
+)
+_CLAUSE_RE = re.compile(r"[.,;:!?()\[\]{}\"“”«»„…/|•·*\n\t]+|\s[-–—]+\s|\s'|'\s")
+_WORD_RE = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
+_STRIP = "'’‘`*_"
+
+
+def _word_stem(word: str, elided: frozenset[str]) -> str:
+    """The stem a surface word is counted under (the same folding as the theme's terms)."""
+    low = word.lower().replace("’", "'")
+    if low.endswith("'s"):
+        low = low[:-2]
+    if "'" in low and low.split("'", 1)[0] in elided and low.split("'", 1)[1]:
+        low = low.split("'", 1)[1]
+    return _stem(low)
+
+
+def _clause_words(text: str) -> list[list[tuple[str, bool]]]:
+    """Runs of words (surface form, starts a sentence) between punctuation, placeholders, URLs and numbers."""
+    runs: list[list[tuple[str, bool]]] = []
+    text = _URL_RE.sub(" | ", PLACEHOLDER_RE.sub(" | ", text))
+    pos = 0
+    for m in _CLAUSE_RE.finditer(text + "\n"):
+        chunk = text[pos:m.start()]
+        before = text[:pos].rstrip()
+        starts = not before or before[-1] in _SENTENCE_END
+        run: list[tuple[str, bool]] = []
+        for raw in chunk.split():
+            w = raw.strip(_STRIP)
+            if not _WORD_RE.fullmatch(w):
+                if len(run) >= 2:
+                    runs.append(run)
+                run, starts = [], False
+                continue
+            run.append((w, starts))
+            starts = False
+        if len(run) >= 2:
+            runs.append(run)
+        pos = m.end()
+    return runs
+
+
+def label_candidates(
+    member_texts: Sequence[str],
+    stop: frozenset[str],
+    nouny: set[str] | frozenset[str] | None = None,
+    elided: frozenset[str] = frozenset(),
+    max_words: int = 6,
+    german: bool = False,
+) -> dict[tuple[str, ...], tuple[set[int], Counter[str]]]:
+    """Heading-like phrases written in the theme's passages: stems -> (passages holding it, written forms).
+
+    A candidate is 2-`max_words` consecutive words within one clause, starting and ending with a content word,
+    with only connecting function words inside ("access to information"), no word twice, and at least two
+    content words. When `nouny` is given, every content word must be one of those (the words of the noun-chunk
+    keyphrases found in the theme: a POS-free way to keep verbs and fillers out of headings).
+    """
+    out: dict[tuple[str, ...], tuple[set[int], Counter[str]]] = {}
+    for i, text in enumerate(member_texts):
+        for run in _clause_words(str(text)):
+            lows = [w.lower().replace("’", "'") for w, _ in run]
+            stems = [_word_stem(w, elided) for w, _ in run]
+            content = [lo not in stop and len(lo) > 1 and (nouny is None or s in nouny)
+                       for lo, s in zip(lows, stems, strict=True)]
+            # German: a lower-case first word ending in -em/-en is an inflected adjective ("geringem Risiko")
+            starts = [c and not (german and w[:1].islower() and lo.endswith(("em", "en")))
+                      for c, (w, _), lo in zip(content, run, lows, strict=True)]
+            conn = [lo in _CONNECTORS for lo in lows]
+            for a in range(len(run)):
+                if not starts[a]:
+                    continue
+                n_content = 1
+                for b in range(a + 1, min(a + max_words, len(run))):
+                    if not (content[b] or conn[b]):
+                        break
+                    if not content[b]:
+                        continue
+                    n_content += 1
+                    if lows[b] in _NOT_LAST:
+                        continue
+                    key = tuple(s if content[j] else lows[j] for j, s in enumerate(stems[a:b + 1], a))
+                    inner = [conn[j] for j in range(a, b + 1)]
+                    if any(x and y and z for x, y, z in zip(inner, inner[1:], inner[2:], strict=False)):
+                        break  # three function words in a row: a clause, not a heading
+                    cstems = [s for j, s in enumerate(stems[a:b + 1], a) if content[j]]
+                    if len(set(cstems)) < len(cstems) or n_content > 4:
+                        continue
+                    words = [w for w, _ in run[a:b + 1]]
+                    if run[a][1] and not words[0].isupper():
+                        words[0] = words[0].lower()
+                    entry = out.setdefault(key, (set(), Counter()))
+                    entry[0].add(i)
+                    entry[1][" ".join(words)] += 1
+    return out
+
+
+def _distinct(term: str, in_share: dict[str, float], out_share: dict[str, float]) -> float:
+    """How much of a term's use is this theme's own: its share of the theme's passages above the others' share."""
+    i = in_share.get(term, 0.0)
+    return max(0.0, i - out_share.get(term, 0.0))
+
+
+def _written(forms: Counter[str]) -> str:
+    best, n = sorted(forms.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    low = forms.get(best.lower(), 0)
+    return best.lower() if best != best.lower() and not best.isupper() and 3 * low >= n else best
+
+
+def text_language(texts: Sequence[str], languages: Sequence[str] = ()) -> str:
+    """Which of English and `languages` these texts are written in: the one whose function words they use most."""
+    toks = [t for text in texts[:200] for t in tokens(str(text))[:200]]
+    best, best_n = "en", sum(t in ENGLISH_STOP_WORDS for t in toks)
+    for lang in sorted(set(languages) - {"en"}):
+        n = sum(t in language_stop_words(lang) for t in toks)
+        if n > best_n:
+            best, best_n = lang, n
+    return best
+
+
+# English heading tags (Penn): nouns, adjectives, gerunds and participles ("Streamlining processes", "Proposed
+# solution"), numbers, prepositions, articles and "and"; it ends with a noun. Verbs, adverbs, pronouns and
+# "to"-infinitives make a clause ("Reduce government", "Goes away", "Tool to help").
+_HEADING_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "JJ", "JJR", "JJS", "VBG", "VBN", "CD", "IN", "DT", "CC",
+                           "HYPH", "POS", "FW", "AFX"))
+_HEAD_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "CD", "FW"))
+
+
+@functools.cache
+def _english_tagger() -> Any:
+    """The clean stage's English spaCy pipeline, tagger only; None when it is not installed (no check then)."""
+    from pipeline.params import CleanParams
+
+    try:
+        import spacy
+
+        nlp = spacy.load(CleanParams().spacy_model, exclude=["parser", "ner", "lemmatizer", "senter"])
+    except (OSError, ImportError):
+        return None
+    return nlp if "tagger" in nlp.pipe_names else None
+
+
+def english_heading(labels: Sequence[str]) -> list[bool]:
+    """Whether each English label reads as a heading (noun phrase) by its part-of-speech tags."""
+    nlp = _english_tagger()
+    if nlp is None:
+        return [True] * len(labels)
+    return [bool(len(doc)) and all(t.tag_ in _HEADING_TAGS for t in doc) and doc[-1].tag_ in _HEAD_TAGS
+            for doc in nlp.pipe(list(labels))]
+
+
+def _languages_elided(languages: Sequence[str]) -> frozenset[str]:
+    return frozenset().union(*(_ELISIONS.get(g, frozenset()) for g in languages)) if languages else frozenset()
+
+
 def heading_label(
     keywords: Sequence[str],
-    surface: dict[str, str] | None = None,
+    member_texts: Sequence[str],
+    in_share: dict[str, float] | None = None,
+    out_share: dict[str, float] | None = None,
     case: dict[str, str] | None = None,
     taken: set[str] | frozenset[str] = frozenset(),
+    languages: Sequence[str] = (),
     max_words: int = 6,
+    min_passages: int = 2,
+    and_penalty: float = 0.8,
+    length_penalty: float = 0.9,
+    pos_batch: int = 12,
 ) -> str:
-    """A heading an analyst would write (2-6 words), from the theme's most distinctive noun chunks.
+    """A heading an analyst would write: the phrase of the theme's own passages that best says what they share.
 
-    The head is the best-ranked multi-word keyphrase among the top three (a noun chunk such as 'digital
-    divide'), else the best keyword; a second keyphrase sharing no word with it is joined with 'and' when the
-    heading stays within `max_words` words. A heading already used in the question (`taken`) gives way to the
-    next candidate pair, so two themes of a question never share a name.
+    Candidates are the 2-`max_words` word phrases written in at least `min_passages` passages that contain one
+    of the theme's `keywords` (`label_candidates`). Score = distinctiveness of the theme terms it holds (their
+    share of the theme's passages above their share in the question's other themes; the best term counts
+    fully, the others a third) x coverage (square root of the share of passages holding the phrase) x form
+    (`length_penalty` per word beyond three, `and_penalty` for two things joined by "and"); in English the best
+    one whose part-of-speech tags read as a noun phrase (`english_heading`, among the best 4 x `pos_batch`;
+    beyond that the best one). A heading already used in the question (`taken`) gives way to the next one.
+    Without any candidate (a tiny theme), the best multi-word keyword, else the best keyword.
     """
-    surface, case = surface or {}, case or {}
-    cands = nameable(keywords)
-    if not cands:
+    in_share, out_share, case = in_share or {}, out_share or {}, case or {}
+    langs = tuple(sorted(set(languages)))
+    stop = name_stop_words(langs)
+    kws = nameable(keywords, langs)
+    if not kws:
         return "Unlabelled theme"
-    heads = [k for k in cands[:3] if len(k.split()) >= 2] + cands[:3]
-    options: list[str] = []
-    def parts(phrase: str) -> set[str]:  # "zero-rating" shares a word with "rating"
-        return set(re.split(r"[\s-]+", phrase))
-
-    for head in dict.fromkeys(heads):
-        hw = parts(head)
-        for other in cands:
-            if other == head or hw & parts(other):
+    shares = in_share or {k: 1.0 for k in kws}
+    nouny = {w for t in shares for w in t.split()} | {w for k in kws for w in k.split()}
+    texts = list(member_texts)
+    written_in = text_language(texts, langs)
+    german = written_in == "de"
+    n = max(len(texts), 1)
+    kw_words = [(k, set(k.split())) for k in kws]
+    terms = [(t, set(t.split())) for t in shares if t not in kws and _distinct(t, in_share, out_share) > 0]
+    taken_low = {t.lower() for t in taken}
+    # nouns of the theme's keyphrases first; phrases written once, or with any word, only when nothing else is;
+    # a written phrase that does not read as a heading still beats a single keyword
+    loose: list[str] = []
+    for vocabulary, floor in ((nouny, min_passages), (nouny, 1), (None, 1)):
+        cands = label_candidates(texts, stop, vocabulary, _languages_elided(langs), max_words, german)
+        scored: list[tuple[float, int, str]] = []
+        for key, (held, forms) in cands.items():
+            if len(held) < floor:
                 continue
-            if len(head.split()) + len(other.split()) + 1 <= max_words:
-                options.append(f"{_cased(head, surface, case)} and {_cased(other, surface, case)}")
-                break
-        if len(head.split()) >= 2:
-            options.append(_cased(head, surface, case))
-    options += [_cased(k, surface, case) for k in cands]
-    for opt in options:
-        label = opt[:1].upper() + opt[1:]
-        if label.lower() not in {t.lower() for t in taken}:
+            words = set(key)
+            anchors = [k for k, kw in kw_words if kw <= words]
+            if not anchors:
+                continue
+            gains = sorted((_distinct(t, in_share, out_share) if in_share else 1.0
+                            for t in anchors + [t for t, tw in terms if tw <= words]), reverse=True)
+            strength = gains[0] + sum(gains[1:]) / 3
+            if strength <= 0:
+                continue
+            form = length_penalty ** max(0, len(key) - 3)
+            if any(w in _COORDINATORS for w in key):
+                form *= and_penalty
+            label = " ".join(case.get(w.lower(), w) for w in _written(forms).split())
+            scored.append((strength * (len(held) / n) ** 0.5 * form, len(key), label[:1].upper() + label[1:]))
+        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+        free = [label for _, _, label in scored if label.lower() not in taken_low]
+        for start in range(0, min(len(free), 4 * pos_batch), pos_batch):  # English: the best that reads as one
+            batch = free[start:start + pos_batch]
+            ok = english_heading(batch) if written_in == "en" else [True] * len(batch)
+            for label, good in zip(batch, ok, strict=True):
+                if good:
+                    return label
+        if len(free) > 4 * pos_batch:
+            return free[0]
+        loose = loose or free[:1]
+    fallback = [_cased(k, surface_forms([k], texts), case) for k in kws]
+    fallback = loose + [f for f in fallback if len(f.split()) >= 2] + fallback
+    for label in [f[:1].upper() + f[1:] for f in fallback]:
+        if label.lower() not in taken_low:
             return label
-    label = options[0]
-    return label[:1].upper() + label[1:]
+    return fallback[0][:1].upper() + fallback[0][1:]
+
+
+# A sentence ends at . ! ? followed by a capital letter, a quote or the end; "z. B.", "u." and "e.g." do not end
+# one when the next word is in lower case.
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"“'‘(]?[^\W\d_]*[A-ZÀ-ÞĀ-Ž])")
+_ABBREVIATED = re.compile(r"(?:\b[^\W\d_]{1,3}\.|\b(?:bzw|etc|ca|vgl|usw|resp)\.)$", re.IGNORECASE)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a passage (whitespace folded), split where a sentence end meets a capitalised word."""
+    flat = " ".join(str(text).split())
+    return [p.strip() for p in _SENTENCE_END_RE.split(flat) if p.strip()]
+
+
+def central_sentence(
+    keywords: Sequence[str],
+    member_texts: Sequence[str],
+    in_share: dict[str, float] | None = None,
+    out_share: dict[str, float] | None = None,
+    languages: Sequence[str] = (),
+    min_words: int = 6,
+    max_words: int = 30,
+) -> str:
+    """The sentence of the theme's passages that holds most of what the theme shares: its distinctive terms.
+
+    Each real sentence (capitalised, ended by . or !) of `min_words`-`max_words` words, not a question, heading
+    ("Subject: ..."), redaction placeholder or abbreviation, is scored by the summed distinctiveness
+    of the theme terms it contains (as in `heading_label`), shorter sentences preferred at equal score; the
+    sentence most like the theme's passages, never an answer's odd detail. "" when none qualifies.
+    """
+    in_share, out_share = in_share or {}, out_share or {}
+    langs = tuple(sorted(set(languages)))
+    elided = _languages_elided(langs)
+    weights = {k: (_distinct(k, in_share, out_share) if in_share else 1.0) for k in nameable(keywords, langs)}
+    weights = {k: w for k, w in weights.items() if w > 0}
+    if not weights:
+        return ""
+    best: tuple[float, int, str] | None = None
+    seen: set[str] = set()
+    for text in member_texts:
+        for sent in sentences(redact_pii(str(text))):
+            sent = sent.strip(" -–—•*")
+            n_words = len(sent.split())
+            if (not (min_words <= n_words <= max_words) or sent[-1:] not in ".!" or sent.lower() in seen
+                    or not sent[:1].isupper() or "?" in sent or PLACEHOLDER_RE.search(sent)
+                    or ":" in sent or _ABBREVIATED.search(sent)):
+                continue  # a real sentence: capitalised, ended, no question, heading, placeholder or abbreviation
+            seen.add(sent.lower())
+            stems = " " + " ".join(_word_stem(w, elided) for w in _WORD_RE.findall(sent)) + " "
+            score = sum(w for k, w in weights.items() if f" {k} " in stems)
+            cand = (score, -n_words, sent)
+            if score > 0 and (best is None or cand[:2] > best[:2]):
+                best = cand
+    if best is None:
+        return ""
+    return best[2]
 
 
 def describe_theme(
     keywords: Sequence[str],
     in_share: dict[str, float],
     out_share: dict[str, float],
-    surface: dict[str, str] | None = None,
+    member_texts: Sequence[str] = (),
     case: dict[str, str] | None = None,
+    languages: Sequence[str] = (),
 ) -> str:
-    """One sentence on what the theme's passages say and one on what sets it apart from the question's others.
+    """A typical sentence of the theme's own passages, then what sets the theme apart from the question's others.
 
-    Built from the theme's own keyphrases: the best-ranked ones say what it is about, and the keyphrase whose
-    share of the theme's passages most exceeds its share in the question's other themes is what sets it apart.
+    The sentence is `central_sentence` (quoted, redacted); what sets it apart are the two keywords whose share
+    of the theme's passages most exceeds their share in the question's other themes.
     """
-    surface, case = surface or {}, case or {}
-    kws = nameable(keywords)
+    case = case or {}
+    langs = tuple(sorted(set(languages)))
+    kws = nameable(keywords, langs)
     if not kws:
         return ""
-    names = [_cased(k, surface, case) for k in kws]
-    about = " and ".join(names[:2])
-    also = names[2:5]
-    text = f"Answers about {about}"
-    if also:
-        text += ", often mentioning " + (", ".join(also[:-1]) + " and " + also[-1] if len(also) > 1 else also[0])
-    text += "."
+    surface = surface_forms(kws, list(member_texts))
+    parts = []
+    sent = central_sentence(kws, member_texts, in_share, out_share, langs)
+    if sent:
+        parts.append(f"Typical answer: “{sent}”")
     lift = sorted(((in_share.get(k, 0.0) - out_share.get(k, 0.0), k) for k in kws), key=lambda t: (-t[0], t[1]))
-    if lift and lift[0][0] > 0:
-        k = lift[0][1]
-        text += (
-            f" Sets it apart: {_cased(k, surface, case)} ({in_share.get(k, 0.0):.0%} of its passages,"
-            f" {out_share.get(k, 0.0):.0%} in the question's other themes)."
+    apart: list[str] = []
+    for gain, k in lift:  # two keywords that say different things: not "job" and "job losses"
+        if gain > 0 and len(apart) < 2 and not any(set(k.split()) & set(a.split()) for a in apart):
+            apart.append(k)
+    if apart:
+        said = " and ".join(
+            f"{_cased(k, surface, case)} ({in_share.get(k, 0.0):.0%} of its passages,"
+            f" {out_share.get(k, 0.0):.0%} in the question's other themes)" for k in apart
         )
-    return text
+        parts.append(f"Sets it apart: {said}.")
+    elif not sent:
+        parts.append(f"Answers about {', '.join(_cased(k, surface, case) for k in kws[:3])}.")
+    return " ".join(parts)
 
 
 def term_shares(term_lists: Sequence[Sequence[str]], labels: np.ndarray, k: int) -> tuple[
@@ -427,7 +702,8 @@ def name_theme(
     `keywords` are the theme's ranked distinctive terms (class tf-idf), `member_texts` its redacted passages in
     the label language, `in_share`/`out_share` each term's share of its passages and of the question's other
     themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses.
+    The label is a phrase written in the passages (`heading_label`), the description a typical sentence of
+    them and what sets the theme apart (`describe_theme`).
     """
-    cands = nameable(keywords, languages)
-    surface = surface_forms(cands, member_texts)
-    return heading_label(cands, surface, case, taken), describe_theme(cands, in_share, out_share, surface, case)
+    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages)
+    return label, describe_theme(keywords, in_share, out_share, member_texts, case, languages)
