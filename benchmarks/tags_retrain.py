@@ -47,6 +47,7 @@ from pipeline import config  # noqa: E402
 from pipeline.evaluate import binarize, bootstrap_multilabel, percentile_ci, split_labels  # noqa: E402
 from pipeline.tagger import stage, train  # noqa: E402
 from pipeline.tagger.model import Tagger, load_tagger  # noqa: E402
+from pipeline.tagger.realhead import RealAnswerHead  # noqa: E402
 
 
 def written_only_version(root: Path) -> Path:
@@ -67,9 +68,12 @@ def label_file(df: pd.DataFrame, rows: np.ndarray, path: Path, annotator: int = 
     return path
 
 
-def predict(tagger: Tagger, df: pd.DataFrame, params: dict[str, Any]) -> dict[str, list[list[str]]]:
-    """Codes per text, tagged as `wsis tag --input` tags them (params.yaml's decision rules)."""
-    out, _ = stage.tag_adhoc_frame(tagger, pd.DataFrame({"id": df["item"], "text": df["text"]}), params)
+def predict(tagger: Tagger, df: pd.DataFrame, params: dict[str, Any],
+            head: RealAnswerHead | None = None) -> dict[str, list[list[str]]]:
+    """Codes per text, tagged as `wsis tag --input` tags them (params.yaml's decision rules, the version's
+    real-answer head if it has one)."""
+    out, _ = stage.tag_adhoc_frame(tagger, pd.DataFrame({"id": df["item"], "text": df["text"]}), params,
+                                   head=head)
     return {"action_lines": [split_labels(x) for x in out["action_lines"]],
             "sdgs": [split_labels(x) for x in out["sdgs"]]}
 
@@ -107,8 +111,8 @@ def fold(df: pd.DataFrame, half: np.ndarray, h: int, params: dict[str, Any], bas
     t0 = time.perf_counter()
     summary = train.run([labels], params, models)
     seconds = round(time.perf_counter() - t0, 1)
-    new = load_tagger(Path(summary["model_dir"]) / "tagger.skops")
-    new_pred = predict(new, df, params)
+    new, folder = train.load_model(params, Path(summary["model_dir"]))
+    new_pred = predict(new, df, params, train.load_real_head(folder, new))
     d_old = mean_f1_dist(df, old_pred, test, n_boot, seed)
     d_new = mean_f1_dist(df, new_pred, test, n_boot, seed)
     before, after = with_ci(df, old_pred, test, n_boot, seed), with_ci(df, new_pred, test, n_boot, seed)
@@ -122,7 +126,7 @@ def fold(df: pd.DataFrame, half: np.ndarray, h: int, params: dict[str, Any], bas
                                                  "real_answer_before_mean_micro_f1", "heldout_micro_f1",
                                                  "before_micro_f1")} | {"seconds": seconds},
         "train_tagger_rows": metrics["data"]["rows_by_source_and_split"],
-        "threshold_shift": metrics.get("threshold_shift"),
+        "threshold_shift": metrics.get("threshold_shift"), "real_head": metrics.get("real_head"),
         "before": before, "after": after,
         "before_mean_micro_f1": _mean(before), "after_mean_micro_f1": _mean(after),
         "after_mean_micro_f1_ci": [round(x, 4) for x in percentile_ci(d_new) or []],

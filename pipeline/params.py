@@ -178,6 +178,7 @@ class TagParams(Section):
     support_passages: int = 2
     support_share: float = Field(0.1, ge=0, le=1)
     max_sdgs_document: int = Field(3, ge=0)
+    head_max_passages: int = Field(16, ge=0)
     substantive_words: int = 15
     substantive_floor: float = 0.05
     min_score_floor: float = 0.3
@@ -198,11 +199,17 @@ class TagParams(Section):
     weak_label_max: int = 2000
     n_nearest_examples: int = 3
     analyst_weight: float = 3.0
-    analyst_validation_share: float = Field(0.3, ge=0, lt=1)
+    analyst_validation_share: float = Field(0.0, ge=0, lt=1)
     analyst_validation_min: int = 20
     threshold_shift_min: int = 30
     threshold_shift_folds: int = 3
     compare_n_boot: int = Field(1000, ge=1)
+    real_head: bool = True
+    real_head_min: int = Field(40, ge=2)
+    real_head_C: float = Field(0.3, gt=0)
+    real_head_vector_C: float = Field(4.0, gt=0)
+    real_head_min_positives: float = Field(2.0, ge=2)
+    real_head_cv_folds: int = Field(5, ge=0)
 
 
 class StanceParams(Section):

@@ -22,8 +22,10 @@ from pipeline.numeric import logit, sigmoid
 from pipeline.tagger import features
 from pipeline.tagger.consistency import consistency_report
 from pipeline.tagger.model import Tagger, aggregate
+from pipeline.tagger.realhead import FILE_NAME as HEAD_FILE
+from pipeline.tagger.realhead import RealAnswerHead
 from pipeline.tagger.taxonomy import CODEBOOK_SDG_OF_ACTION_LINE, load_taxonomy, output_code, split_codes
-from pipeline.tagger.train import encoder_params, interchangeable, load_model, tag_params
+from pipeline.tagger.train import encoder_params, interchangeable, load_model, load_real_head, tag_params
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class DecisionRules:
     support_passages: int = 2  # a label needs this many passages above its threshold ...
     support_share: float = 0.1  # ... holding at least this share of the passages' words
     max_sdgs_document: int = 3
+    head_max_passages: int = 16  # a version's real-answer head decides texts with fewer passages (documents: support)
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> DecisionRules:
@@ -104,56 +107,47 @@ def kind_margins(tagger: Tagger, rules: DecisionRules) -> np.ndarray:
     return np.where(kinds == "sdg", rules.sdg_margin, rules.action_line_margin).astype(np.float64)
 
 
-def effective_thresholds(tagger: Tagger, rules: DecisionRules | None) -> np.ndarray:
-    """The score each label needs under `rules` (what `--explain` shows as the threshold)."""
+def effective_thresholds(tagger: Tagger, rules: DecisionRules | None,
+                         head: RealAnswerHead | None = None) -> np.ndarray:
+    """The score each label needs under `rules` (what `--explain` shows as the threshold; with a real-answer
+    head, the head's thresholds, which answers that are not documents are decided by)."""
     thr = np.asarray(tagger.thresholds_, dtype=np.float64)
     if rules is None or rules.rule == "legacy":
         return thr
+    if head is not None:
+        return np.asarray(head.thresholds_, dtype=np.float64)
     return sigmoid(logit(thr) + kind_margins(tagger, rules))
 
 
-def decide_calibrated(
-    tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, n_words: np.ndarray,
-    rules: DecisionRules, seg_words: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, 0/1 decisions) of `n` texts from their whole-text scores and their passages' scores.
-
-    Score: blend, in log-odds, of the whole text and its best passage (a passage keeps a topic the whole text
-    dilutes; the whole text keeps the context a passage lacks). Documents (>= `document_passages` passages)
-    decide by support instead: a label needs `support_passages` passages above its threshold, holding
-    `support_share` of the passages' words (`seg_words`; without, each passage counts one), so one passing
-    sentence in a long contribution carries nothing."""
+def blended_margins(
+    tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, rules: DecisionRules,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blended log-odds, margin above each label's threshold, passages per text): a log-odds blend of the
+    whole text and its best passage (a passage keeps a topic the whole text dilutes; the whole text keeps the
+    context a passage lacks). What the decision rules and the real-answer head read."""
     whole = np.asarray(whole, dtype=np.float64)
     n, n_labels = whole.shape
-    ids = list(tagger.label_ids)
-    kinds = np.asarray(list(tagger.label_kinds))
-    is_sdg = kinds == "sdg"
     thr = logit(np.asarray(tagger.thresholds_, dtype=np.float64))
-    need = kind_margins(tagger, rules)
     z_whole = logit(whole)
     owner = np.asarray(seg_owner, dtype=np.int64)
     n_pass = np.bincount(owner, minlength=n)[:n] if owner.size else np.zeros(n, dtype=np.int64)
     best = np.full((n, n_labels), -np.inf)
     if owner.size:
-        z_seg = logit(seg_proba)
-        np.maximum.at(best, owner, z_seg)
+        np.maximum.at(best, owner, logit(seg_proba))
     best = np.where(n_pass[:, None] > 0, best, z_whole)
     w = float(rules.whole_weight)
     z = w * z_whole + (1 - w) * best
-    margin = z - thr
-    pred = margin >= need
-    doc = n_pass >= max(int(rules.document_passages), 1)
-    if owner.size and doc.any():
-        passing = (z_seg - thr) >= need
-        words = np.ones(owner.size) if seg_words is None else np.asarray(seg_words, dtype=np.float64)
-        support = np.zeros((n, n_labels), dtype=np.int64)
-        np.add.at(support, owner, passing.astype(np.int64))
-        share = np.zeros((n, n_labels))
-        np.add.at(share, owner, passing * words[:, None])
-        total = np.bincount(owner, weights=words, minlength=n)[:n]
-        share /= np.maximum(total, 1e-9)[:, None]
-        pred[doc] = (support[doc] >= int(rules.support_passages)) & (share[doc] >= float(rules.support_share))
-    pred[np.asarray(n_words) < int(rules.min_words)] = False
+    return z, z - thr, n_pass
+
+
+def finish_decisions(
+    pred: np.ndarray, margin: np.ndarray, label_ids: Sequence[str], is_sdg: np.ndarray, rules: DecisionRules,
+    cap: np.ndarray,
+) -> np.ndarray:
+    """The rules every decision ends with (in place): bare C7 by `c7_policy`, SDGs implied by Action Lines,
+    at most `cap[i]` SDGs (the highest margins)."""
+    n = len(pred)
+    ids = list(label_ids)
     if "C7" in ids:
         c7 = ids.index("C7")
         subs = np.array([j for j, lab in enumerate(ids) if lab.startswith("C7.")], dtype=np.int64)
@@ -169,14 +163,98 @@ def decide_calibrated(
         for al, sdg in CODEBOOK_SDG_OF_ACTION_LINE.items():
             if al in ids and sdg in ids:
                 pred[:, ids.index(sdg)] |= pred[:, ids.index(al)]
-    cap = np.where(doc, int(rules.max_sdgs_document), int(rules.max_sdgs))
     sdg_cols = np.flatnonzero(is_sdg)
     if sdg_cols.size:
         ranked = np.where(pred[:, sdg_cols], margin[:, sdg_cols], -np.inf)
         order = np.argsort(-ranked, axis=1, kind="stable")
         for i in np.flatnonzero((cap > 0) & (pred[:, sdg_cols].sum(axis=1) > cap)):
             pred[i, sdg_cols[order[i, cap[i]:]]] = False
-    return sigmoid(z), pred.astype(np.int8)
+    return pred
+
+
+def head_margins(head: RealAnswerHead, margin: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(real-answer head scores, their log-odds above the head's per-label thresholds)."""
+    p = np.clip(head.predict_proba(margin, vectors), 1e-6, 1 - 1e-6)
+    return p, logit(p) - logit(np.asarray(head.thresholds_, dtype=np.float64))
+
+
+def decide_calibrated(
+    tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, n_words: np.ndarray,
+    rules: DecisionRules, seg_words: np.ndarray | None = None, head: RealAnswerHead | None = None,
+    vectors: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, 0/1 decisions) of `n` texts from their whole-text scores and their passages' scores.
+
+    Answers: the blended score (`blended_margins`) at least its kind's margin above the label's threshold; with
+    a real-answer `head` (and the texts' `vectors`), the head's score above its threshold instead for texts of
+    fewer than `head_max_passages` passages (the head was fitted on analyst-labelled answers of up to ~11
+    passages). Other documents (>= `document_passages` passages) decide by support
+    instead: a label needs `support_passages` passages above its threshold, holding `support_share` of the
+    passages' words (`seg_words`; without, each passage counts one), so one passing sentence in a long
+    contribution carries nothing."""
+    whole = np.asarray(whole, dtype=np.float64)
+    n, n_labels = whole.shape
+    ids = list(tagger.label_ids)
+    is_sdg = np.asarray(list(tagger.label_kinds)) == "sdg"
+    thr = logit(np.asarray(tagger.thresholds_, dtype=np.float64))
+    need = kind_margins(tagger, rules)
+    owner = np.asarray(seg_owner, dtype=np.int64)
+    z, margin, n_pass = blended_margins(tagger, whole, seg_proba, owner, rules)
+    score = sigmoid(z)
+    pred = margin >= need
+    answer = (n_pass < int(rules.head_max_passages) if head is not None and vectors is not None
+              else np.zeros(n, dtype=bool))
+    doc = (n_pass >= max(int(rules.document_passages), 1)) & ~answer
+    rank = margin.copy()
+    if head is not None and vectors is not None and answer.any():
+        p, m = head_margins(head, margin[answer], np.asarray(vectors)[answer])
+        score[answer], pred[answer], rank[answer] = p, m >= 0, m + rules.action_line_margin
+    if owner.size and doc.any():
+        passing = (logit(seg_proba) - thr) >= need
+        words = np.ones(owner.size) if seg_words is None else np.asarray(seg_words, dtype=np.float64)
+        support = np.zeros((n, n_labels), dtype=np.int64)
+        np.add.at(support, owner, passing.astype(np.int64))
+        share = np.zeros((n, n_labels))
+        np.add.at(share, owner, passing * words[:, None])
+        total = np.bincount(owner, weights=words, minlength=n)[:n]
+        share /= np.maximum(total, 1e-9)[:, None]
+        pred[doc] = (support[doc] >= int(rules.support_passages)) & (share[doc] >= float(rules.support_share))
+    pred[np.asarray(n_words) < int(rules.min_words)] = False
+    cap = np.where(doc, int(rules.max_sdgs_document), int(rules.max_sdgs))
+    finish_decisions(pred, rank, ids, is_sdg, rules, cap)
+    return score, pred.astype(np.int8)
+
+
+HEAD_THRESHOLD_GRID = tuple(np.round(np.arange(0.1, 0.801, 0.025), 3))
+
+
+def fit_head_thresholds(
+    head: RealAnswerHead, Y: np.ndarray, label_ids: Sequence[str], n_words: np.ndarray, rules: DecisionRules,
+) -> dict[str, float]:
+    """Per kind, the head threshold with the best micro-F1 (soft labels: expected counts) on its training
+    answers, decided with the same finishing rules as tagging (C7 policy, SDGs from Action Lines, SDG cap)."""
+    p = np.clip(head.train_proba_, 1e-6, 1 - 1e-6)
+    Y = np.asarray(Y, dtype=np.float64)
+    is_sdg = np.asarray(head.is_sdg_, dtype=bool)
+    cap = np.full(len(p), int(rules.max_sdgs))
+    chosen: dict[str, float] = {}
+    thr = np.full(p.shape[1], 0.5)
+    for kind, cols in (("action_lines", ~is_sdg), ("sdgs", is_sdg)):
+        best, best_t = -1.0, 0.5
+        for t in HEAD_THRESHOLD_GRID:
+            trial = np.where(cols, t, thr)
+            m = logit(p) - logit(trial)
+            pred = finish_decisions(m >= 0, m + rules.action_line_margin, label_ids, is_sdg, rules, cap)
+            pred[np.asarray(n_words) < int(rules.min_words)] = False
+            P = pred[:, cols].astype(np.float64)
+            den = Y[:, cols].sum() + P.sum()
+            f1 = 2 * float((Y[:, cols] * P).sum()) / den if den else 0.0
+            if f1 > best + 1e-12:
+                best, best_t = f1, float(t)
+        thr = np.where(cols, best_t, thr)
+        chosen[kind] = best_t
+    head.thresholds_ = thr
+    return chosen
 
 
 def tag_texts(
@@ -185,10 +263,10 @@ def tag_texts(
     seg_texts: Sequence[str] = (), seg_vectors: np.ndarray | None = None,
     seg_owner: np.ndarray | None = None, how: str = "max", skip: np.ndarray | None = None,
     min_words_top: int = 4, substantive_words: int = 15, substantive_floor: float = 0.05,
-    rules: DecisionRules | None = None,
+    rules: DecisionRules | None = None, head: RealAnswerHead | None = None,
 ) -> TagResult:
     """Pure core: score texts and their passages (`seg_owner[k]`: the row in `texts` passage k belongs to),
-    then `decide_texts`."""
+    then `decide_texts` (with the version's real-answer `head`, if it has one)."""
     proba = tagger.predict_proba(list(texts), vectors)
     has_seg = len(seg_texts) > 0 and seg_vectors is not None and seg_owner is not None
     seg_proba = (tagger.predict_proba(list(seg_texts), seg_vectors) if has_seg
@@ -196,7 +274,7 @@ def tag_texts(
     owners = np.asarray(seg_owner if has_seg else [], dtype=np.int64)
     seg_words = np.array([len(str(t).split()) for t in seg_texts]) if has_seg else None
     return decide_texts(tagger, texts, proba, seg_proba, owners, mentions, how, skip,
-                        min_words_top, substantive_words, substantive_floor, rules, seg_words)
+                        min_words_top, substantive_words, substantive_floor, rules, seg_words, head, vectors)
 
 
 def decide_texts(
@@ -204,6 +282,7 @@ def decide_texts(
     mentions: Sequence[tuple[list[str], list[str]]], how: str = "max", skip: np.ndarray | None = None,
     min_words_top: int = 4, substantive_words: int = 15, substantive_floor: float = 0.05,
     rules: DecisionRules | None = None, seg_words: np.ndarray | None = None,
+    head: RealAnswerHead | None = None, vectors: np.ndarray | None = None,
 ) -> TagResult:
     """Decisions from whole-text and passage scores, then explicit mentions added (they always count).
 
@@ -220,7 +299,7 @@ def decide_texts(
         boiler = np.array([w <= 30 and features.is_boilerplate(t) for w, t in zip(n_words, texts, strict=True)],
                           dtype=bool)
         skip = boiler if skip is None else (np.asarray(skip, dtype=bool) | boiler)
-        proba, pred = decide_calibrated(tagger, proba, seg_proba, owners, n_words, rules, seg_words)
+        proba, pred = decide_calibrated(tagger, proba, seg_proba, owners, n_words, rules, seg_words, head, vectors)
         proba[skip] = 0.0
         pred[skip] = 0
     else:
@@ -348,6 +427,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     emb = read_npz(emb_file) if emb_file.exists() else {}
     tagger, folder = load_model(params, model_dir)
     tagger = with_decision_params(tagger, section)
+    head = load_real_head(folder, tagger, section)
     enc_params = encoder_params(params, tagger)
     fallbacks: list[str] = []
     switches: list[str] = []
@@ -400,7 +480,8 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, seg_owner,
                        str(section.get("segment_aggregate", "max")), skip,
                        int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
-                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section))
+                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section),
+                       head)
     als, sdgs = label_strings(tagger, result.pred)
     tags = pd.DataFrame({
         "answer_id": ids,
@@ -421,7 +502,8 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
         "with_action_lines": int((tags["action_lines"] != "").sum()),
         "with_sdgs": int((tags["sdgs"] != "").sum()),
         "with_mentions": n_mentioned, "segments_scored": len(seg_texts), "sentence_passages": n_sentences,
-        "consistency_issues": len(report), "model": folder.name, "switches": switches, "fallbacks": fallbacks,
+        "consistency_issues": len(report), "model": folder.name, "real_answer_head": head is not None,
+        "switches": switches, "fallbacks": fallbacks,
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
@@ -447,8 +529,10 @@ def _read_adhoc(path: Path) -> pd.DataFrame:
 
 def tag_adhoc_frame(
     tagger: Tagger, frame: pd.DataFrame, params: dict[str, Any], explain: bool = False,
+    head: RealAnswerHead | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Tag an `id,text` frame: segments long texts, honours mentions; returns output frame + explanations."""
+    """Tag an `id,text` frame: segments long texts, honours mentions; returns output frame + explanations.
+    `head`: the model version's real-answer head (`load_real_head`), if any."""
     section = tag_params(params)
     tagger = with_decision_params(tagger, section)
     texts = frame["text"].astype(str).tolist()
@@ -460,7 +544,8 @@ def tag_adhoc_frame(
     result = tag_texts(tagger, texts, vectors, mentions, seg_texts, seg_vectors, owners,
                        str(section.get("segment_aggregate", "max")), skip,
                        int(section.get("min_words_top", 4)), int(section.get("substantive_words", 15)),
-                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section))
+                       float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section),
+                       head)
     als, sdgs = label_strings(tagger, result.pred)
     out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs})
     out = pd.concat([out, score_frame(tagger, result.proba)], axis=1)
@@ -471,7 +556,7 @@ def tag_adhoc_frame(
         explanations = make_explanations(
             tagger, texts, vectors, result.proba, result.pred, mentions,
             n_examples=int(section.get("n_nearest_examples", 3)),
-            thresholds=effective_thresholds(tagger, DecisionRules.from_params(section)))
+            thresholds=effective_thresholds(tagger, DecisionRules.from_params(section), head))
         out["explain"] = [json.dumps(e, ensure_ascii=False) for e in explanations]
     return out, explanations
 
@@ -499,7 +584,7 @@ def run_adhoc(
     t0 = time.perf_counter()
     frame = _read_adhoc(Path(input))
     tagger, folder = load_model(params, model_dir)
-    out, explanations = tag_adhoc_frame(tagger, frame, params, explain)
+    out, explanations = tag_adhoc_frame(tagger, frame, params, explain, load_real_head(folder, tagger))
     write_table(out, Path(output))
     if explain:
         from rich.console import Console
@@ -510,6 +595,7 @@ def run_adhoc(
     return {
         "texts": len(out), "with_action_lines": int((out["action_lines"] != "").sum()),
         "with_sdgs": int((out["sdgs"] != "").sum()), "model": folder.name, "output": str(output),
+        "real_answer_head": (folder / HEAD_FILE).is_file(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
 

@@ -26,9 +26,11 @@ from pipeline import config
 from pipeline.errors import InputError, ModelFileError
 from pipeline.io import read_table, sha256_file, write_json, write_text
 from pipeline.numeric import logit, sigmoid
-from pipeline.registry import HASHES_KEY, TAGGER
+from pipeline.registry import HASHES_KEY, METRICS_FILE, TAGGER
 from pipeline.tagger import features
 from pipeline.tagger.model import Tagger, load_tagger, save_tagger
+from pipeline.tagger.realhead import FILE_NAME as HEAD_FILE
+from pipeline.tagger.realhead import RealAnswerHead, load_head, save_head
 from pipeline.tagger.taxonomy import Taxonomy, load_taxonomy, output_code, split_codes
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,17 @@ DEFAULTS: dict[str, Any] = {
     "weak_label_max": 2000,
     "n_nearest_examples": 3,
     "analyst_weight": 3.0,
-    "analyst_validation_share": 0.3,
+    "analyst_validation_share": 0.0,
     "analyst_validation_min": 20,
     "compare_n_boot": 1000,
     "threshold_shift_min": 30,
     "threshold_shift_folds": 3,
+    "real_head": True,
+    "real_head_min": 40,
+    "real_head_C": 0.3,
+    "real_head_vector_C": 4.0,
+    "real_head_min_positives": 2.0,
+    "real_head_cv_folds": 5,
 }
 
 
@@ -108,6 +116,24 @@ def resolve_model_dir(params: dict[str, Any], model_dir: Path | None = None) -> 
 def load_model(params: dict[str, Any], model_dir: Path | None = None) -> tuple[Tagger, Path]:
     folder = resolve_model_dir(params, model_dir)
     return load_tagger(folder / TAGGER.file_name), folder
+
+
+def load_real_head(folder: Path, tagger: Tagger, section: dict[str, Any] | None = None) -> RealAnswerHead | None:
+    """The version's real-answer head (`real_head.npz`), None when it has none or `tag.real_head` is off; a
+    file whose sha256 differs from the one metrics.json records is refused (`ModelFileError`)."""
+    if section is not None and not bool(section.get("real_head", True)):
+        return None
+    path = Path(folder) / HEAD_FILE
+    if not path.is_file():
+        return None
+    meta = Path(folder) / METRICS_FILE
+    recorded = (json.loads(meta.read_text(encoding="utf-8")).get(HASHES_KEY) or {}) if meta.is_file() else {}
+    if HEAD_FILE in recorded and recorded[HEAD_FILE] != sha256_file(path):
+        raise ModelFileError(path, "sha256 differs from the one metrics.json records (file changed or damaged)")
+    try:
+        return load_head(path, len(tagger.label_ids))
+    except (ValueError, KeyError, OSError) as exc:
+        raise ModelFileError(path, f"not a real-answer head for this tagger ({exc})") from None
 
 
 def interchangeable(backend: str, trained: str) -> bool:
@@ -403,12 +429,22 @@ def build_tagger(
 def fit_on(
     data: LabelledSet, params: dict[str, Any], taxonomy: Taxonomy | None = None
 ) -> tuple[Tagger, dict[str, Any]]:
-    """Fit a tagger on the train split (weighted: analyst rows count `analyst_weight`); return it with the
-    written held-out metrics (pure: no files written). Validation rows (analyst labels) are never fitted."""
+    """Fit a tagger on the train split; return it with the written held-out metrics (pure: no files written).
+    Validation rows (analyst labels) are never fitted.
+
+    With at least `real_head_min` analyst training answers (and `real_head` on), the tagger learns from the
+    written examples and a `RealAnswerHead` learns from the analyst answers on top of the tagger's margins
+    (`info["head"]`; measured: benchmarks/results/tags_real_answers.json `real_answer_head`); else analyst rows
+    join the tagger's training at `analyst_weight` x a written example, with the per-kind threshold shift."""
     section = tag_params(params)
     taxonomy = taxonomy or load_taxonomy()
     frame = data.frame
     train = frame[frame["split"] == "train"].reset_index(drop=True)
+    is_analyst = train["source"].astype(str).str.startswith("analyst").to_numpy()
+    use_head = bool(section["real_head"]) and int(is_analyst.sum()) >= max(int(section["real_head_min"]), 2)
+    real = train[is_analyst].reset_index(drop=True)
+    if use_head:
+        train = train[~is_analyst].reset_index(drop=True)
     held = frame[frame["split"] == "heldout"].reset_index(drop=True)
     ids = taxonomy.ids
     vectors = label_vectors(taxonomy, params)
@@ -434,13 +470,14 @@ def fit_on(
         delta = np.where(kinds == "sdg", shift[1], shift[0])
         tagger.thresholds_ = sigmoid(logit(tagger.thresholds_) + delta)
     tagger.threshold_shift_ = shift
-    t_fit = time.perf_counter() - t1
-    hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     embed = params.get("embed", {}) or {}
     tagger.embed_model_ = str(embed.get("model", "all-MiniLM-L6-v2"))
     from pipeline.embed.backends import backend_name
 
     tagger.embed_backend_ = backend_name(embed)  # the resolved space (auto outside a batch: its English encoder)
+    head, head_info = fit_real_head(tagger, real, params) if use_head else (None, {"applied": False})
+    t_fit = time.perf_counter() - t1
+    hand = train["source"].astype(str).str.startswith("handwritten").to_numpy()
     tagger.examples_text_ = train.loc[hand, "text"].tolist()
     tagger.examples_labels_ = [";".join(output_code(x) for x in labs) for labs in train.loc[hand, "labels"]]
     tagger.examples_vectors_ = np.round(E_train[hand] * 127).astype(np.int8)  # cosine order kept
@@ -452,19 +489,87 @@ def fit_on(
         "cv_f1_per_label": {lab: (None if np.isnan(v) else round(float(v), 4))
                             for lab, v in zip(ids, tagger.cv_f1_, strict=True)},
         "thresholds": {lab: round(float(t), 3) for lab, t in zip(ids, tagger.thresholds_, strict=True)},
-        "threshold_shift": shift_info,
+        "threshold_shift": shift_info, "real_head": head_info, "head": head,
     }
     if len(held):
-        info["heldout"] = heldout_metrics(tagger, held, params)
+        info["heldout"] = heldout_metrics(tagger, held, params, head=head)
     return tagger, info
 
 
-def predict_rows(tagger: Tagger, frame: pd.DataFrame, params: dict[str, Any]) -> list[list[str]]:
+def cross_fitted_rows(tagger: Tagger, real: pd.DataFrame, params: dict[str, Any], folds: int) -> list[list[str]]:
+    """Label ids of analyst training rows, each tagged with a real-answer head fitted on the OTHER folds
+    (folds by a hash of the text, so one answer labelled by several analysts stays in one fold): with
+    cross-fitting every analyst answer validates the new version while all of them train its head."""
+    keys = real["text"].astype(str).tolist()
+    fold = np.array([int(hashlib.sha1(("tag-cv:" + k).encode("utf-8")).hexdigest()[:8], 16) % folds for k in keys])
+    out: list[list[str]] = [[] for _ in keys]
+    for f in range(folds):
+        test = fold == f
+        if not test.any() or (~test).sum() < 2:
+            continue
+        head, _ = fit_real_head(tagger, real[~test].reset_index(drop=True), params)
+        rows = predict_rows(tagger, real[test].reset_index(drop=True), params, head)
+        for i, r in zip(np.flatnonzero(test), rows, strict=True):
+            out[i] = r
+    return out
+
+
+def real_answer_inputs(
+    tagger: Tagger, texts: list[str], params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(base margins, whole-text vectors, words per text, passages per text) of texts scored as `wsis tag
+    --input` scores them: what the real-answer head learns from."""
+    from pipeline.tagger import stage
+
+    section = tag_params(params)
+    skip = np.array([not t.strip() for t in texts])
+    seg, owners = stage.sentence_passages(texts, int(section.get("sentence_max_words", 20)), skip)
+    vecs = features.encode(texts + seg, encoder_params(params, tagger), config.cache_dir())
+    proba = tagger.predict_proba(texts, vecs[: len(texts)])
+    seg_proba = tagger.predict_proba(seg, vecs[len(texts):]) if seg else np.zeros((0, proba.shape[1]))
+    rules = stage.DecisionRules.from_params(section)
+    _, margin, n_pass = stage.blended_margins(tagger, proba, seg_proba, np.asarray(owners, dtype=np.int64), rules)
+    return margin, vecs[: len(texts)], np.array([len(t.split()) for t in texts]), n_pass
+
+
+def fit_real_head(
+    tagger: Tagger, real: pd.DataFrame, params: dict[str, Any],
+) -> tuple[RealAnswerHead, dict[str, Any]]:
+    """A `RealAnswerHead` on analyst-labelled answers (`real`: text, labels): rows with the same text (several
+    analysts) become one answer with soft labels (the share of analysts giving each label); thresholds per
+    kind chosen on those answers with params.yaml's decision rules (`stage.fit_head_thresholds`)."""
+    from pipeline.tagger import stage
+
+    section = tag_params(params)
+    ids = list(tagger.label_ids)
+    Y_rows = LabelledSet(real).matrix(ids).astype(np.float64)
+    texts = real["text"].astype(str).tolist()
+    unique = list(dict.fromkeys(texts))
+    pos = {t: k for k, t in enumerate(unique)}
+    group = np.array([pos[t] for t in texts])
+    Y = np.zeros((len(unique), len(ids)))
+    np.add.at(Y, group, Y_rows)
+    Y /= np.bincount(group, minlength=len(unique))[:, None]
+    margin, vectors, n_words, _ = real_answer_inputs(tagger, unique, params)
+    head = RealAnswerHead(C=float(section["real_head_C"]), vector_C=float(section["real_head_vector_C"]),
+                          min_positives=float(section["real_head_min_positives"]), seed=int(section.get("seed", 0)))
+    head.fit(margin, vectors, Y, list(tagger.label_kinds))
+    chosen = stage.fit_head_thresholds(head, Y, ids, n_words, stage.DecisionRules.from_params(section))
+    info = {"applied": True, "answers": len(unique), "analyst_rows": len(texts),
+            "labels_with_centroid": int(head.has_centroid_.sum()),
+            "labels_with_vector_model": int(head.vector_fitted_.sum()), "thresholds": chosen}
+    head.info_ = info
+    return head, info
+
+
+def predict_rows(tagger: Tagger, frame: pd.DataFrame, params: dict[str, Any],
+                 head: RealAnswerHead | None = None) -> list[list[str]]:
     """Label ids per text, tagged exactly as `wsis tag --input` tags them (sentence passages, mentions, the
-    decision rules of params.yaml `tag:`)."""
+    decision rules of params.yaml `tag:`, the version's real-answer head)."""
     from pipeline.tagger.stage import tag_adhoc_frame
 
-    out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": frame["id"], "text": frame["text"]}), params)
+    out, _ = tag_adhoc_frame(tagger, pd.DataFrame({"id": frame["id"], "text": frame["text"]}), params,
+                             head=head)
     return [split_codes(a, "action_line") + split_codes(s, "sdg")
             for a, s in zip(out["action_lines"], out["sdgs"], strict=True)]
 
@@ -546,10 +651,10 @@ def real_answer_shift(
 
 
 def heldout_metrics(tagger: Tagger, held: pd.DataFrame, params: dict[str, Any],
-                    pred_rows: list[list[str]] | None = None) -> dict[str, Any]:
+                    pred_rows: list[list[str]] | None = None, head: RealAnswerHead | None = None) -> dict[str, Any]:
     """Metrics of the tagger used exactly as `wsis tag --input` uses it (sentence passages, mentions)."""
     ids = list(tagger.label_ids)
-    rows = pred_rows if pred_rows is not None else predict_rows(tagger, held, params)
+    rows = pred_rows if pred_rows is not None else predict_rows(tagger, held, params, head)
     pred = LabelledSet(pd.DataFrame({"labels": rows})).matrix(ids)
     return evaluate_predictions(LabelledSet(held).matrix(ids), pred, ids)
 
@@ -608,9 +713,10 @@ def paired_comparison(
 
 
 def model_file_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of each model file of a version folder, recorded in metrics.json and the card;
-    `load_tagger` refuses a file that no longer matches."""
-    return {f.name: sha256_file(f) for f in sorted(Path(folder).glob("*.skops"))}
+    """sha256 of each model file of a version folder (the skops model, the real-answer head), recorded in
+    metrics.json and the card; `load_tagger` / `load_real_head` refuse a file that no longer matches."""
+    files = sorted(Path(folder).glob("*.skops")) + sorted(Path(folder).glob(HEAD_FILE))
+    return {f.name: sha256_file(f) for f in files}
 
 
 def _new_version(root: Path) -> str:
@@ -637,9 +743,18 @@ def run(
     taxonomy = load_taxonomy()
     data = assemble([Path(f) for f in label_files], section, training_dir)
     tagger, info = fit_on(data, params, taxonomy)
+    head = info.pop("head", None)
     root = tagger_root(models_root)
     held = data.frame[data.frame["split"] == "heldout"].reset_index(drop=True)
     valid = data.frame[data.frame["split"] == "validation"].reset_index(drop=True)
+    n_folds = int(section["real_head_cv_folds"])
+    is_real = (data.frame["split"] == "train") & data.frame["source"].astype(str).str.startswith("analyst")
+    crossed = (data.frame[is_real].reset_index(drop=True) if head is not None and n_folds >= 2
+               else data.frame.iloc[:0])
+    cross_pred = cross_fitted_rows(tagger, crossed, params, n_folds) if len(crossed) else []
+    new_valid_rows = predict_rows(tagger, valid, params, head) if len(valid) else []
+    # every analyst answer, each predicted by a head that never saw it
+    valid = pd.concat([valid, crossed], ignore_index=True)
     use_real = len(valid) >= max(int(section["analyst_validation_min"]), 1)
     n_boot, seed = int(section["compare_n_boot"]), int(section.get("seed", 0))
 
@@ -649,17 +764,18 @@ def run(
     if cur and (root / cur / TAGGER.file_name).exists():
         try:
             old = load_tagger(root / cur / TAGGER.file_name)
+            old_head = load_real_head(root / cur, old, section)
             if len(held):
-                old_rows["held"] = predict_rows(old, held, params)
+                old_rows["held"] = predict_rows(old, held, params, old_head)
                 before = heldout_metrics(old, held, params, old_rows["held"])
             if len(valid):
-                old_rows["valid"] = predict_rows(old, valid, params)
+                old_rows["valid"] = predict_rows(old, valid, params, old_head)
         except Exception as exc:  # an unreadable old model must not block retraining
             log.warning("could not evaluate current model %s: %s", cur, exc)
             old_rows = {}
 
-    new_valid = predict_rows(tagger, valid, params) if len(valid) else []
-    new_held = predict_rows(tagger, held, params) if len(held) else []
+    new_valid = new_valid_rows + cross_pred
+    new_held = predict_rows(tagger, held, params, head) if len(held) else []
     real = (paired_comparison(valid["labels"].tolist(), old_rows.get("valid"), new_valid, n_boot, seed)
             if len(valid) else None)
     written = (paired_comparison(held["labels"].tolist(), old_rows.get("held"), new_held, n_boot, seed)
@@ -675,6 +791,8 @@ def run(
     folder = root / version
     folder.mkdir(parents=True, exist_ok=True)
     save_tagger(tagger, folder / TAGGER.file_name)
+    if head is not None:
+        save_head(head, folder / HEAD_FILE)
 
     data_files = sorted((training_dir or TRAINING_DIR).glob("*.csv")) + [Path(f) for f in label_files]
     hashes = {str(_rel(f)): sha256_file(f) for f in data_files if Path(f).exists() and Path(f).is_file()}
@@ -693,8 +811,10 @@ def run(
         "timings": {"embed_seconds": info["embed_seconds"], "fit_seconds": info["fit_seconds"],
                     "total_seconds": round(time.perf_counter() - t0, 2)},
         "thresholds": info["thresholds"], "cv_f1_per_label": info["cv_f1_per_label"],
-        "threshold_shift": info["threshold_shift"], "heldout": after, "before": {"version": cur, "heldout": before},
-        "real_answer_validation": real, "written_heldout_comparison": written,
+        "threshold_shift": info["threshold_shift"], "real_head": info["real_head"], "heldout": after,
+        "before": {"version": cur, "heldout": before},
+        "real_answer_validation": real, "real_answer_cross_fitted": int(len(crossed)),
+        "written_heldout_comparison": written,
         "compared_on": ("real-answer validation" if use_real else "written held-out") if has_old else None,
         "promoted": bool(promote), "forced": bool(force),
         HASHES_KEY: model_file_hashes(folder),
@@ -711,7 +831,8 @@ def run(
     return {
         "version": version, "model_dir": str(folder), "promoted": bool(promote),
         "current": version if promote else cur, "n_train": info["n_train"], "n_heldout": info["n_heldout"],
-        "n_validation": info["n_validation"], "compared_on": metrics["compared_on"],
+        "n_validation": info["n_validation"], "n_compared": int(len(valid)), "cross_fitted": int(len(crossed)),
+        "compared_on": metrics["compared_on"],
         "gain": decisive["difference"] if decisive else None,
         "gain_ci": decisive["difference_ci"] if decisive else None,
         "real_answer_mean_micro_f1": real["new"]["mean_micro_f1"] if real else None,
@@ -747,6 +868,18 @@ def _shift_text(info: dict[str, Any] | None) -> str:
             f"{info['oof_mean_micro_f1_unshifted']:.3f} unshifted, {info['oof_mean_micro_f1']:.3f} shifted).")
 
 
+def _head_text(info: dict[str, Any] | None) -> str:
+    if not info or not info.get("applied"):
+        return ""
+    t = info.get("thresholds") or {}
+    return (f" **Real-answer head** (`{HEAD_FILE}`, pipeline/tagger/realhead.py): learned from {info['answers']} "
+            f"analyst-labelled real answers ({info['analyst_rows']} label rows); on top of the margins above it "
+            "adds prototype evidence (label centroids of >= 2 answers) and per-label vector models, combined by "
+            "one logistic regression; answers of fewer than `head_max_passages` passages are decided by its "
+            f"scores (thresholds: Action Lines {t.get('action_lines')}, SDGs {t.get('sdgs')}, chosen on those "
+            "answers with the rules above); longer documents keep the passage-support rule.")
+
+
 def _ci(values: list[float] | None) -> str:
     return f" [{values[0]:.3f}, {values[1]:.3f}]" if values else ""
 
@@ -777,6 +910,10 @@ def _comparison_lines(m: dict[str, Any]) -> list[str]:
                          f"{c['difference']:+.3f}{_ci(c['difference_ci'])} |")
     if not shown:
         lines.append("| - | 0 | - | - | - |")
+    if m.get("real_answer_cross_fitted"):
+        lines += ["", f"Real answers: the hash-split validation part plus {m['real_answer_cross_fitted']} analyst "
+                  f"training rows cross-fitted (each tagged by a real-answer head fitted on the other folds, "
+                  "folds by a hash of the text; the shipped head is fitted on all of them)."]
     lines += ["", "A version replaces CURRENT only when the 95% CI of its gain lies above 0 (a tie is not an "
               "improvement), unless `--force`."]
     return lines
@@ -807,7 +944,7 @@ def model_card(m: dict[str, Any], taxonomy: Taxonomy) -> str:
         "it with, bare C7 follows `c7_policy`, texts under "
         f"{m['params'].get('min_words')} words get no model tag, documents need support from several "
         "passages; explicit mentions are always added. "
-        + _shift_text(m.get("threshold_shift")),
+        + _shift_text(m.get("threshold_shift")) + _head_text(m.get("real_head")),
         "Load only with `pipeline.tagger.model.load_tagger` (skops, explicit trusted-type list; it refuses a "
         "file whose sha256 differs from the one recorded below and in metrics.json).", "",
         "## Model files (sha256)",
