@@ -1,4 +1,5 @@
-"""Theme discovery: cluster segment embeddings per question, merge, fold, match seeds, name, assign."""
+"""Theme discovery per question: the parts of `pipeline.themes.parts` (reduce, cluster, refine), then seed
+matching (a seed theme takes only the passages that match it), representation (naming) and assignment."""
 
 from __future__ import annotations
 
