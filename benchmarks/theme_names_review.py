@@ -14,7 +14,8 @@ and with today's `naming.name_theme`; each name is a row of its own, rows shuffl
 
     python benchmarks/theme_names_review.py pairs --batch eu=DIR --batch netmundial=DIR --batch au=DIR \
         --batch bc=DIR --per-corpus 12 --sheet /tmp/names/pairs_sheet.md \
-        --ids benchmarks/results/theme_names_pairs_sheet.csv --key benchmarks/results/theme_names_pairs_key.csv
+        --ids benchmarks/results/theme_names_pairs_sheet.csv --key benchmarks/results/theme_names_pairs_key.csv \
+        --form benchmarks/results/theme_names_pairs_form.json
     python benchmarks/theme_names_review.py score-pairs --key benchmarks/results/theme_names_pairs_key.csv \
         --verdicts VERDICTS.csv --json benchmarks/results/theme_names_pairs.json
 
@@ -216,15 +217,41 @@ def _named_twice(batch: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     return records, sa.merge(seg, on="segment_id")
 
 
+def _form(records: list[dict[str, Any]], passages: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Form of every emergent theme's old and new name (no judgement): share of names with "and", with a comma,
+    of 2-6 words, of one word, and written (as stems, contiguous) in at least one of the theme's passages."""
+    from pipeline.themes.naming import _stem, tokens
+
+    def stems(text: str) -> str:
+        return " " + " ".join(_stem(w) for w in tokens(text)) + " "
+
+    by_theme = {t: [stems(p) for p in g["passage"].astype(str)] for t, g in passages.groupby("theme_id")}
+    out = {}
+    for rule in ("old", "new"):
+        labels = [(r[rule], by_theme.get(r["theme_id"], [])) for r in records]
+        n = max(len(labels), 1)
+        out[rule] = {
+            "and": round(sum(" and " in f" {lab.lower()} " for lab, _ in labels) / n, 3),
+            "comma": round(sum("," in lab for lab, _ in labels) / n, 3),
+            "words_2_6": round(sum(2 <= len(lab.split()) <= 6 for lab, _ in labels) / n, 3),
+            "one_word": round(sum(len(lab.split()) == 1 for lab, _ in labels) / n, 3),
+            "written_in_passages": round(sum(any(stems(lab) in p for p in ps) for lab, ps in labels) / n, 3),
+        }
+    return out
+
+
 def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file: Path, key_file: Path,
-          passages_per_theme: int = 5) -> None:
-    """Sheet of shuffled name rows (old and new name of the same themes, unmarked) with passages; ids and key."""
+          passages_per_theme: int = 5, form_file: Path | None = None) -> None:
+    """Sheet of shuffled name rows (old and new name of the same themes, unmarked) with passages; ids and key.
+    `form_file`: JSON of the names' form on every emergent theme (`_form`), per corpus."""
     from pipeline.themes.naming import redact_pii
 
     rng = random.Random(PAIRS_SEED)
     items: list[dict[str, Any]] = []
+    forms: dict[str, Any] = {}
     for corpus, batch in batches.items():
         records, passages = _named_twice(batch)
+        forms[corpus] = {"emergent_themes": len(records), **_form(records, passages)}
         chosen = rng.sample(records, min(per_corpus, len(records)))
         for rec in chosen:
             held = passages[passages["theme_id"] == rec["theme_id"]].sort_values("segment_id")
@@ -253,6 +280,9 @@ def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file:
     df[["item", "label", "segment_ids"]].to_csv(ids_file, index=False)
     df[["item", "corpus", "theme", "rule", "label"]].to_csv(key_file, index=False)
     print(f"{len(items)} rows ({df['theme'].nunique()} themes) -> {sheet_file}; ids {ids_file}; key {key_file}")
+    if form_file:
+        form_file.write_text(json.dumps(forms, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(forms, indent=2))
 
 
 def score_pairs(key_file: Path, verdicts_file: Path, json_file: Path | None) -> dict[str, object]:
@@ -310,6 +340,7 @@ def main() -> None:
     q.add_argument("--sheet", type=Path, required=True, help="sheet with passages (keep it outside the repository)")
     q.add_argument("--ids", type=Path, required=True, help="rows with names and passage ids only")
     q.add_argument("--key", type=Path, required=True)
+    q.add_argument("--form", type=Path, help="JSON: form of all emergent theme names, old and new (no judgement)")
     r = sub.add_parser("score-pairs")
     r.add_argument("--key", type=Path, required=True)
     r.add_argument("--verdicts", type=Path, required=True)
@@ -317,7 +348,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "pairs":
         batches = {b.split("=", 1)[0]: Path(b.split("=", 1)[1]) for b in args.batch}
-        pairs(batches, args.per_corpus, args.sheet, args.ids, args.key)
+        pairs(batches, args.per_corpus, args.sheet, args.ids, args.key, form_file=args.form)
     elif args.cmd == "score-pairs":
         score_pairs(args.key, args.verdicts, args.json)
     elif args.cmd == "packet":
