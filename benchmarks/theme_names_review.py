@@ -15,7 +15,7 @@ and with today's `naming.name_theme`; each name is a row of its own, rows shuffl
     python benchmarks/theme_names_review.py pairs --batch eu=DIR --batch netmundial=DIR --batch au=DIR \
         --batch bc=DIR --per-corpus 12 --sheet /tmp/names/pairs_sheet.md \
         --ids benchmarks/results/theme_names_pairs_sheet.csv --key benchmarks/results/theme_names_pairs_key.csv \
-        --form benchmarks/results/theme_names_pairs_form.json
+        --form benchmarks/results/theme_names_pairs_form.json --descriptions /tmp/names/theme_descriptions_new.md
     python benchmarks/theme_names_review.py score-pairs --key benchmarks/results/theme_names_pairs_key.csv \
         --verdicts VERDICTS.csv --json benchmarks/results/theme_names_pairs.json
 
@@ -31,6 +31,7 @@ import json
 import random
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -187,11 +188,14 @@ def _named_twice(batch: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     def both(keywords: Sequence[str], member_texts: Sequence[str], in_share: dict[str, float],
              out_share: dict[str, float], case: dict[str, str], taken: set[str] | frozenset[str] = frozenset(),
              languages: Sequence[str] = ()) -> tuple[str, str]:
+        t0 = time.process_time()
         label, desc = new_rule(keywords, member_texts, in_share, out_share, case, taken, languages)
+        t1 = time.process_time()
         seen = old_taken.setdefault(id(taken), set())
         old = _old_name_theme(keywords, member_texts, case, seen, languages)
         seen.add(old)
-        calls.append({"new": label, "old": old, "description": desc, "keywords": list(keywords)})
+        calls.append({"new": label, "old": old, "description": desc, "keywords": list(keywords),
+                      "cpu_new": t1 - t0, "cpu_old": time.process_time() - t1})
         return label, desc
 
     naming.name_theme = both  # type: ignore[assignment]
@@ -236,19 +240,22 @@ def _form(records: list[dict[str, Any]], passages: pd.DataFrame) -> dict[str, di
             "words_2_6": round(sum(2 <= len(lab.split()) <= 6 for lab, _ in labels) / n, 3),
             "one_word": round(sum(len(lab.split()) == 1 for lab, _ in labels) / n, 3),
             "written_in_passages": round(sum(any(stems(lab) in p for p in ps) for lab, ps in labels) / n, 3),
+            "naming_cpu_seconds": round(sum(r[f"cpu_{rule}"] for r in records), 2),
         }
     return out
 
 
 def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file: Path, key_file: Path,
-          passages_per_theme: int = 5, form_file: Path | None = None) -> None:
+          passages_per_theme: int = 5, form_file: Path | None = None, descriptions_file: Path | None = None) -> None:
     """Sheet of shuffled name rows (old and new name of the same themes, unmarked) with passages; ids and key.
-    `form_file`: JSON of the names' form on every emergent theme (`_form`), per corpus."""
+    `form_file`: JSON of the names' form on every emergent theme (`_form`), per corpus; `descriptions_file`: the
+    new descriptions of the sampled themes (respondents' sentences: keep it outside the repository)."""
     from pipeline.themes.naming import redact_pii
 
     rng = random.Random(PAIRS_SEED)
     items: list[dict[str, Any]] = []
     forms: dict[str, Any] = {}
+    descriptions: list[str] = ["# New theme descriptions of the sampled themes", ""]
     for corpus, batch in batches.items():
         records, passages = _named_twice(batch)
         forms[corpus] = {"emergent_themes": len(records), **_form(records, passages)}
@@ -258,6 +265,7 @@ def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file:
             picks = rng.sample(range(len(held)), min(passages_per_theme, len(held)))
             sample = held.iloc[sorted(picks)]
             theme_key = f"{corpus}:{rec['theme_id']}"
+            descriptions += [f"- **{theme_key}** {rec['new']}: {rec['description']}"]
             rules = {"old": rec["old"], "new": rec["new"]}
             names = [("both", rec["new"])] if rec["old"] == rec["new"] else list(rules.items())
             for rule, label in names:
@@ -280,6 +288,8 @@ def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file:
     df[["item", "label", "segment_ids"]].to_csv(ids_file, index=False)
     df[["item", "corpus", "theme", "rule", "label"]].to_csv(key_file, index=False)
     print(f"{len(items)} rows ({df['theme'].nunique()} themes) -> {sheet_file}; ids {ids_file}; key {key_file}")
+    if descriptions_file:
+        descriptions_file.write_text("\n".join(descriptions) + "\n", encoding="utf-8")
     if form_file:
         form_file.write_text(json.dumps(forms, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(forms, indent=2))
@@ -341,6 +351,7 @@ def main() -> None:
     q.add_argument("--ids", type=Path, required=True, help="rows with names and passage ids only")
     q.add_argument("--key", type=Path, required=True)
     q.add_argument("--form", type=Path, help="JSON: form of all emergent theme names, old and new (no judgement)")
+    q.add_argument("--descriptions", type=Path, help="new descriptions of the sampled themes (outside the repository)")
     r = sub.add_parser("score-pairs")
     r.add_argument("--key", type=Path, required=True)
     r.add_argument("--verdicts", type=Path, required=True)
@@ -348,7 +359,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "pairs":
         batches = {b.split("=", 1)[0]: Path(b.split("=", 1)[1]) for b in args.batch}
-        pairs(batches, args.per_corpus, args.sheet, args.ids, args.key, form_file=args.form)
+        pairs(batches, args.per_corpus, args.sheet, args.ids, args.key, form_file=args.form,
+              descriptions_file=args.descriptions)
     elif args.cmd == "score-pairs":
         score_pairs(args.key, args.verdicts, args.json)
     elif args.cmd == "packet":
