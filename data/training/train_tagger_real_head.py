@@ -92,7 +92,10 @@ def main() -> None:
         "all 200 answers of the real-answer dev set ../shared/devsets/tags_real_answers, labelled by both "
         "annotators (label files `tags_real_answers_annotator1.csv`, `..._annotator2.csv` written at training "
         "time by data/training/train_tagger_real_head.py; texts never stored in the repository).** Any figure "
-        "of this version on that dev set is in-sample, not held-out.\n\n" + evidence()
+        "of this version on that dev set is in-sample, not held-out. Promotion: the earlier CURRENT "
+        "(v20261201T222428Z) was trained on the same 200 answers, so its figures on them are in-sample too and "
+        "the paired comparison below cannot be fair to a new version; this one was made CURRENT with --force "
+        "on the cross-validated figures that follow (same mechanism, held-out halves).\n\n" + evidence()
     )
     with tempfile.TemporaryDirectory(prefix="wsis-devset-labels-") as tmp:
         files = []
