@@ -86,15 +86,17 @@ def connect(cluster: Any, params: dict[str, Any] | None = None) -> tuple[Any, Ca
     return client, client.close
 
 
-def _limit_threads() -> None:
-    """Torch/BLAS threads = the worker's threads: two 1-thread workers must not each use every core."""
+def _limit_threads() -> int | None:
+    """Torch/BLAS threads = the worker's threads: two 1-thread workers must not each use every core.
+    Returns the worker's thread count (None outside a worker), which the ONNX session also takes."""
     try:
         from distributed import get_worker
 
         n = int(get_worker().state.nthreads)
     except (ImportError, ValueError, AttributeError):
-        return
+        return None
     _set_threads(n)
+    return n
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,7 +147,9 @@ def embed_partition(i: int, params: dict[str, Any], root: Path, cache_dir: Path)
     from pipeline.embed.passages import passage_digest
     from pipeline.embed.stage import _texts, batch_sentences
 
-    _limit_threads()
+    n_threads = _limit_threads()
+    if n_threads and not (params.get("embed") or {}).get("threads"):  # onnx/multilingual: the worker's threads
+        params = config.deep_merge(params, {"embed": {"threads": n_threads}})
     t0, c0 = time.perf_counter(), time.process_time()
     folder = root / "batches" / part_name(i, "")
     answers = pd.read_parquet(folder / "answers_clean.parquet")
