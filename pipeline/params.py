@@ -179,6 +179,7 @@ class TagParams(Section):
     support_share: float = Field(0.1, ge=0, le=1)
     max_sdgs_document: int = Field(3, ge=0)
     head_max_passages: int = Field(16, ge=0)
+    head_keep_base_margin: float = 1.0
     substantive_words: int = 15
     substantive_floor: float = 0.05
     min_score_floor: float = 0.3

@@ -82,6 +82,7 @@ class DecisionRules:
     support_share: float = 0.1  # ... holding at least this share of the passages' words
     max_sdgs_document: int = 3
     head_max_passages: int = 16  # a version's real-answer head decides texts with fewer passages (documents: support)
+    head_keep_base_margin: float = 1.0  # ... and a label the base model is this sure of (log-odds) stays
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> DecisionRules:
@@ -208,7 +209,8 @@ def decide_calibrated(
     rank = margin.copy()
     if head is not None and vectors is not None and answer.any():
         p, m = head_margins(head, margin[answer], np.asarray(vectors)[answer])
-        score[answer], pred[answer], rank[answer] = p, m >= 0, m + rules.action_line_margin
+        keep = margin[answer] >= float(rules.head_keep_base_margin)  # confident written-style evidence
+        score[answer], pred[answer], rank[answer] = p, (m >= 0) | keep, m + rules.action_line_margin
     if owner.size and doc.any():
         passing = (logit(seg_proba) - thr) >= need
         words = np.ones(owner.size) if seg_words is None else np.asarray(seg_words, dtype=np.float64)
