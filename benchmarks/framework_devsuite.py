@@ -187,12 +187,13 @@ def calibration(suite: dict, params: dict) -> dict:
     """Zero-shot confidence: fit sigmoid(a*z + c*assigned + b) on one question, score it on the other."""
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.themes.framework import theme_roles, zero_shot_confidence
+    from pipeline.themes.framework import theme_roles, with_agreement, zero_shot_confidence
     from pipeline.themes.stage import _framework_data, mapper_from_params
 
     feats = {}
     for q, case in suite.items():
         ans, _, data, *_ = _framework_data(case["ans"], case["seg"], case["avec"], case["svec"])
+        data = with_agreement(data, case["frame"], params["themes"]["framework"])  # as the stage maps
         mapper = mapper_from_params(params).fit(data, case["frame"])
         z, valid = mapper._scores(data)
         assigned = mapper.predict(data)

@@ -117,7 +117,7 @@ class FrameworkParams(Section):
     stance_weight: float = Field(0.5, ge=0)
     stance_top: int = Field(3, ge=1)
     zero_shot_calibration: list[float] | None = Field(
-        default_factory=lambda: [0.831, -2.326, 1.097], min_length=3, max_length=3)
+        default_factory=lambda: [0.697, -2.253, 1.203], min_length=3, max_length=3)
     high_confidence: float = Field(0.6, ge=0, le=1)
     examples: ExamplesParams = Field(default_factory=ExamplesParams)
 
