@@ -83,6 +83,7 @@ class DecisionRules:
     max_sdgs_document: int = 3
     head_max_passages: int = 16  # a version's real-answer head decides texts with fewer passages (documents: support)
     head_keep_base_margin: float = 1.0  # ... and a label the base model is this sure of (log-odds) stays
+    head_min_words: int = 8  # shorter texts ("Not applicable to us.") keep the base rules (no dev answer is shorter)
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> DecisionRules:
@@ -203,8 +204,8 @@ def decide_calibrated(
     z, margin, n_pass = blended_margins(tagger, whole, seg_proba, owner, rules)
     score = sigmoid(z)
     pred = margin >= need
-    answer = (n_pass < int(rules.head_max_passages) if head is not None and vectors is not None
-              else np.zeros(n, dtype=bool))
+    answer = ((n_pass < int(rules.head_max_passages)) & (np.asarray(n_words) >= int(rules.head_min_words))
+              if head is not None and vectors is not None else np.zeros(n, dtype=bool))
     doc = (n_pass >= max(int(rules.document_passages), 1)) & ~answer
     rank = margin.copy()
     if head is not None and vectors is not None and answer.any():
