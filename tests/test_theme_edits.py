@@ -120,3 +120,12 @@ def test_edits_file_errors_name_the_file_and_the_edit(tmp_path: Path) -> None:
         load_edits(path)
     path.write_text("edits:\n  - {action: rename, theme: a, label: B, comment: why}\n")
     assert load_edits(path)[0].comment == "why"
+
+
+def test_split_keywords_match_whole_words_with_their_plurals() -> None:
+    from pipeline.themes.edits import keyword_pattern
+
+    pattern = keyword_pattern(["regulation", "art", "data privacy", " "])
+    assert pattern.search("new regulations are needed") and pattern.search("the regulation's aim")
+    assert pattern.search("data privacy rules") and pattern.search("the art world")
+    assert not pattern.search("artificial intelligence") and not pattern.search("deregulationist")

@@ -7,7 +7,7 @@ optional `question` (limit it to one question's scope) and a `comment` (why; sho
 edits:
   - {action: rename, theme: Q2.emergent-1, label: Funding the last mile, description: ..., comment: ...}
   - {action: merge, themes: [Q2.emergent-1, Q2.emergent-3], into: Q2.emergent-1, label: ..., comment: ...}
-  - action: split                       # members go to the first part whose keywords their text contains,
+  - action: split                       # members go to the first part whose keywords (or their plurals) they contain,
     theme: Q3.emergent-2                # else (when some part has example answers) to the part whose
     into:                               # examples' centre is nearest; the rest stay in the theme
       - {id: Q3.teachers, label: Teacher training, keywords: [teacher, teachers]}
@@ -318,12 +318,18 @@ def _round_robin(groups: list[list[dict[str, str]]], n: int = 5) -> list[dict[st
     return out
 
 
+def keyword_pattern(keywords: list[Any]) -> re.Pattern[str]:
+    """Whole words or phrases of a split part, in lower case, with their plural and possessive forms: an analyst
+    who writes `regulation` means "regulations" too (but `art` never matches "artificial")."""
+    alts = "|".join(re.escape(str(k).lower().strip()) for k in keywords if str(k).strip())
+    return re.compile(r"\b(?:" + alts + r")(?:s|es|'s|’s)?\b")
+
+
 def _split(spec: dict[str, Any], tid: str, question: str | None, st: _State, texts: dict[str, str],
            vectors: dict[str, np.ndarray]) -> tuple[str, int]:
     parts = spec["into"]
     patterns = [
-        re.compile(r"\b(?:" + "|".join(re.escape(str(k).lower()) for k in p.get("keywords") or []) + r")\b")
-        if p.get("keywords") else None for p in parts
+        keyword_pattern(p["keywords"]) if p.get("keywords") else None for p in parts
     ]
     centres: list[np.ndarray | None] = []
     for p in parts:
