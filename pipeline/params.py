@@ -114,10 +114,10 @@ class FrameworkParams(Section):
     min_cosine: float = 0.05
     max_labels: int = Field(4, ge=1)
     prevalence_weight: float = 0.25
-    stance_weight: float = Field(0.5, ge=0)
+    stance_weight: float = Field(0.0, ge=0)
     stance_top: int = Field(3, ge=1)
     zero_shot_calibration: list[float] | None = Field(
-        default_factory=lambda: [0.697, -2.253, 1.203], min_length=3, max_length=3)
+        default_factory=lambda: [0.854, -2.334, 1.018], min_length=3, max_length=3)
     high_confidence: float = Field(0.6, ge=0, le=1)
     examples: ExamplesParams = Field(default_factory=ExamplesParams)
 

@@ -29,7 +29,9 @@ regulation" vs "voluntary preferred" vs "self-regulation will fail") are one top
 theme A: AUC 0.43 from the embedding score, 0.73 from the stance model's agreement with its label), so
 `stance_weight` adds the standardised agreement (pipeline.stance, support - oppose, toward each answer's
 `stance_top` closest themes): today's mapping 0.461 / 0.631 -> 0.489 / 0.638 on Q20 / Q11, weight chosen
-on the other question (benchmarks/results/framework_devsuite.json, `methods`). Coded examples
+on the other question (benchmarks/results/framework_devsuite.json, `methods`; gain CIs include 0), but
+0.760 -> 0.736 on the BC check and 0.570 -> 0.550 on GD (framework_stance_off/on.json), so it is off by
+default (an option for frames whose themes are positions on one question). Coded examples
 (`CodedFrameworkMapper`) learn on top of the zero-shot scores; `select_for_review` picks what an analyst
 should code next.
 """
