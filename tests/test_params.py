@@ -64,10 +64,7 @@ def test_issue11_constructor_defaults_are_the_params_defaults() -> None:
 
 # Code defaults (stage DEFAULTS dicts, dataclass and constructor defaults) owned by the stage sessions that
 # still differ from params.yaml; each is a bug to fix there (then delete it here). The guard fails on new drift.
-KNOWN_DRIFT = {
-    ("pipeline.clean.core.DEFAULTS", "segment_max_words"),
-    ("pipeline.themes.framework.FrameworkMapper", "prevalence_weight"),
-}
+KNOWN_DRIFT: set[tuple[str, str]] = set()
 
 
 def _code_defaults() -> list[tuple[str, dict, dict]]:

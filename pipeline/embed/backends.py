@@ -29,12 +29,12 @@ from pipeline.embed.models import (  # noqa: F401 - re-exported: callers import 
 )
 from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
+from pipeline.params import EmbedParams
 
 log = logging.getLogger(__name__)
 
-#: The English encoder when params name none, and what `auto` picks for an English batch.
-#: (torch: onnx int8 vectors depend on the batch a text is encoded in, see params.yaml embed.auto_english_backend)
-DEFAULT_BACKEND = "torch"
+#: The English encoder when params name none, and what `auto` picks for an English batch (`embed.auto_english_backend`).
+DEFAULT_BACKEND: str = EmbedParams().auto_english_backend
 AUTO = "auto"
 #: `auto`: a batch whose share of non-English real answers is above this gets the multilingual encoder.
 AUTO_MULTILINGUAL_SHARE = 0.2
