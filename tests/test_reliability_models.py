@@ -371,7 +371,9 @@ def _one_line_naming(exc: BaseException, path: Path, *words: str) -> None:
 def test_defect14_shipped_models_record_their_sha256(folder):
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     digest = io.sha256_file(folder / "tagger.skops")
-    assert metrics["model_files_sha256"] == {"tagger.skops": digest}
+    recorded = metrics["model_files_sha256"]
+    assert recorded["tagger.skops"] == digest and set(recorded) <= {"tagger.skops", "real_head.npz"}
+    assert all(io.sha256_file(folder / name) == sha for name, sha in recorded.items())  # the real-answer head too
     assert digest in (folder / "README.md").read_text(encoding="utf-8")
 
 
