@@ -133,13 +133,12 @@ class WorkerRss:
 
 def _warm(params: dict[str, Any], cache_dir: str) -> int:
     """Load the encoder and the tagger in this worker (as the first task of a run would)."""
-    from pipeline.cluster.run import _limit_threads
+    from pipeline.cluster.run import worker_params
     from pipeline.embed.backends import get_backend
     from pipeline.embed.core import embed_section
     from pipeline.tagger.train import load_model
 
-    _limit_threads()
-    get_backend(embed_section(params), Path(cache_dir))
+    get_backend(embed_section(worker_params(params)), Path(cache_dir))
     load_model(params, None)
     return os.getpid()
 

@@ -99,9 +99,21 @@ def _limit_threads() -> int | None:
     return n
 
 
+def worker_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` for encoding on this worker: its thread count for torch/BLAS and, unless `embed.threads` is set,
+    for the ONNX/multilingual session too (two 1-thread workers must not each start a 2-thread session)."""
+    n_threads = _limit_threads()
+    if n_threads and not (params.get("embed") or {}).get("threads"):
+        return config.deep_merge(params, {"embed": {"threads": n_threads}})
+    return params
+
+
 @functools.lru_cache(maxsize=1)
 def _set_threads(n: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    os.environ.setdefault("RAYON_NUM_THREADS", str(n))  # the tokenizers' batch encoding pool
+    if n == 1:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
     torch.set_num_threads(n)
@@ -147,9 +159,7 @@ def embed_partition(i: int, params: dict[str, Any], root: Path, cache_dir: Path)
     from pipeline.embed.passages import passage_digest
     from pipeline.embed.stage import _texts, batch_sentences
 
-    n_threads = _limit_threads()
-    if n_threads and not (params.get("embed") or {}).get("threads"):  # onnx/multilingual: the worker's threads
-        params = config.deep_merge(params, {"embed": {"threads": n_threads}})
+    params = worker_params(params)
     t0, c0 = time.perf_counter(), time.process_time()
     folder = root / "batches" / part_name(i, "")
     answers = pd.read_parquet(folder / "answers_clean.parquet")

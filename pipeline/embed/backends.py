@@ -147,7 +147,7 @@ def get_backend(section: dict[str, Any], cache_dir: Path) -> Backend:
         key: tuple[Any, ...] = (name, model, msl)
     elif name == "onnx":
         export_root = config.onnx_export_dir()  # one export for every cache (tests use private caches)
-        key = (name, model, msl, str(export_root.resolve()), float(section.get("onnx_min_cosine", 0.985)))
+        key = (name, model, msl, str(export_root.resolve()), float(section.get("onnx_min_cosine", 0.985)), threads)
     else:
         key = (name, threads)
     with _LOCK:
