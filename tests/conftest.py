@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +54,18 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("WSIS_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def au_question(shared_dir: Path) -> Callable[[str], Any]:
+    """`load_question` of the framework dev suite (`../shared/devsets/framework_au_srai/load.py`): q -> (answers,
+    frame, coder 1, coder 2); skips when the suite is absent."""
+    folder = shared_dir / "devsets" / "framework_au_srai"
+    if not (folder / "load.py").exists():
+        pytest.skip("framework_au_srai devset not available")
+    sys.path.insert(0, str(folder))
+    try:
+        from load import load_question  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(folder))
+    return load_question  # type: ignore[no-any-return]

@@ -6,7 +6,6 @@ held-out answers, the analyst's own codes survive into the output, and the revie
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,14 @@ from pipeline.themes.framework import load_examples, load_framework
 pytestmark = pytest.mark.shared
 
 
-def _load(shared_dir: Path, q: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    folder = shared_dir / "devsets" / "framework_au_srai"
-    if not (folder / "load.py").exists():
-        pytest.skip("framework_au_srai devset not available")
-    sys.path.insert(0, str(folder))
-    try:
-        from load import load_question  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(folder))
-    return load_question(q)  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
-def q20(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def q20(au_question: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Q20 answers through the real clean and embed stages (embeddings via the usual cache)."""
     from pipeline.clean import clean_answers
     from pipeline.embed import encode
     from pipeline.ingest import ingest_paths
 
-    answers, frame, c1, c2 = _load(shared_dir, "q20")
+    answers, frame, c1, c2 = au_question("q20")
     tmp = tmp_path_factory.mktemp("q20")
     inp, frame_file = tmp / "answers.csv", tmp / "frame.csv"
     answers.to_csv(inp, index=False)

@@ -9,8 +9,6 @@ reference the default parts must equal label for label.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,20 +123,12 @@ def _old_refine(x: np.ndarray, labels: np.ndarray, respondents: np.ndarray, cfg:
 
 # ------------------------------------------------------------------ real text
 @pytest.fixture(scope="module")
-def q20(shared_dir: Path) -> dict[str, Any]:
+def q20(au_question: Any) -> dict[str, Any]:
     """Q20 answers through the real clean and embed stages (embeddings via the usual cache)."""
     from pipeline.clean import clean_answers
     from pipeline.embed import encode
 
-    folder = shared_dir / "devsets" / "framework_au_srai"
-    if not (folder / "load.py").exists():
-        pytest.skip("framework_au_srai devset not available")
-    sys.path.insert(0, str(folder))
-    try:
-        from load import load_question  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(folder))
-    raw = load_question("q20")[0]
+    raw = au_question("q20")[0]
     params = config.load_params()
     base = {c: "" for c in ["org_name", "org_type", "stakeholder_group", "country", "country_raw", "region",
                             "subregion", "submitted_at", "source_file", "source_record", "submission_group"]}
