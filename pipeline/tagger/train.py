@@ -26,7 +26,7 @@ from pipeline import config
 from pipeline.errors import InputError, ModelFileError
 from pipeline.io import read_table, sha256_file, write_json, write_text
 from pipeline.numeric import logit, sigmoid
-from pipeline.registry import HASHES_KEY, METRICS_FILE, TAGGER
+from pipeline.registry import HASHES_KEY, TAGGER, verify_hash
 from pipeline.tagger import features
 from pipeline.tagger.model import Tagger, load_tagger, save_tagger
 from pipeline.tagger.realhead import FILE_NAME as HEAD_FILE
@@ -126,10 +126,7 @@ def load_real_head(folder: Path, tagger: Tagger, section: dict[str, Any] | None 
     path = Path(folder) / HEAD_FILE
     if not path.is_file():
         return None
-    meta = Path(folder) / METRICS_FILE
-    recorded = (json.loads(meta.read_text(encoding="utf-8")).get(HASHES_KEY) or {}) if meta.is_file() else {}
-    if HEAD_FILE in recorded and recorded[HEAD_FILE] != sha256_file(path):
-        raise ModelFileError(path, "sha256 differs from the one metrics.json records (file changed or damaged)")
+    verify_hash(path)  # the registry's check, as for the skops model
     try:
         return load_head(path, len(tagger.label_ids))
     except (ValueError, KeyError, OSError) as exc:
