@@ -8,6 +8,8 @@ Scenarios (inputs are built in a temporary folder, never in the repository):
 - ``gd1k``, ``gd10k``, ``gd50k``: Global Dialogues GD1-3 (`--mapping global_dialogues_gd1_3`), whole
   participants drawn with a fixed seed up to about 1k / 10k answers, and the full 51,984 answers;
 - ``eu``: EU AI White Paper consultation open answers (6,648, `--mapping eu_ai_white_paper_2020`).
+- ``trai``: the TRAI differential-pricing consultation, 131 long written submissions (`--mapping
+  trai_differential_pricing_2015`): the long-document case (issue 11: cold <= 5 minutes, peak <= 2 GB).
 
 Each scenario runs COLD (fresh batch folder and fresh embedding cache, `WSIS_CACHE_DIR`) then WARM (a second
 `run_all` on the same batch in a new process: every stage should be skipped), each in its own subprocess so
@@ -63,7 +65,7 @@ WORK = Path(os.environ.get("WSIS_BENCH_DIR", "/tmp/wsis-bench"))
 SEED = 20251
 GD_DIR = "corpora/cip-global-dialogues"
 GD_FILE = "GD1-3_open_responses_with_remesh_tags.csv"
-SCENARIOS = ("itu100", "gd1k", "gd10k", "gd50k", "eu")
+SCENARIOS = ("itu100", "trai", "gd1k", "gd10k", "gd50k", "eu")
 TARGETS = {
     "itu100_cold_total_s": 30.0,
     "non_embed_share_of_embed_at_50k": 0.25,
@@ -167,6 +169,9 @@ def scenario_inputs(name: str) -> tuple[list[Path], str | None]:
     if name.startswith("gd"):
         target = {"gd1k": 1000, "gd10k": 10000, "gd50k": None}[name]
         return [build_gd(data, target)], "global_dialogues_gd1_3"
+    if name == "trai":
+        return [shared_dir() / "corpora/trai-differential-pricing-2015/trai_differential_pricing_submissions.csv"], \
+            "trai_differential_pricing_2015"
     if name == "eu":
         return [shared_dir() / "corpora/eu-ai-white-paper-consultation-2020/open_ended_long.csv"], \
             "eu_ai_white_paper_2020"
@@ -221,7 +226,9 @@ def child_main(args: argparse.Namespace) -> None:
 
 def run_child(inputs: list[Path], batch: Path, mapping: str | None, overrides: dict[str, Any],
               cache: Path, code: Path) -> dict[str, Any]:
-    env = os.environ | {"WSIS_CACHE_DIR": str(cache), "WSIS_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
+    # the ONNX export is looked up in the run's own cache (seeded or not), never in the code folder's
+    env = os.environ | {"WSIS_CACHE_DIR": str(cache), "WSIS_ONNX_DIR": str(cache), "WSIS_NO_PROGRESS": "1",
+                        "HF_HUB_OFFLINE": "1",
                         "TRANSFORMERS_OFFLINE": "1", "WSIS_CODE_ROOT": str(code),
                         "WSIS_MODELS_DIR": str(code / "models")}
     cmd = [sys.executable, __file__, "--child", "--batch", str(batch), "--mapping", mapping or "",

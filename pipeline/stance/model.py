@@ -135,7 +135,9 @@ def save_model(model: StanceModel, path: Any) -> None:
     """Write the model with skops (never pickle), byte-reproducibly."""
     import zipfile
 
-    import skops.io as sio
+    from pipeline.imports import import_without_torch
+
+    sio = import_without_torch("skops.io")  # skops' sklearn type list would import torch
 
     from pipeline.io import atomic_path
 

@@ -603,7 +603,9 @@ def save_tagger(tagger: Tagger, path: Any) -> None:
     """Write the tagger with skops (never pickle)."""
     import zipfile
 
-    import skops.io as sio
+    from pipeline.imports import import_without_torch
+
+    sio = import_without_torch("skops.io")  # skops' sklearn type list would import torch
 
     from pipeline.io import atomic_path
 

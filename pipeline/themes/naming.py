@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.clean.pii import PLACEHOLDER_RE, redact_contacts
+from pipeline.errors import InputError
 
 # Letters of any script: "möglicht" is one word, not "m" + "glicht" (an ASCII class cut words at accents).
 _TOKEN_RE = re.compile(r"[^\W\d_](?:[\w'-]*[^\W_])?")
@@ -66,10 +69,19 @@ def language_stop_words(lang: str) -> frozenset[str]:
     """spaCy's stop-word list of one language (shipped without any model download); empty when it has none."""
     if not re.fullmatch(r"[a-z]{2,3}", lang or ""):
         return frozenset()
-    try:
-        mod = importlib.import_module(f"spacy.lang.{lang}.stop_words")
-    except ImportError:
+    # the file alone, not `spacy.lang.<lang>`: the package's __init__ compiles the language's tokenizer
+    # exceptions (French: seconds), which a stop-word list does not need. The files import nothing.
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
         return frozenset()
+    path = Path(next(iter(spec.submodule_search_locations))) / "lang" / lang / "stop_words.py"
+    if not path.is_file():
+        return frozenset()
+    file_spec = importlib.util.spec_from_file_location(f"_wsis_stop_words_{lang}", path)
+    if file_spec is None or file_spec.loader is None:
+        return frozenset()
+    mod = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(mod)
     return frozenset(str(w).lower().replace("’", "'") for w in getattr(mod, "STOP_WORDS", ()))
 
 
@@ -462,16 +474,15 @@ _HEADING_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "JJ", "JJR", "JJS", "VBG"
 _HEAD_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "CD", "FW"))
 
 
-@functools.cache
 def _english_tagger() -> Any:
-    """The clean stage's English spaCy pipeline, tagger only; None when it is not installed (no check then)."""
+    """The clean stage's English spaCy pipeline (loaded once per process, shared with clean); None when it is not
+    installed or has no tagger (no check then)."""
+    from pipeline.clean.nlp import load_nlp
     from pipeline.params import CleanParams
 
     try:
-        import spacy
-
-        nlp = spacy.load(CleanParams().spacy_model, exclude=["parser", "ner", "lemmatizer", "senter"])
-    except (OSError, ImportError):
+        nlp = load_nlp(CleanParams().spacy_model)
+    except (InputError, ImportError):
         return None
     return nlp if "tagger" in nlp.pipe_names else None
 
@@ -481,8 +492,10 @@ def english_heading(labels: Sequence[str]) -> list[bool]:
     nlp = _english_tagger()
     if nlp is None:
         return [True] * len(labels)
-    return [bool(len(doc)) and all(t.tag_ in _HEADING_TAGS for t in doc) and doc[-1].tag_ in _HEAD_TAGS
-            for doc in nlp.pipe(list(labels))]
+    tagging = [n for n in ("tok2vec", "tagger", "attribute_ruler") if n in nlp.pipe_names]
+    with nlp.select_pipes(enable=tagging):  # tags only: the parser and NER do not change them
+        return [bool(len(doc)) and all(t.tag_ in _HEADING_TAGS for t in doc) and doc[-1].tag_ in _HEAD_TAGS
+                for doc in nlp.pipe(list(labels))]
 
 
 def _languages_elided(languages: Sequence[str]) -> frozenset[str]:
