@@ -362,7 +362,8 @@ def compare(name: str, codes: dict[str, Path], overrides: dict[str, dict[str, An
     """Before and after alternately on the same inputs: cold, cold, warm, warm; with after/before ratios."""
     runs: dict[str, dict[str, Any]] = {}
     for label in codes:
-        seed = onnx_export if str(overrides[label].get("embed", {}).get("backend")) == "onnx" else None
+        # seeded whatever the backend: the default (auto) encodes with the int8 export, and a torch run ignores it
+        seed = onnx_export
         runs[label] = {"root": WORK / "runs" / f"{name}-{label}", "cache_seed": seed}
         root = runs[label]["root"]
         shutil.rmtree(root, ignore_errors=True)
@@ -454,8 +455,9 @@ def main() -> None:
             path = write_result(f"pipeline_{name}{args.suffix or '_before_after'}", result)
             print(f"[{name}] -> {path}: {json.dumps(result['side_by_side'])}", flush=True)
         return
+    export = build_onnx_export(code)[0] if args.seed_onnx_export else None
     for name in args.scenarios:
-        result = bench(name, overrides, args.keep, code)
+        result = bench(name, overrides, args.keep, code, onnx_export=export)
         path = write_result(f"pipeline_{name}{args.suffix}", result)
         print(f"[{name}] -> {path}: {json.dumps(result['targets'])}", flush=True)
 

@@ -40,6 +40,7 @@ class EncodeStats:
     stale_tmp_removed: int = 0  # leftover temporary files of killed runs removed from the cache
     seconds: float = 0.0
     encode_seconds: float = 0.0
+    load_seconds: float = 0.0  # loading (and, once per export, probe-checking) the model
     backend: str = ""
     model_id: str = ""
     cache_key: str = ""
@@ -54,6 +55,7 @@ class EncodeStats:
         out = {k: v for k, v in self.__dict__.items() if k != "extra"}
         out["seconds"] = round(self.seconds, 3)
         out["encode_seconds"] = round(self.encode_seconds, 3)
+        out["load_seconds"] = round(self.load_seconds, 3)
         out["texts_per_s"] = round(self.texts_per_s, 1)
         out.update(self.extra)
         return out
@@ -86,10 +88,13 @@ def encode_with_stats(
     # the model is loaded only when something must be encoded (or the vector size is unknown)
     dim = cached_dim(root, key) if use_cache else None
     backend: Backend | None = None
+    t_load = time.perf_counter()
     if dim is None:
         backend = get_backend(section, root)
         dim = backend.dim
-    stats = EncodeStats(texts=len(texts), backend=name, model_id=model_id, cache_key=key, dim=dim)
+    load_seconds = time.perf_counter() - t_load
+    stats = EncodeStats(texts=len(texts), backend=name, model_id=model_id, cache_key=key, dim=dim,
+                        load_seconds=load_seconds)
 
     # unique non-blank texts, in first-seen order
     first: dict[str, int] = {}
@@ -129,7 +134,9 @@ def encode_with_stats(
 
     if len(missing):
         if backend is None:
+            t_load = time.perf_counter()
             backend = get_backend(section, root)
+            stats.load_seconds += time.perf_counter() - t_load
         if backend.dim != dim:
             raise RuntimeError(f"cache {root / 'embeddings' / key} holds {dim}-d vectors but the model gives "
                                f"{backend.dim}; delete that folder to rebuild it")
