@@ -86,19 +86,36 @@ def rss_mb() -> float:
 def tree_rss_mb() -> float:
     """RSS of this process plus its live child processes (the clean stage's forked spaCy workers) in MiB. Pages the
     children share with the parent count in each of them, so this is an upper bound of the memory used."""
-    try:
-        import psutil
+    total = rss_mb()
+    for pid in _child_pids(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):  # exited between listing and reading
+            pass
+    return total
 
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+
+def _child_pids(pid: int) -> list[int]:
+    """Descendants of `pid` from /proc/<pid>/task/*/children (cheap: psutil's children() scans every process,
+    which at 50 Hz took a noticeable share of a core and of the GIL); none where /proc lacks it."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
             try:
-                total += child.memory_info().rss
-            except psutil.Error:  # exited between listing and reading
-                pass
-        return float(total) / 2**20
-    except ImportError:  # pragma: no cover - psutil is installed with the project
-        return rss_mb()
+                with open(f"/proc/{p}/task/{tid}/children", encoding="ascii") as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += kids
+            todo += kids
+    return out
 
 
 def max_rss_mb() -> float:

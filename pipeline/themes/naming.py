@@ -128,19 +128,42 @@ def question_words(question_text: str) -> set[str]:
 
 def keyphrase_terms(text: str, keyphrases: Sequence[str], lang: str | None = None) -> list[str]:
     """The answer's lemmatised keyphrases that occur (plural-folded) in this segment's text."""
-    if not keyphrases:
-        return []
-    stop = stop_words(lang)
-    seg = " " + " ".join(_stem(t) for t in tokens(text, lang)) + " "
-    out = []
-    for kp in keyphrases:
-        words = [w for w in tokens(str(kp), lang) if w not in stop]
-        if not words or all(len(w) <= 2 for w in words):
-            continue
-        phrase = " ".join(_stem(w) for w in words)
-        if f" {phrase} " in seg:
-            out.append(phrase)
-    return out
+    return KeyphraseIndex(keyphrases, lang).terms_in(text)
+
+
+class KeyphraseIndex:
+    """An answer's keyphrases, tokenised and plural-folded once, to find those each of its segments contains.
+
+    A long document has thousands of keyphrases and hundreds of segments: folding every keyphrase again for
+    every segment was quadratic (a TRAI submission: minutes). Built once per answer, a lookup costs the
+    segment's n-grams (a phrase occurs when its folded words are consecutive folded tokens of the segment)."""
+
+    def __init__(self, keyphrases: Sequence[str], lang: str | None = None) -> None:
+        self.lang = lang
+        stop = stop_words(lang)
+        self.positions: dict[str, list[int]] = {}  # folded phrase -> its places in keyphrase order
+        self.longest = 0
+        for i, kp in enumerate(keyphrases):
+            words = [w for w in tokens(str(kp), lang) if w not in stop]
+            if not words or all(len(w) <= 2 for w in words):
+                continue
+            self.positions.setdefault(" ".join(_stem(w) for w in words), []).append(i)
+            self.longest = max(self.longest, len(words))
+
+    def terms_in(self, text: str) -> list[str]:
+        """The folded keyphrases occurring in `text`, in keyphrase order (a phrase once per keyphrase)."""
+        if not self.positions:
+            return []
+        folded = [_stem(t) for t in tokens(text, self.lang)]
+        hits: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        for n in range(1, self.longest + 1):
+            for i in range(len(folded) - n + 1):
+                gram = " ".join(folded[i:i + n])
+                if gram in self.positions and gram not in seen:
+                    seen.add(gram)
+                    hits.extend((pos, gram) for pos in self.positions[gram])
+        return [gram for _, gram in sorted(hits)]
 
 
 def class_tfidf(term_lists: Sequence[Sequence[str]], classes: np.ndarray, n_classes: int) -> tuple[

@@ -338,8 +338,12 @@ def segment_terms(
     echo = naming.question_words(question_text)
     langs = langs or [""] * len(seg)
     terms = []
+    indexes: dict[tuple[str, str], naming.KeyphraseIndex] = {}  # one per answer and language (documents: linear)
     for aid, text, lang in zip(seg["answer_id"], seg["text_redacted"], langs, strict=True):
-        t = naming.keyphrase_terms(str(text), kp.get(str(aid), []), lang)
+        key = (str(aid), str(lang or ""))
+        if key not in indexes:
+            indexes[key] = naming.KeyphraseIndex(kp.get(str(aid), []), lang)
+        t = indexes[key].terms_in(str(text))
         t = t + naming.ngram_terms(str(text), lang) if len(t) < 2 else t
         terms.append([term for term in t if not set(term.split()) <= echo])
     return terms
