@@ -274,8 +274,11 @@ class OnnxBackend:
 
     @property
     def lanes(self) -> int:
-        """Session runs at once: `threads` (default: every core), each on one thread (LANES)."""
-        return max(1, int(self._threads or (os.cpu_count() or 1)))
+        """Session runs at once: `threads` (default: every core this process may use), each on one thread (LANES)."""
+        if self._threads:
+            return max(1, int(self._threads))
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return max(1, len(usable) if usable else (os.cpu_count() or 1))
 
     def _encode_one(self, enc: Any) -> np.ndarray:
         feed = {"input_ids": np.asarray([enc.ids], dtype=np.int64),
