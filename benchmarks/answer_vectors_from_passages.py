@@ -7,8 +7,9 @@ with the real-answer head's 2-fold CV of `tags_real_answers.py` (head fitted on 
 written-example base model; nothing tuned here), both variants in one run, and a paired bootstrap of the
 difference in micro-F1 over answers; and on framework mode's zero-shot mapping (shipped parameters, nothing tuned)
 on the framework dev suite (AU Q20, Q11), where the answer vector becomes the mean of the answer's real
-segments (the clean stage's), with a paired bootstrap of the samples-F1 difference. Nothing in the pipeline
-changes.
+segments (the clean stage's), with a paired bootstrap of the samples-F1 difference. Also: the tag stage's sentence
+passages cut at the segments' size (`tag.sentence_max_words` 30 instead of 20), which would let them coincide with
+the segments the embed stage encodes anyway. Nothing in the pipeline changes.
 
     .venv/bin/python benchmarks/answer_vectors_from_passages.py     # -> results/answer_vectors_from_passages.json
 """
@@ -61,7 +62,7 @@ def encode_from_passages(texts: Any, params: dict[str, Any], cache_dir: Path | N
 
 
 def paired(df: Any, a: dict[str, list[list[str]]], b: dict[str, list[list[str]]], n_boot: int,
-           seed: int) -> dict[str, Any]:
+           seed: int, names: tuple[str, str] = ("whole", "from_passages")) -> dict[str, Any]:
     """micro-F1 of b minus a per kind (mean of the two annotators), with a paired bootstrap over answers."""
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
@@ -78,7 +79,7 @@ def paired(df: Any, a: dict[str, list[list[str]]], b: dict[str, list[list[str]]]
             idx = rng.integers(0, n, n)
             diffs.append(f1(b[kind], idx) - f1(a[kind], idx))
         lo, hi = np.percentile(diffs, [2.5, 97.5])
-        out[kind] = {"whole": round(f1(a[kind], everyone), 4), "from_passages": round(f1(b[kind], everyone), 4),
+        out[kind] = {names[0]: round(f1(a[kind], everyone), 4), names[1]: round(f1(b[kind], everyone), 4),
                      "difference": round(f1(b[kind], everyone) - f1(a[kind], everyone), 4),
                      "difference_ci95": [round(float(lo), 4), round(float(hi), 4)]}
     return out
@@ -140,11 +141,17 @@ def main() -> None:
         finally:
             features.encode = WHOLE_ENCODE  # type: ignore[assignment]
         results[name], preds[name] = r
+    # the tag stage's own sentence passages (<= 20 words) vs passages of the segments' size (30 words): with the
+    # latter they would mostly be the segments the embed stage encodes anyway (about 15% of the tokens saved)
+    results["segment_sized_passages"], preds["segment_sized_passages"] = _head_cv_with_preds(
+        df, half, params, seed, {"sentence_max_words": cp.segment_max_words})
     out = {"dev_set": "devsets/tags_real_answers (200 real answers, two annotators)", "answers": len(df),
            "answers_with_several_passages": int(several), "protocol": "real-answer head 2-fold CV (both annotators'"
            " labels), written-example base model, both variants in one run; micro-F1 is the mean over the two "
            "annotators", "cross_validated": {k: v["cross_validated"] for k, v in results.items()},
            "paired": paired(df, preds["whole"], preds["from_passages"], 1000, seed),
+           "paired_segment_sized_passages": paired(df, preds["whole"], preds["segment_sized_passages"], 1000, seed,
+                                                   ("sentence_passages_20_words", "segment_sized_30_words")),
            "framework_zero_shot": framework_part(seed),
            "seconds": round(time.perf_counter() - t0, 1), "command": "benchmarks/answer_vectors_from_passages.py"}
     path = tra.write_result("answer_vectors_from_passages", out) if hasattr(tra, "write_result") else None
@@ -155,10 +162,12 @@ def main() -> None:
         path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(path)
     print(out["paired"])
+    print(out["paired_segment_sized_passages"])
     print(out["framework_zero_shot"])
 
 
-def _head_cv_with_preds(df: Any, half: np.ndarray, params: dict[str, Any], seed: int) -> tuple[dict[str, Any], Any]:
+def _head_cv_with_preds(df: Any, half: np.ndarray, params: dict[str, Any], seed: int,
+                        overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
     """`tags_real_answers.head_cv` with its per-answer predictions kept (for the paired bootstrap)."""
     captured: dict[str, Any] = {}
     original = tra.with_ci
@@ -170,7 +179,7 @@ def _head_cv_with_preds(df: Any, half: np.ndarray, params: dict[str, Any], seed:
 
     tra.with_ci = keep
     try:
-        r = tra.head_cv(df, half, params, (1, 2), 1000, seed)
+        r = tra.head_cv(df, half, params, (1, 2), 1000, seed, overrides)
     finally:
         tra.with_ci = original
     return r, captured["pred"]
