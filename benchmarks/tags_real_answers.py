@@ -222,7 +222,8 @@ def annotator_rows(df: pd.DataFrame, rows: np.ndarray, annotators: tuple[int, ..
 
 
 def head_cv(df: pd.DataFrame, half: np.ndarray, params: dict[str, Any], annotators: tuple[int, ...],
-            n_boot: int, seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+            n_boot: int, seed: int, overrides: dict[str, Any] | None = None,
+            predictions: dict[str, list[list[str]]] | None = None) -> dict[str, Any]:
     """2-fold CV of the real-answer head: fit (`train.fit_real_head`: weights and thresholds) on one half with
     `annotators`' labels on top of the written-example model, tag the other half as `wsis tag --input` does
     (`stage.tag_adhoc_frame` with the head), swap; scored against both annotators."""
@@ -242,6 +243,8 @@ def head_cv(df: pd.DataFrame, half: np.ndarray, params: dict[str, Any], annotato
             pred["sdgs"][i] = split_labels(out["sdgs"].iloc[k])
         folds.append({"trained_on_half": h, "head": info,
                       "held_out_half": with_ci(df, pred, te, n_boot, seed)})
+    if predictions is not None:  # the caller's dict receives the per-answer codes (paired comparisons)
+        predictions.update(pred)
     return {"annotators_trained_on": list(annotators), "overrides": overrides or {},
             "cross_validated": with_ci(df, pred, np.ones(len(df), dtype=bool), n_boot, seed), "folds": folds}
 

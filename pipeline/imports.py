@@ -41,3 +41,8 @@ def import_without_torch(name: str) -> ModuleType:
             return importlib.import_module(name)
         finally:
             sys.meta_path.remove(finder)
+
+
+def skops_io() -> ModuleType:
+    """`skops.io`, whose list of trusted sklearn types would otherwise import torch (every skops load and save)."""
+    return import_without_torch("skops.io")

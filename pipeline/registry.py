@@ -152,9 +152,9 @@ def load_verified_skops(path: Any, trusted: Sequence[str], expected: type, requi
     """Load a skops model file, refusing a missing, damaged, changed or unsafe one with a one-line
     `ModelFileError`: its sha256 must match the one in the version folder's metrics.json (`require_hash`: also
     refuse a file with none recorded; else warn), every type must be in `trusted`, the object an `expected`."""
-    from pipeline.imports import import_without_torch
+    from pipeline.imports import skops_io
 
-    sio = import_without_torch("skops.io")  # skops' sklearn type list would import torch
+    sio = skops_io()
 
     path = Path(path)
     if not path.is_file():

@@ -135,9 +135,9 @@ def save_model(model: StanceModel, path: Any) -> None:
     """Write the model with skops (never pickle), byte-reproducibly."""
     import zipfile
 
-    from pipeline.imports import import_without_torch
+    from pipeline.imports import skops_io
 
-    sio = import_without_torch("skops.io")  # skops' sklearn type list would import torch
+    sio = skops_io()
 
     from pipeline.io import atomic_path
 

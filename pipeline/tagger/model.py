@@ -603,9 +603,9 @@ def save_tagger(tagger: Tagger, path: Any) -> None:
     """Write the tagger with skops (never pickle)."""
     import zipfile
 
-    from pipeline.imports import import_without_torch
+    from pipeline.imports import skops_io
 
-    sio = import_without_torch("skops.io")  # skops' sklearn type list would import torch
+    sio = skops_io()
 
     from pipeline.io import atomic_path
 
