@@ -344,3 +344,27 @@ def test_report_files_are_readable_by_others(built: tuple[Path, dict]) -> None:
         pytest.skip("umask hides files from others")
     for name in ("report.html", "report.xlsx", "run_manifest.json", "tables/quotes.csv"):
         assert (batch / "report" / name).stat().st_mode & stat.S_IROTH, name
+
+
+def test_answer_map_is_the_principal_plane_of_real_answers_in_any_chunking(au_question, isolated_cache, monkeypatch):
+    """The map's axes come from a chunked scatter matrix (memory at 50k answers): on real AU answers the
+    coordinates are those of an SVD of all vectors at once (to the 5 decimals the map keeps), also 7 at a time."""
+    import numpy as np
+
+    from pipeline import config
+    from pipeline.embed import encode
+
+    raw = au_question("q20")[0].reset_index(drop=True)
+    answers = raw.assign(answer_id=[f"a{i}" for i in range(len(raw))], response_id=raw["response_id"].astype(str),
+                         is_current=True, is_nonanswer=False)
+    vecs = encode(answers["answer"].astype(str).tolist(), config.load_params(), isolated_cache)
+    emb = {"answer_ids": answers["answer_id"].to_numpy(), "answer_vectors": vecs}
+    at_once = T.answer_map(answers, emb, None)
+    centred = vecs.astype(np.float64) - vecs.astype(np.float64).mean(axis=0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    vt *= np.sign(vt[np.arange(2), np.abs(vt).argmax(axis=1)])[:, None]
+    expected = centred @ vt.T
+    assert np.allclose(at_once[["x", "y"]].to_numpy(), expected, atol=2e-5)
+    monkeypatch.setattr(T, "MAP_CHUNK", 7)
+    pd.testing.assert_frame_equal(T.answer_map(answers, emb, None), at_once)
+    assert at_once["x"].std() > 0.05 and len(at_once) == len(answers)

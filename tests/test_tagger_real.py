@@ -227,3 +227,18 @@ def test_issue13_decision_params_are_read_from_params_yaml():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([str(Path(__file__))]))
+
+
+def test_scores_in_chunks_equal_scores_at_once(shipped, au_question, monkeypatch):
+    """The tagger and the head score large batches in chunks (memory at 50k answers): real AU answers scored
+    3 at a time get the same scores and tags as all at once."""
+    from pipeline.tagger import model, realhead
+
+    answers = au_question("q20")[0].head(40)
+    frame = pd.DataFrame({"id": [f"a{i}" for i in range(len(answers))], "text": answers["answer"].astype(str)})
+    at_once, _ = stage.tag_adhoc_frame(shipped["tagger"], frame, shipped["params"], head=shipped["head"])
+    monkeypatch.setattr(model, "PREDICT_CHUNK", 3)
+    monkeypatch.setattr(realhead, "PREDICT_CHUNK", 3)
+    chunked, _ = stage.tag_adhoc_frame(shipped["tagger"], frame, shipped["params"], head=shipped["head"])
+    pd.testing.assert_frame_equal(chunked, at_once)
+    assert (at_once["action_lines"] != "").sum() >= 10  # real tags were compared, not empty frames

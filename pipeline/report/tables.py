@@ -27,6 +27,7 @@ OTHER_LABEL = "Other / no theme"
 NONANSWER_THEMES = {"nonanswer", "non-answer"}
 REGIONS = ["Africa", "Americas", "Asia", "Europe", "Oceania"]
 UNKNOWN = "unknown"
+MAP_CHUNK = 8192  # answers projected at once by `answer_map` (memory)
 
 
 class ReconciliationError(InputError):
@@ -879,12 +880,19 @@ def answer_map(answers: pd.DataFrame, embeddings: dict[str, np.ndarray] | None,
     cur, idx = cur[keep], idx[keep]
     if len(cur) < 3:
         return pd.DataFrame(columns=cols)
-    centred = vecs[idx].astype(np.float64)
-    centred -= centred.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    comps = vt[:2]
+    # principal axes from the d x d scatter matrix, built in chunks: an SVD of the n x d matrix held two
+    # float64 copies of it (670 MB at 50k answers) for two axes
+    chunks = [idx[i:i + MAP_CHUNK] for i in range(0, len(idx), MAP_CHUNK)]
+    mean = sum(vecs[c].astype(np.float64).sum(axis=0) for c in chunks) / len(idx)
+    scatter = np.zeros((vecs.shape[1], vecs.shape[1]))
+    for c in chunks:
+        x = vecs[c].astype(np.float64) - mean
+        scatter += x.T @ x
+    _, eigvecs = np.linalg.eigh(scatter)  # ascending eigenvalues
+    comps = eigvecs[:, ::-1][:, :2].T
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
-    coords = centred @ (comps * signs[:, None]).T
+    axes = (comps * signs[:, None]).T
+    coords = np.vstack([(vecs[c].astype(np.float64) - mean) @ axes for c in chunks])
     top = answer_themes(answers, assignments)
     first = top[top["rank"] == 1].set_index("answer_id")["theme_id"]
     main = {str(k): str(v) for k, v in first.items()}

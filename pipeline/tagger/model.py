@@ -38,6 +38,7 @@ from pipeline.tagger.features import TaggerFeatures
 log = logging.getLogger(__name__)
 
 _TAG = TagParams()  # the learning knobs' defaults are params.yaml `tag:` (defined once, in pipeline.params)
+PREDICT_CHUNK = 4096  # texts scored at once by `Tagger.predict_proba` (memory)
 THRESHOLD_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3))
 
 
@@ -472,7 +473,11 @@ class Tagger(BaseEstimator):
         texts = list(X)
         if not texts:
             return np.zeros((0, len(self.label_ids)))
-        proba = self.estimator_.predict_proba(self.features_.transform_texts(texts, embeddings))
+        E = np.asarray(embeddings)
+        # in chunks: the design matrix holds a dense keyword block (2,000+ columns), 1 GB with its copy at 50k
+        # texts if built at once; each row's scores are the same either way
+        proba = np.vstack([self.estimator_.predict_proba(self.features_.transform_texts(
+            texts[i:i + PREDICT_CHUNK], E[i:i + PREDICT_CHUNK])) for i in range(0, len(texts), PREDICT_CHUNK)])
         check_scores(proba, str(getattr(self, "source_file_", "") or "tagger model"))
         return proba
 

@@ -644,13 +644,11 @@ def _answer_assignments(
             best = max(scores[i, col_of[t]] for t in ts)
             ts |= {theme_ids[c] for c in cols if scores[i, c] >= best - margin}
         theme_lists.append(";".join(sorted(ts, key=lambda t: (-scores[i, col_of[t]], t))))
-    out = pd.DataFrame(
-        {
-            "answer_id": ans["answer_id"],
-            "response_id": ans["response_id"],
-            "question_id": ans["question_id"],
-            "themes": theme_lists,
-        }
-    )
-    score_df = pd.DataFrame(np.round(scores, 4), columns=[f"score_{t}" for t in theme_ids])
-    return pd.concat([out, score_df], axis=1)
+    # the score block (answers x every question's themes: 200 MB at 50k answers) is rounded in place and
+    # wrapped, not copied: the id columns go in front of it rather than concatenated with it
+    np.round(scores, 4, out=scores)
+    out = pd.DataFrame(scores, columns=[f"score_{t}" for t in theme_ids], copy=False)
+    for pos, name in enumerate(["answer_id", "response_id", "question_id"]):
+        out.insert(pos, name, ans[name])  # `ans` has a RangeIndex, like `out`
+    out.insert(3, "themes", theme_lists)
+    return out
