@@ -275,3 +275,42 @@ def test_issue11_parts_follow_the_scikit_learn_contract() -> None:
     # fewer rows than components: the reducer only re-normalises
     few = PCAReducer(n_components=50).fit_transform(x[:3])
     assert few.shape == (3, 12) and np.allclose(few, x[:3], atol=1e-6)
+
+
+def test_labels_are_chosen_by_meaning_among_written_headings_on_real_text(q20: dict) -> None:
+    """With an encoder, a theme's label is the written heading (of the lexical shortlist) whose meaning is
+    closest to the theme's centre against the question's other themes; `label_shortlist: 1` keeps the lexical
+    best. Real AU Q20 answers: labels change for some themes, every label stays a heading of its own theme's
+    shortlist, and no chosen label fits worse than the lexical one."""
+    from pipeline.embed import encode
+    from pipeline.themes import naming
+
+    def encoder(texts: list[str]) -> np.ndarray:
+        return encode(list(texts), q20["params"], config.cache_dir())
+
+    calls: list[dict[str, Any]] = []
+    real = naming.name_theme
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[str, str]:
+        out = real(*args, **kwargs)
+        lexical = real(*args, **{**kwargs, "shortlist": 1, "rerank": None})
+        calls.append({"chosen": out[0], "lexical": lexical[0], "fit": kwargs.get("rerank")})
+        return out
+
+    params = q20["params"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(naming, "name_theme", spy)
+        res = discover_themes(q20["answers"], q20["segments"], q20["vectors"], params, None, encoder=encoder)
+    emergent = res.themes[(res.themes["origin"] == "emergent") & (res.themes["scope"] != "all")]
+    assert len(calls) == len(emergent) >= 4 and all(c["fit"] is not None for c in calls)
+    assert set(emergent["label"]) == {c["chosen"] for c in calls}
+    changed = [c for c in calls if c["chosen"] != c["lexical"]]
+    assert changed, [c["lexical"] for c in calls]  # the choice by meaning is used, not only wired in
+    for c in changed:
+        fit = c["fit"]([c["chosen"], c["lexical"]])
+        assert fit[0] >= fit[1] - 1e-9, (c["chosen"], c["lexical"], fit)
+    plain = discover_themes(q20["answers"], q20["segments"], q20["vectors"],
+                            {**params, "themes": {**params["themes"], "label_shortlist": 1}}, None, encoder=encoder)
+    no_encoder = discover_themes(q20["answers"], q20["segments"], q20["vectors"], params, None)
+    assert plain.themes["label"].tolist() == no_encoder.themes["label"].tolist()
+    assert plain.themes["label"].tolist() != res.themes["label"].tolist()
