@@ -4,7 +4,6 @@ matching (a seed theme takes only the passages that match it), representation (n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,19 +303,16 @@ def discover_themes(
     params: dict[str, Any],
     seed_themes: SeedThemes | None = None,
     parts: DiscoveryParts | None = None,
-    encoder: Callable[[list[str]], np.ndarray] | None = None,
 ) -> ThemeResult:
     """Discover themes per question from segment embeddings (rows aligned with `segments`).
 
     `parts` (reducer, clusterer, refinement, representation; see `pipeline.themes.parts`) default to those
     the themes parameters name; `build_parts(theme_params(params), clusterer=my_clusterer)` swaps one in code.
     BLAS/OpenMP threads are capped (`themes.threads`, default 1): k-means with spinning OpenMP threads
-    runs 10-40x slower on a busy 2-core machine, while one thread loses little when it is idle. `encoder` (texts
-    -> unit vectors in the segments' space) lets the default representation choose labels by meaning
-    (`themes.label_shortlist`).
+    runs 10-40x slower on a busy 2-core machine, while one thread loses little when it is idle.
     """
     cfg = theme_params(params)
-    chosen = parts if parts is not None else build_parts(cfg, encoder)
+    chosen = parts if parts is not None else build_parts(cfg)
     with threadpool_limits(limits=int(cfg["threads"])):
         return _discover(answers_clean, segments, seg_vectors, cfg, seed_themes, chosen)
 
@@ -468,7 +464,7 @@ def _question_themes(
     cent = cent[order] if k else cent
     seeds_m = [seeds_m[c] for c in order]
     rows, info["named_other_language"] = parts_.representation.represent(
-        qid, qseg, labels, own, seeds_m, seeds, kp, question_text, langs, main, vectors=x
+        qid, qseg, labels, own, seeds_m, seeds, kp, question_text, langs, main
     )
     return rows, list(cent), labels, own, info
 

@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -538,8 +538,6 @@ def heading_label(
     and_penalty: float = 0.8,
     length_penalty: float = 0.9,
     pos_batch: int = 12,
-    shortlist: int = 1,
-    rerank: Callable[[list[str]], np.ndarray] | None = None,
 ) -> str:
     """A heading an analyst would write: the phrase of the theme's own passages that best says what they share.
 
@@ -550,9 +548,6 @@ def heading_label(
     (`length_penalty` per word beyond three, `and_penalty` for two things joined by "and"); in English the best
     one whose part-of-speech tags read as a noun phrase (`english_heading`, among the best 4 x `pos_batch`;
     beyond that the best one). A heading already used in the question (`taken`) gives way to the next one.
-    With `rerank` (labels -> how well each says what the whole theme says, e.g. its meaning's closeness to the
-    theme's centre against the question's other themes), the best of the first `shortlist` headings by that
-    score: a phrase written in a few passages can be the lexical best and still be one answer's detail.
     Without any candidate (a tiny theme), the best multi-word keyword, else the best keyword.
     """
     in_share, out_share, case = in_share or {}, out_share or {}, case or {}
@@ -595,20 +590,12 @@ def heading_label(
             scored.append((strength * (len(held) / n) ** 0.5 * form, len(key), label[:1].upper() + label[1:]))
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
         free = [label for _, _, label in scored if label.lower() not in taken_low]
-        headings: list[str] = []
-        want = max(1, shortlist) if rerank is not None else 1
         for start in range(0, min(len(free), 4 * pos_batch), pos_batch):  # English: the best that reads as one
             batch = free[start:start + pos_batch]
             ok = english_heading(batch) if written_in == "en" else [True] * len(batch)
-            headings += [label for label, good in zip(batch, ok, strict=True) if good]
-            if len(headings) >= want:
-                break
-        if headings:
-            headings = headings[:want]
-            if rerank is None or len(headings) == 1:
-                return headings[0]
-            fit = np.asarray(rerank(headings), dtype=float)
-            return headings[int(np.argmax(fit))]  # ties: the lexical order
+            for label, good in zip(batch, ok, strict=True):
+                if good:
+                    return label
         if len(free) > 4 * pos_batch:
             return free[0]
         loose = loose or free[:1]
@@ -745,8 +732,6 @@ def name_theme(
     case: dict[str, str],
     taken: set[str] | frozenset[str] = frozenset(),
     languages: Sequence[str] = (),
-    shortlist: int = 1,
-    rerank: Callable[[list[str]], np.ndarray] | None = None,
 ) -> tuple[str, str]:
     """Label and description of one emergent theme: the one naming entry point discovery calls.
 
@@ -754,8 +739,7 @@ def name_theme(
     the label language, `in_share`/`out_share` each term's share of its passages and of the question's other
     themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses.
     The label is a phrase written in the passages (`heading_label`), the description a typical sentence of
-    them and what sets the theme apart (`describe_theme`); `shortlist`/`rerank` as in `heading_label`.
+    them and what sets the theme apart (`describe_theme`).
     """
-    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages,
-                          shortlist=shortlist, rerank=rerank)
+    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages)
     return label, describe_theme(keywords, in_share, out_share, member_texts, case, languages)

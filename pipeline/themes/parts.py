@@ -75,7 +75,7 @@ class Representation(Protocol):
     def represent(
         self, qid: str, qseg: pd.DataFrame, labels: np.ndarray, closeness: np.ndarray,
         seeds_m: list[tuple[int, float]], seeds: SeedThemes | None, keyphrases: dict[str, list[str]],
-        question_text: str, langs: list[str], main: str, vectors: np.ndarray | None = None,
+        question_text: str, langs: list[str], main: str,
     ) -> tuple[list[dict[str, Any]], int]: ...
 
 
@@ -375,40 +375,18 @@ class KeywordRepresentation:
     their seed's id, label and description."""
 
     def __init__(self, n_keywords: int = _D.n_keywords, n_quotes: int = _D.n_quotes,
-                 label_min_passages: int = _D.label_min_passages, label_shortlist: int = _D.label_shortlist,
-                 encoder: Callable[[list[str]], np.ndarray] | None = None) -> None:
+                 label_min_passages: int = _D.label_min_passages) -> None:
         self.n_keywords = n_keywords
         self.n_quotes = n_quotes
         self.label_min_passages = label_min_passages
-        self.label_shortlist = label_shortlist
-        self.encoder = encoder
-
-    def label_fit(self, centroids: np.ndarray, c: int) -> Callable[[list[str]], np.ndarray] | None:
-        """Labels -> how well each says what theme `c` says: cosine of the label's vector to the theme's centre
-        minus its mean cosine to the question's other themes (a label as close to the others says less about
-        this one; the mean read better than the closest other theme on AU Q11/Q20, not the review's questions).
-        None without an encoder or a shortlist (the lexical best is the label)."""
-        if self.encoder is None or self.label_shortlist <= 1 or not len(centroids):
-            return None
-        encode = self.encoder
-
-        def fit(labels: list[str]) -> np.ndarray:
-            sims = np.asarray(encode(list(labels)), dtype=np.float64) @ centroids.T
-            others = np.delete(sims, c, axis=1)
-            return sims[:, c] - (others.mean(axis=1) if others.shape[1] else 0.0)
-
-        return fit
 
     def represent(
         self, qid: str, qseg: pd.DataFrame, labels: np.ndarray, closeness: np.ndarray,
         seeds_m: list[tuple[int, float]], seeds: SeedThemes | None, keyphrases: dict[str, list[str]],
-        question_text: str, langs: list[str], main: str, vectors: np.ndarray | None = None,
+        question_text: str, langs: list[str], main: str,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Rows of themes 0..k-1 and how many were named from other languages than `main` (`vectors`: the
-        passages' unit vectors, for `label_fit`)."""
+        """Rows of themes 0..k-1 and how many were named from other languages than `main`."""
         k = len(seeds_m)
-        cents = centroids(np.asarray(vectors, dtype=np.float64), labels, k) if vectors is not None and k \
-            else np.zeros((0, 0))
         n_kw = int(self.n_keywords)
         resp = qseg["response_id"].to_numpy()
         seg_ids = qseg["segment_id"].to_numpy()
@@ -440,7 +418,7 @@ class KeywordRepresentation:
                 cands = naming.nameable(name_kws[c], batch_langs)[:n_kw]
                 label, desc = naming.name_theme(
                     cands, [red[i] for i in np.flatnonzero(name_labels == c)], ins[c], outs[c], case, taken,
-                    batch_langs, shortlist=int(self.label_shortlist), rerank=self.label_fit(cents, c),
+                    batch_langs,
                 )
             taken.add(label)
             rows.append(
@@ -512,18 +490,15 @@ def _pick(table: dict[str, Callable[[dict[str, Any]], Any]], cfg: dict[str, Any]
     return table[name](cfg)
 
 
-def build_parts(cfg: dict[str, Any], encoder: Callable[[list[str]], np.ndarray] | None = None,
-                **overrides: Any) -> DiscoveryParts:
+def build_parts(cfg: dict[str, Any], **overrides: Any) -> DiscoveryParts:
     """The parts named by the themes parameters (`discovery.theme_params` output); `overrides` replace any of
-    them by object (clusterer=, reducer=, refiner=, representation=), e.g. a library user's own clusterer.
-    `encoder` (texts -> unit vectors in the passages' space) lets the representation choose labels by meaning."""
+    them by object (clusterer=, reducer=, refiner=, representation=), e.g. a library user's own clusterer."""
     parts = {
         "reducer": _pick(REDUCERS, cfg, "reducer"),
         "clusterer": _pick(CLUSTERERS, cfg, "clusterer"),
         "refiner": _pick(REFINERS, cfg, "refinement"),
         "representation": KeywordRepresentation(
-            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"]),
-            int(cfg["label_shortlist"]), encoder,
+            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"])
         ),
     }
     unknown = set(overrides) - set(parts)

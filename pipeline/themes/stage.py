@@ -94,7 +94,7 @@ def themes_core(
         return map_framework(answers, segments, ans_vec, seg_vec, load_framework(framework).encoded(encoder),
                              params)
     seeds = _seed_themes(params, encoder)
-    return discover_themes(answers, segments, seg_vec, params, seeds, encoder=encoder)
+    return discover_themes(answers, segments, seg_vec, params, seeds)
 
 
 def mapper_from_params(params: dict[str, Any]) -> FrameworkMapper:
