@@ -212,3 +212,34 @@ def test_stance_stage_encodes_in_the_batch_space_when_it_is_the_models_int8_expo
     assert model.embed["model"] == "all-MiniLM-L6-v2"
     assert stance_stage.model_in_space("torch:all-MiniLM-L6-v2") is None  # the model as trained
     assert stance_stage.model_in_space("multilingual:use-multilingual-v3") is None
+
+
+@pytest.mark.shared
+def test_auto_share_separates_real_multilingual_batches_from_english_ones(shared_dir, au_question):
+    """`embed.auto_multilingual_share` (5%) on real consultations: the EU AI White Paper's question 18 (about one
+    answer in five not in English; at the former 20% it got the English encoder and 38% of its non-English answers
+    sat in single-language themes) gets the multilingual encoder; English consultations (AU Q20, BC Q16: 0-1% of
+    answers detected as another language) keep the English one."""
+    from pipeline.clean.core import clean_params
+    from pipeline.clean.language import LanguageDetector
+
+    eu_file = shared_dir / "corpora" / "eu-ai-white-paper-consultation-2020" / "open_ended_long.csv"
+    bc_file = shared_dir / "corpora" / "bc-ai-survey-2025" / "bc_ai_survey_responses.csv"
+    if not (eu_file.exists() and bc_file.exists()):
+        pytest.skip("EU or BC corpus absent")
+    eu = pd.read_csv(eu_file)
+    texts = {
+        "eu_q18": eu.loc[eu["question_col"] == 18, "answer"].dropna().astype(str).tolist(),
+        "au_q20": au_question("q20")[0]["answer"].dropna().astype(str).tolist(),
+        "bc_q16": pd.read_csv(bc_file)["Q16_Indigenous_communities_involvement_AI_text_OE"].dropna()
+        .astype(str).tolist(),
+    }
+    detect = LanguageDetector(languages=tuple(clean_params(config.load_params())["languages"]))
+    section = config.load_params()["embed"]
+    chosen = {}
+    for name, ts in texts.items():
+        share = embed_stage.non_english_share(pd.DataFrame({"language": detect.detect_many(ts)}))
+        chosen[name] = (backends.resolve_backend(section, share)[0], round(share, 3))
+    assert chosen["eu_q18"][0] == "multilingual" and chosen["eu_q18"][1] >= 0.1, chosen
+    assert chosen["au_q20"][0] != "multilingual" and chosen["bc_q16"][0] != "multilingual", chosen
+    assert max(chosen["au_q20"][1], chosen["bc_q16"][1]) < section["auto_multilingual_share"] / 2, chosen

@@ -40,7 +40,7 @@ def test_issue11_defaults_equal_params_yaml() -> None:
 def test_issue11_keys_other_stages_need_exist() -> None:
     p = config.load_params()
     assert p["clean"]["allow_blank_spacy"] is False and p["clean"]["n_process"] == 2
-    assert p["embed"]["auto_multilingual_share"] == 0.2
+    assert p["embed"]["auto_multilingual_share"] == 0.05
     assert config.load_params(overrides={"embed": {"backend": "auto"}})["embed"]["backend"] == "auto"
     assert p["tag"]["sentence_scoring_max_answers"] == 5000
     assert p["themes"]["minibatch_above"] == 8000 and p["themes"]["cross_link_threshold"] == 0.8

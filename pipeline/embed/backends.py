@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BACKEND: str = EmbedParams().auto_english_backend
 AUTO = "auto"
 #: `auto`: a batch whose share of non-English real answers is above this gets the multilingual encoder.
-AUTO_MULTILINGUAL_SHARE = 0.2
+AUTO_MULTILINGUAL_SHARE: float = EmbedParams().auto_multilingual_share
 
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[Any, ...], Backend] = {}
