@@ -171,12 +171,9 @@ def _old_name_theme(keywords: Sequence[str], member_texts: Sequence[str], case: 
     return _old_heading_label(cands, surface_forms(cands, member_texts), case, taken)
 
 
-def _named_twice(batch: Path, baseline: str = "eb77e98") -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def _named_twice(batch: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Discovery on a batch folder (inputs and parameters as `wsis themes` would use), every emergent theme
-    named by both rules from the same inputs. Returns (one record per emergent theme, passages by theme).
-
-    `baseline` is the "old" rule: "eb77e98" (head phrase and second keyword) or "plain" (today's rule with
-    `themes.label_specific_within: 0`, i.e. without preferring specific headings to actor or generic ones)."""
+    named by both rules from the same inputs. Returns (one record per emergent theme, passages by theme)."""
     from pipeline import config
     from pipeline.embed.stage import batch_params
     from pipeline.themes import naming, stage
@@ -190,15 +187,12 @@ def _named_twice(batch: Path, baseline: str = "eb77e98") -> tuple[list[dict[str,
 
     def both(keywords: Sequence[str], member_texts: Sequence[str], in_share: dict[str, float],
              out_share: dict[str, float], case: dict[str, str], taken: set[str] | frozenset[str] = frozenset(),
-             languages: Sequence[str] = (), **choice: Any) -> tuple[str, str]:
+             languages: Sequence[str] = ()) -> tuple[str, str]:
         t0 = time.process_time()
-        label, desc = new_rule(keywords, member_texts, in_share, out_share, case, taken, languages, **choice)
+        label, desc = new_rule(keywords, member_texts, in_share, out_share, case, taken, languages)
         t1 = time.process_time()
         seen = old_taken.setdefault(id(taken), set())
-        if baseline == "plain":
-            old = new_rule(keywords, member_texts, in_share, out_share, case, seen, languages)[0]
-        else:
-            old = _old_name_theme(keywords, member_texts, case, seen, languages)
+        old = _old_name_theme(keywords, member_texts, case, seen, languages)
         seen.add(old)
         calls.append({"new": label, "old": old, "description": desc, "keywords": list(keywords),
                       "cpu_new": t1 - t0, "cpu_old": time.process_time() - t1})
@@ -252,8 +246,7 @@ def _form(records: list[dict[str, Any]], passages: pd.DataFrame) -> dict[str, di
 
 
 def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file: Path, key_file: Path,
-          passages_per_theme: int = 5, form_file: Path | None = None, descriptions_file: Path | None = None,
-          baseline: str = "eb77e98", changed_only: bool = False) -> None:
+          passages_per_theme: int = 5, form_file: Path | None = None, descriptions_file: Path | None = None) -> None:
     """Sheet of shuffled name rows (old and new name of the same themes, unmarked) with passages; ids and key.
     `form_file`: JSON of the names' form on every emergent theme (`_form`), per corpus; `descriptions_file`: the
     new descriptions of the sampled themes (respondents' sentences: keep it outside the repository)."""
@@ -264,10 +257,9 @@ def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file:
     forms: dict[str, Any] = {}
     descriptions: list[str] = ["# New theme descriptions of the sampled themes", ""]
     for corpus, batch in batches.items():
-        records, passages = _named_twice(batch, baseline)
+        records, passages = _named_twice(batch)
         forms[corpus] = {"emergent_themes": len(records), **_form(records, passages)}
-        pool = [r for r in records if r["old"] != r["new"]] if changed_only else records
-        chosen = rng.sample(pool, min(per_corpus, len(pool)))
+        chosen = rng.sample(records, min(per_corpus, len(records)))
         for rec in chosen:
             held = passages[passages["theme_id"] == rec["theme_id"]].sort_values("segment_id")
             picks = rng.sample(range(len(held)), min(passages_per_theme, len(held)))
@@ -360,10 +352,6 @@ def main() -> None:
     q.add_argument("--key", type=Path, required=True)
     q.add_argument("--form", type=Path, help="JSON: form of all emergent theme names, old and new (no judgement)")
     q.add_argument("--descriptions", type=Path, help="new descriptions of the sampled themes (outside the repository)")
-    q.add_argument("--baseline", choices=("eb77e98", "plain"), default="eb77e98",
-                   help="the 'old' rule: eb77e98's names, or today's without label_specific_within")
-    q.add_argument("--changed-only", action="store_true",
-                   help="sample only themes the two rules name differently (the others add 0 to the difference)")
     r = sub.add_parser("score-pairs")
     r.add_argument("--key", type=Path, required=True)
     r.add_argument("--verdicts", type=Path, required=True)
@@ -372,7 +360,7 @@ def main() -> None:
     if args.cmd == "pairs":
         batches = {b.split("=", 1)[0]: Path(b.split("=", 1)[1]) for b in args.batch}
         pairs(batches, args.per_corpus, args.sheet, args.ids, args.key, form_file=args.form,
-              descriptions_file=args.descriptions, baseline=args.baseline, changed_only=args.changed_only)
+              descriptions_file=args.descriptions)
     elif args.cmd == "score-pairs":
         score_pairs(args.key, args.verdicts, args.json)
     elif args.cmd == "packet":

@@ -154,7 +154,6 @@ class ThemesParams(Section):
     n_keywords: int = Field(8, ge=0)
     label_language: str | None = None
     label_min_passages: int = Field(3, ge=1)
-    label_specific_within: float = Field(0.5, ge=0, le=1)
     threads: int = Field(1, ge=1)
     framework: FrameworkParams = Field(default_factory=FrameworkParams)
 

@@ -364,43 +364,6 @@ _CONNECTORS = frozenset(
 )
 _COORDINATORS = frozenset(("and", "und", "et", "y", "e", "en"))
 # Participles and adverbs that leave a heading dangling ("Risks related", "Data based").
-# English headings that say who, or nothing in particular, rather than what: a label ending in an actor
-# ("Network providers", "Civil society", "Australian government") or made only of generic words ("High risk",
-# "Potential impact", "Public sector") names no point of the answers. Blind reviews of names (issue 14) rejected
-# or reworded these; another written heading of the shortlist that is nearly as strong is preferred to them.
-_ACTOR_HEADS = frozenset(_stem(w) for w in (
-    "provider", "operator", "government", "sector", "society", "public", "company", "user", "citizen", "people",
-    "person", "stakeholder", "organisation", "organization", "developer", "deployer", "consumer", "business",
-    "community", "group", "state", "country", "industry", "authority", "regulator", "commission", "partner",
-    "member", "party", "actor", "entity", "institution", "agency", "firm", "player", "individual",
-    "australian", "australia", "european", "europe", "union", "nation", "expert", "researcher", "worker",
-))
-_GENERIC_WORDS = frozenset(_stem(w) for w in (
-    "impact", "risk", "paper", "issue", "concern", "aspect", "way", "point", "question", "approach", "context",
-    "term", "set", "kind", "type", "level", "area", "thing", "case", "part", "number", "range", "form", "matter",
-    "factor", "element", "potential", "high", "low", "negative", "positive", "main", "key", "inherent", "general",
-    "different", "various", "specific", "important", "new", "other", "certain", "public", "private", "civil",
-    "social", "current", "future", "long", "short", "great", "large", "small", "good", "bad", "whole", "white",
-    "effect", "situation", "use", "example", "fact", "idea", "view", "opinion", "answer", "response", "submission",
-))
-
-
-_PREPOSITIONS = frozenset(("of", "with", "for", "in", "on", "to", "by", "from", "between", "among", "against",
-                           "about", "through", "within", "across", "towards", "over", "under"))
-
-
-def vague_heading(label: str) -> bool:
-    """Whether an English heading names an actor or only generic words (see `_ACTOR_HEADS`, `_GENERIC_WORDS`)."""
-    words = [w.lower() for w in re.findall(r"[^\W\d_][\w'-]*", label)]
-    # the head of "Partnership with the private sector" is "partnership": the last noun before a preposition
-    cut = next((i for i, w in enumerate(words) if w in _PREPOSITIONS and i > 0), len(words))
-    head = [_stem(w) for w in words[:cut] if w not in ENGLISH_STOP_WORDS]
-    content = [_stem(w) for w in words if w not in ENGLISH_STOP_WORDS]
-    if not content:
-        return True
-    return (bool(head) and head[-1] in _ACTOR_HEADS) or all(w in _GENERIC_WORDS or w in _ACTOR_HEADS for w in content)
-
-
 _NOT_LAST = frozenset(
     (
         "related", "based", "regarding", "concerning", "associated", "involved", "used", "given", "needed",
@@ -575,7 +538,6 @@ def heading_label(
     and_penalty: float = 0.8,
     length_penalty: float = 0.9,
     pos_batch: int = 12,
-    specific_within: float = 0.0,
 ) -> str:
     """A heading an analyst would write: the phrase of the theme's own passages that best says what they share.
 
@@ -586,8 +548,6 @@ def heading_label(
     (`length_penalty` per word beyond three, `and_penalty` for two things joined by "and"); in English the best
     one whose part-of-speech tags read as a noun phrase (`english_heading`, among the best 4 x `pos_batch`;
     beyond that the best one). A heading already used in the question (`taken`) gives way to the next one.
-    With `specific_within` > 0, an English heading that names only an actor or generic words (`vague_heading`)
-    gives way to the best specific heading whose score is at least `specific_within` times its own.
     Without any candidate (a tiny theme), the best multi-word keyword, else the best keyword.
     """
     in_share, out_share, case = in_share or {}, out_share or {}, case or {}
@@ -630,18 +590,12 @@ def heading_label(
             scored.append((strength * (len(held) / n) ** 0.5 * form, len(key), label[:1].upper() + label[1:]))
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
         free = [label for _, _, label in scored if label.lower() not in taken_low]
-        score_of = {label: sc for sc, _, label in scored}
         for start in range(0, min(len(free), 4 * pos_batch), pos_batch):  # English: the best that reads as one
             batch = free[start:start + pos_batch]
             ok = english_heading(batch) if written_in == "en" else [True] * len(batch)
-            good = [label for label, g in zip(batch, ok, strict=True) if g]
-            if good:
-                best = good[0]
-                if specific_within > 0 and written_in == "en" and vague_heading(best):
-                    enough = specific_within * score_of[best]
-                    better = [lab for lab in good if score_of[lab] >= enough and not vague_heading(lab)]
-                    return better[0] if better else best
-                return best
+            for label, good in zip(batch, ok, strict=True):
+                if good:
+                    return label
         if len(free) > 4 * pos_batch:
             return free[0]
         loose = loose or free[:1]
@@ -778,7 +732,6 @@ def name_theme(
     case: dict[str, str],
     taken: set[str] | frozenset[str] = frozenset(),
     languages: Sequence[str] = (),
-    specific_within: float = 0.0,
 ) -> tuple[str, str]:
     """Label and description of one emergent theme: the one naming entry point discovery calls.
 
@@ -786,8 +739,7 @@ def name_theme(
     the label language, `in_share`/`out_share` each term's share of its passages and of the question's other
     themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses.
     The label is a phrase written in the passages (`heading_label`), the description a typical sentence of
-    them and what sets the theme apart (`describe_theme`); `specific_within` as in `heading_label`.
+    them and what sets the theme apart (`describe_theme`).
     """
-    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages,
-                          specific_within=specific_within)
+    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages)
     return label, describe_theme(keywords, in_share, out_share, member_texts, case, languages)

@@ -375,12 +375,10 @@ class KeywordRepresentation:
     their seed's id, label and description."""
 
     def __init__(self, n_keywords: int = _D.n_keywords, n_quotes: int = _D.n_quotes,
-                 label_min_passages: int = _D.label_min_passages,
-                 label_specific_within: float = _D.label_specific_within) -> None:
+                 label_min_passages: int = _D.label_min_passages) -> None:
         self.n_keywords = n_keywords
         self.n_quotes = n_quotes
         self.label_min_passages = label_min_passages
-        self.label_specific_within = label_specific_within
 
     def represent(
         self, qid: str, qseg: pd.DataFrame, labels: np.ndarray, closeness: np.ndarray,
@@ -420,7 +418,7 @@ class KeywordRepresentation:
                 cands = naming.nameable(name_kws[c], batch_langs)[:n_kw]
                 label, desc = naming.name_theme(
                     cands, [red[i] for i in np.flatnonzero(name_labels == c)], ins[c], outs[c], case, taken,
-                    batch_langs, specific_within=float(self.label_specific_within),
+                    batch_langs,
                 )
             taken.add(label)
             rows.append(
@@ -500,8 +498,7 @@ def build_parts(cfg: dict[str, Any], **overrides: Any) -> DiscoveryParts:
         "clusterer": _pick(CLUSTERERS, cfg, "clusterer"),
         "refiner": _pick(REFINERS, cfg, "refinement"),
         "representation": KeywordRepresentation(
-            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"]),
-            float(cfg["label_specific_within"]),
+            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"])
         ),
     }
     unknown = set(overrides) - set(parts)
