@@ -125,19 +125,26 @@ def seed_members(
     return np.asarray((z >= z_min) | (kw & (z >= kw_z)), dtype=bool)
 
 
+def document_holds(n: Any, total: Any, cfg: dict[str, Any]) -> Any:
+    """The one rule of holding a theme (`held_themes`): an answer with `n` (> 0) of its `total` substantive
+    passages in the theme holds it, but a document (>= `document_segments` passages) only with
+    >= `document_min_passages` of them and >= `document_min_share` of its passages. Scalars or arrays."""
+    doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
+    min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
+    share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
+    return (np.asarray(n) > 0) & ((np.asarray(total) < doc_n) | ((np.asarray(n) >= min_p)
+                                                                  & (np.asarray(n) >= share * np.asarray(total))))
+
+
 def _holder_counter(answer_ids: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any]) -> Any:
     """mask of a question's passages -> respondents whose answer would hold a theme of those passages."""
     aids = np.asarray(answer_ids).astype(str)
     uniq, inv = np.unique(aids, return_inverse=True)
     total = np.bincount(inv, minlength=len(uniq))
     resp_of = {a: str(r) for a, r in zip(aids, respondents, strict=True)}
-    doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
-    min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
-    share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
 
     def count(mask: np.ndarray) -> int:
-        n = np.bincount(inv[mask], minlength=len(uniq))
-        ok = (n > 0) & ((total < doc_n) | ((n >= min_p) & (n >= share * total)))
+        ok = document_holds(np.bincount(inv[mask], minlength=len(uniq)), total, cfg)
         return len({resp_of[str(a)] for a in uniq[ok]})
 
     return count
@@ -503,16 +510,12 @@ def held_themes(sa: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, set[st
     total = sub.groupby("answer_id").size()
     pairs = sub[sub["theme_id"] != OTHER_ID].groupby(["answer_id", "theme_id"]).size()
     doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
-    min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
-    share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
     held: dict[str, set[str]] = {}
     documents = {str(a) for a, t in total.items() if int(t) >= doc_n}
     for key, n in pairs.items():
         aid, tid = str(key[0]), str(key[1])  # type: ignore[index]
-        t = int(total.get(aid, 0))
-        if t >= doc_n and (int(n) < min_p or int(n) < share * t):
-            continue
-        held.setdefault(aid, set()).add(tid)
+        if document_holds(int(n), int(total.get(aid, 0)), cfg):
+            held.setdefault(aid, set()).add(tid)
     return held, documents
 
 
