@@ -242,3 +242,26 @@ def test_scores_in_chunks_equal_scores_at_once(shipped, au_question, monkeypatch
     chunked, _ = stage.tag_adhoc_frame(shipped["tagger"], frame, shipped["params"], head=shipped["head"])
     pd.testing.assert_frame_equal(chunked, at_once)
     assert (at_once["action_lines"] != "").sum() >= 10  # real tags were compared, not empty frames
+
+
+def test_label_sheet_measures_uncertainty_against_the_thresholds_tags_are_decided_by(shipped, au_question):
+    """The label sheet ranks answers by how near a score is to flipping its tag: the thresholds must be the ones
+    `wsis tag` decides by (the real-answer head's), not the written-example model's own. On real AU answers the
+    shipped model's tags follow `decision_thresholds` more closely than the base thresholds."""
+    from pipeline.tagger import labelsheet
+
+    answers = pd.concat([au_question("q20")[0], au_question("q11")[0]])
+    frame = pd.DataFrame({"id": [f"a{i}" for i in range(len(answers))], "text": answers["answer"].astype(str)})
+    out, _ = stage.tag_adhoc_frame(shipped["tagger"], frame, shipped["params"], head=shipped["head"])
+    decided = labelsheet.decision_thresholds(shipped["params"])
+    base = dict(zip(shipped["tagger"].label_ids, map(float, shipped["tagger"].thresholds_), strict=True))
+    assert decided != base
+
+    def agreement(thresholds: dict[str, float]) -> float:
+        codes = [set(a.split(";")) | {f"SDG{s}" if not s.startswith("SDG") else s for s in b.split(";") if s}
+                 for a, b in zip(out["action_lines"], out["sdgs"], strict=True)]
+        hits = [(out[f"score_{lab}"].to_numpy() >= t) == np.array([lab in c for c in codes])
+                for lab, t in thresholds.items() if f"score_{lab}" in out]
+        return float(np.concatenate(hits).mean())
+
+    assert agreement(decided) >= 0.97 and agreement(decided) > agreement(base) + 0.01

@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.errors import InputError
 from pipeline.io import atomic_path
 from pipeline.safety import neutralise_formula as neutralise  # labelsheet.neutralise: formula-safe cells
-from pipeline.tagger.train import load_model
+from pipeline.tagger.train import load_model, load_real_head, resolve_model_dir, tag_params
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,27 @@ def write_sheet(sheet: pd.DataFrame, output: Path) -> Path:
     return Path(output)
 
 
+def decision_thresholds(params: dict[str, Any]) -> dict[str, float]:
+    """Label -> the score `wsis tag` decides it by (the real-answer head's threshold when the model has a head,
+    else the decision rules' threshold): how near a tag is to flipping is measured against these, not against
+    the written-example model's own thresholds."""
+    from pipeline.tagger.stage import DecisionRules, effective_thresholds, with_decision_params
+
+    section = tag_params(params)
+    tagger, folder = load_model(params)
+    tagger = with_decision_params(tagger, section)
+    thr = effective_thresholds(tagger, DecisionRules.from_params(section), load_real_head(folder, tagger, section))
+    return {lab: float(t) for lab, t in zip(tagger.label_ids, thr, strict=True)}
+
+
 def run(batch_dir: Path, output: Path, params: dict[str, Any], n: int) -> dict[str, Any]:
     batch_dir = Path(batch_dir)
     tags_file, ans_file = batch_dir / "tags.parquet", batch_dir / "answers_clean.parquet"
     for f in (tags_file, ans_file):
         if not f.exists():
             raise InputError(str(f), None, "missing: run `wsis tag` first")
-    tagger, folder = load_model(params)
-    thresholds = {lab: float(t) for lab, t in zip(tagger.label_ids, tagger.thresholds_, strict=True)}
+    thresholds = decision_thresholds(params)
+    folder = resolve_model_dir(params, None)
     sheet = build_sheet(pd.read_parquet(tags_file), pd.read_parquet(ans_file), thresholds, int(n))
     write_sheet(sheet, Path(output))
     return {"rows": len(sheet), "output": str(output), "model": folder.name,
