@@ -76,15 +76,19 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="framework_coded_survey.json")
+    ap.add_argument("--l2", type=float, help="themes.framework.examples.l2 for this run (default: params.yaml)")
     args = ap.parse_args()
     params = config.load_params()
+    if args.l2 is not None:
+        params = config.deep_merge(params, {"themes": {"framework": {"examples": {"l2": args.l2}}}})
     cache = config.cache_dir()
 
     def enc(texts: list[str]) -> np.ndarray:
         return encode(list(texts), params, cache)
 
     gd = pd.read_csv(shared_dir() / "corpora" / "cip-global-dialogues" / "GD1-3_open_responses_with_remesh_tags.csv")
-    result: dict[str, Any] = {"commit": git_head(), "command": "python benchmarks/framework_coded_survey.py",
+    result: dict[str, Any] = {"commit": git_head(),
+                              "command": "python benchmarks/framework_coded_survey.py " + " ".join(sys.argv[1:]),
                               "questions": {}}
     ours_all, lr_all = [], []
     for q in QUESTIONS:
