@@ -40,3 +40,33 @@ def test_themes_on_a_long_file(tmp_path: Path, isolated_cache: Path) -> None:
     ids = {"connectivity", "ai", "rights-trust", "governance", "wsis-future", "skills-inclusion", "financing"}
     assert all(t in ids for s in ta["themes"] for t in s.split(";") if t)
     assert {"connectivity", "rights-trust", "skills-inclusion"} <= {t for s in ta["themes"] for t in s.split(";")}
+
+
+@pytest.mark.shared
+def test_a_multilingual_file_gets_the_encoder_its_batch_would(tmp_path: Path, isolated_cache: Path,
+                                                              shared_dir: Path) -> None:
+    """`wsis themes --input FILE` chooses the encoder as the embed stage does (`embed.backend: auto`): real EU AI
+    White Paper answers to question 18 (about a fifth not in English) get the multilingual encoder, and the
+    choice is reported; real English answers (AU Q20) keep the English one."""
+    from pipeline import config
+    from pipeline.themes.stage import run_on_file
+
+    eu_file = shared_dir / "corpora" / "eu-ai-white-paper-consultation-2020" / "open_ended_long.csv"
+    au_file = shared_dir / "corpora" / "au-safe-responsible-ai-2023" / "srai_shortened.csv"
+    if not (eu_file.exists() and au_file.exists()):
+        pytest.skip("EU or AU corpus absent")
+    eu = pd.read_csv(eu_file)
+    eu = eu[eu["question_col"] == 18].dropna(subset=["answer"]).sort_values("Reference").head(240)
+    src = tmp_path / "eu.csv"
+    pd.DataFrame({"response_id": eu["Reference"].astype(str), "question_id": "q18", "question_text": eu["question"],
+                  "answer": eu["answer"]}).to_csv(src, index=False)
+    summary = run_on_file(src, tmp_path / "eu_out", config.load_params())
+    assert summary["embed_backend"] == "multilingual", summary
+    assert any("multilingual encoder" in s for s in summary["switches"]), summary["switches"]
+    au = pd.read_csv(au_file)
+    au = au[au["sub_label"].str.startswith("Q20")].dropna(subset=["sub_value"]).head(120)
+    src = tmp_path / "au.csv"
+    pd.DataFrame({"response_id": au["sub_num"].astype(str), "question_id": "Q20", "question_text": "Q20",
+                  "answer": au["sub_value"]}).to_csv(src, index=False)
+    summary = run_on_file(src, tmp_path / "au_out", config.load_params())
+    assert summary["embed_backend"] != "multilingual"

@@ -71,15 +71,23 @@ def batch_sentences(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[list
     return sents, [ids[i] for i in owners], switch
 
 
+def resolved_section(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[dict[str, Any], float, str, list[str]]:
+    """(embed section with `auto` resolved for these answers, their non-English share, why, switch lines): the
+    one place a batch's encoder is chosen, used by the embed stage and by `wsis themes --input FILE`."""
+    section = embed_section(params)
+    share = non_english_share(answers)
+    chosen, reason = resolve_backend(section, share)
+    switches = [reason] if str(section.get("backend")) == AUTO else []
+    section["backend"] = chosen
+    return section, share, reason, switches
+
+
 def embed_frames(
     answers: pd.DataFrame, segments: pd.DataFrame, params: dict[str, Any], cache_dir: Path | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Pure core of the stage: the arrays of embeddings.npz and the encode statistics."""
-    section = embed_section(params)
-    share = non_english_share(answers)
-    chosen, reason = resolve_backend(section, share)
-    section["backend"] = chosen
-    switches: list[str] = [reason] if str(embed_section(params).get("backend")) == AUTO else []
+    section, share, reason, switches = resolved_section(answers, params)
+    chosen = str(section["backend"])
     a_texts = _texts(answers, "text_clean", ANSWERS_FILE)
     s_texts = _texts(segments, "text", SEGMENTS_FILE) if len(segments) else []
     sents, sent_owner, sent_switch = batch_sentences(answers, params)

@@ -480,6 +480,7 @@ def run_on_file(
     """`wsis themes --input FILE`: ingest, clean and embed the file itself, then themes -> CSV + parquet."""
     from pipeline.clean import clean_answers
     from pipeline.embed import encode
+    from pipeline.embed.stage import resolved_section
     from pipeline.ingest import ingest_paths
 
     t0 = time.perf_counter()
@@ -490,13 +491,19 @@ def run_on_file(
         raise InputError(str(input), None, "no answers could be read")
     answers, segments = clean_answers(ingested.answers, params)
     cache = config.cache_dir()
-    ans_vec = encode(answers["text_clean"].fillna("").astype(str).tolist(), params, cache)
-    seg_vec = encode(segments["text"].fillna("").astype(str).tolist(), params, cache)
+    # the encoder the embed stage would choose for these answers (`embed.backend: auto`: multilingual for a
+    # multilingual file), so a file gives the themes its batch would
+    section, _, _, switches = resolved_section(answers, params)
+    embed_params = config.deep_merge(params, {"embed": section})
+    ans_vec = encode(answers["text_clean"].fillna("").astype(str).tolist(), embed_params, cache)
+    seg_vec = encode(segments["text"].fillna("").astype(str).tolist(), embed_params, cache)
     ans_vec = np.where(answers["is_nonanswer"].to_numpy()[:, None], 0.0, ans_vec).astype(np.float32)
 
     def encoder(texts: list[str]) -> np.ndarray:
-        return encode(list(texts), params, cache)
+        return encode(list(texts), embed_params, cache)
 
     summary = _map_or_discover(answers, segments, ans_vec, seg_vec, params, frame, coded, encoder, edits,
                                out_dir, True, review_sheet_path, review_n)
-    return {**summary, "answers_read": len(answers), "seconds": round(time.perf_counter() - t0, 2)}
+    summary["switches"] = [*summary.get("switches", []), *switches]
+    return {**summary, "answers_read": len(answers), "embed_backend": section["backend"],
+            "seconds": round(time.perf_counter() - t0, 2)}
