@@ -211,7 +211,14 @@ def test_stance_stage_encodes_in_the_batch_space_when_it_is_the_models_int8_expo
     assert model is not None and model.embed["backend"] == "onnx"
     assert model.embed["model"] == "all-MiniLM-L6-v2"
     assert stance_stage.model_in_space("torch:all-MiniLM-L6-v2") is None  # the model as trained
-    assert stance_stage.model_in_space("multilingual:use-multilingual-v3") is None
+    assert stance_stage.model_in_space("multilingual:use-multilingual-v3") is None  # no params: as trained
+    # a multilingual batch: the stance model's own int8 export when the English encoder outside a batch is onnx
+    defaults = config.load_params()
+    model = stance_stage.model_in_space("multilingual:use-multilingual-v3", defaults)
+    assert model is not None and model.embed["backend"] == "onnx"
+    torch_english = config.deep_merge(defaults, {"embed": {"auto_english_backend": "torch"}})
+    assert stance_stage.model_in_space("multilingual:use-multilingual-v3", torch_english) is None
+    assert stance_stage.model_in_space("torch:all-MiniLM-L6-v2", defaults) is None
 
 
 @pytest.mark.shared

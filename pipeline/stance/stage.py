@@ -114,7 +114,7 @@ def run(batch_dir: Path, params: dict[str, Any], cache_dir: Path | None = None) 
         text_col = "text_clean" if "text_clean" in answers.columns else "answer"
         texts = dict(zip(answers["answer_id"].astype(str), answers[text_col].fillna("").astype(str), strict=True))
         vectors, space = _answer_vectors(batch_dir / "embeddings.npz")
-        result = score_pairs(pairs, texts, vectors, cache_dir, model_in_space(space))
+        result = score_pairs(pairs, texts, vectors, cache_dir, model_in_space(space, params))
     io.write_parquet(result, batch_dir / "theme_stance.parquet")
     scored = result[result["stance"] != ""]
     open_qs = sorted(set(result.loc[result["target_kind"] == "open question", "question_id"]))
@@ -144,19 +144,28 @@ def _answer_vectors(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
     return {str(a): v for a, v in zip(emb["answer_ids"].tolist(), vecs, strict=True)}, space
 
 
-def model_in_space(space: str) -> Any:
-    """The shipped stance model, encoding its sentences with the batch's backend when that is the int8 export of
-    the model's own encoder (measured: benchmarks/results/embed_quality_stance.json), so a batch embedded with
-    onnx never loads the torch model again; None (the model as trained) otherwise."""
+def model_in_space(space: str, params: dict[str, Any] | None = None) -> Any:
+    """The shipped stance model, encoding its sentences with the int8 export of its own encoder (measured:
+    benchmarks/results/embed_quality_stance.json) when the batch was embedded with that export, or when the batch
+    is in another model's space (the multilingual encoder) and the English encoder the params name outside a batch
+    (`embed.auto_english_backend` for `auto`) is onnx: a multilingual batch then does not load the torch model,
+    5-8x slower. None (the model as trained, torch) otherwise."""
     import copy
 
+    from pipeline.embed.backends import backend_name
     from pipeline.stance.api import get_model
     from pipeline.stance.model import DEFAULT_EMBED
 
     backend, _, model_id = space.rpartition(":")
     model = get_model()
     embed = dict(model.embed or DEFAULT_EMBED)
-    if backend != "onnx" or model_id != f"{embed.get('model')}-int8" or embed.get("backend") != "torch":
+    own = str(embed.get("model"))
+    if embed.get("backend") != "torch":
+        return None
+    in_own_export = backend == "onnx" and model_id == f"{own}-int8"
+    elsewhere = bool(model_id) and model_id not in (own, f"{own}-int8") and params is not None \
+        and backend_name(dict(params.get("embed", {}) or {})) == "onnx"
+    if not (in_own_export or elsewhere):
         return None
     out = copy.copy(model)
     out.embed = {**embed, "backend": "onnx"}
