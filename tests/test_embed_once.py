@@ -219,6 +219,9 @@ def test_stance_stage_encodes_in_the_batch_space_when_it_is_the_models_int8_expo
     torch_english = config.deep_merge(defaults, {"embed": {"auto_english_backend": "torch"}})
     assert stance_stage.model_in_space("multilingual:use-multilingual-v3", torch_english) is None
     assert stance_stage.model_in_space("torch:all-MiniLM-L6-v2", defaults) is None
+    forced = config.deep_merge(defaults, {"embed": {"backend": "multilingual"}})  # explicit, not auto
+    assert stance_stage.model_in_space("multilingual:use-multilingual-v3", forced) is not None
+    assert stance_stage.model_in_space("torch:another-model", defaults) is None  # only the multilingual case
 
 
 @pytest.mark.shared

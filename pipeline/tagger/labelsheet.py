@@ -37,20 +37,28 @@ INSTRUCTIONS = [
 
 
 def select_uncertain(
-    tags: pd.DataFrame, thresholds: dict[str, float], n: int, exclude: np.ndarray | None = None
+    tags: pd.DataFrame, thresholds: dict[str, float], n: int, exclude: np.ndarray | None = None,
+    by_basis: dict[str, dict[str, float]] | None = None,
 ) -> pd.DataFrame:
-    """The `n` rows whose closest score is nearest its label's threshold (ties: by answer_id)."""
+    """The `n` rows whose closest score is nearest its label's threshold (ties: by answer_id). With `by_basis`
+    (decision basis -> label thresholds) and a `decided_by` column, each row is measured against the thresholds
+    its tags were decided by; `thresholds` for the others."""
     cols = [f"score_{lab}" for lab in thresholds if f"score_{lab}" in tags]
     if not cols:
         raise ValueError("tags have no score columns")
     scores = tags[cols].to_numpy(dtype=float)
-    thr = np.array([thresholds[c[len("score_"):]] for c in cols])
+    labels = [c[len("score_"):] for c in cols]
+    thr = np.tile(np.array([thresholds[lab] for lab in labels]), (len(tags), 1))
+    if by_basis and "decided_by" in tags:
+        basis = tags["decided_by"].astype(str).to_numpy()
+        for name, table in by_basis.items():
+            thr[basis == name] = [table[lab] for lab in labels]
     dist = np.abs(scores - thr)
     nearest = np.argsort(dist, axis=1)[:, :3]
     out = tags.assign(
         margin=dist.min(axis=1),
         uncertain_labels=[
-            "; ".join(f"{cols[j][6:]} {scores[i, j]:.2f} (thr {thr[j]:.2f})" for j in row)
+            "; ".join(f"{cols[j][6:]} {scores[i, j]:.2f} (thr {thr[i, j]:.2f})" for j in row)
             for i, row in enumerate(nearest)
         ],
     )
@@ -59,7 +67,8 @@ def select_uncertain(
     return out.sort_values(["margin", "answer_id"], kind="stable").head(n)
 
 
-def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str, float], n: int) -> pd.DataFrame:
+def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str, float], n: int,
+                by_basis: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     text_col = "text_redacted" if "text_redacted" in answers else (
         "text_clean" if "text_clean" in answers else "answer")
     merged = tags.merge(answers[["answer_id", text_col]], on="answer_id", how="left")
@@ -67,7 +76,7 @@ def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str,
     if "is_nonanswer" in answers:
         non = set(answers.loc[answers["is_nonanswer"].astype(bool), "answer_id"].astype(str))
         exclude = exclude | merged["answer_id"].astype(str).isin(non).to_numpy()
-    pick = select_uncertain(merged, thresholds, n, exclude)
+    pick = select_uncertain(merged, thresholds, n, exclude, by_basis)
     sheet = pd.DataFrame({
         "answer_id": pick["answer_id"].astype(str), "response_id": pick["response_id"].astype(str),
         "question_id": pick["question_id"].astype(str), "text": pick[text_col].fillna("").astype(str),
@@ -95,17 +104,27 @@ def write_sheet(sheet: pd.DataFrame, output: Path) -> Path:
     return Path(output)
 
 
-def decision_thresholds(params: dict[str, Any]) -> dict[str, float]:
-    """Label -> the score `wsis tag` decides it by (the real-answer head's threshold when the model has a head,
-    else the decision rules' threshold): how near a tag is to flipping is measured against these, not against
-    the written-example model's own thresholds."""
+def decision_thresholds(params: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Decision basis (tags.parquet `decided_by`) -> label -> the score `wsis tag` decides it by: "head" the
+    real-answer head's thresholds (when the version has a head), "rules" and "passages" the decision rules'
+    (a document's passages are judged against them). How near a tag is to flipping is measured against these,
+    not against the written-example model's own thresholds."""
     from pipeline.tagger.stage import DecisionRules, effective_thresholds, with_decision_params
 
     section = tag_params(params)
     tagger, folder = load_model(params)
     tagger = with_decision_params(tagger, section)
-    thr = effective_thresholds(tagger, DecisionRules.from_params(section), load_real_head(folder, tagger, section))
-    return {lab: float(t) for lab, t in zip(tagger.label_ids, thr, strict=True)}
+    rules = DecisionRules.from_params(section)
+    head = load_real_head(folder, tagger, section)
+
+    def table(thr: np.ndarray) -> dict[str, float]:
+        return {lab: float(t) for lab, t in zip(tagger.label_ids, thr, strict=True)}
+
+    out = {"rules": table(effective_thresholds(tagger, rules, None)),
+           "legacy": table(np.asarray(tagger.thresholds_, dtype=np.float64))}
+    out["passages"] = out["rules"]
+    out["head"] = table(effective_thresholds(tagger, rules, head)) if head is not None else out["rules"]
+    return out
 
 
 def run(batch_dir: Path, output: Path, params: dict[str, Any], n: int) -> dict[str, Any]:
@@ -114,9 +133,11 @@ def run(batch_dir: Path, output: Path, params: dict[str, Any], n: int) -> dict[s
     for f in (tags_file, ans_file):
         if not f.exists():
             raise InputError(str(f), None, "missing: run `wsis tag` first")
-    thresholds = decision_thresholds(params)
+    by_basis = decision_thresholds(params)
     folder = resolve_model_dir(params, None)
-    sheet = build_sheet(pd.read_parquet(tags_file), pd.read_parquet(ans_file), thresholds, int(n))
+    tags = pd.read_parquet(tags_file)
+    # a tags file without `decided_by` (written before it existed): the head's thresholds when there is one
+    sheet = build_sheet(tags, pd.read_parquet(ans_file), by_basis["head"], int(n), by_basis)
     write_sheet(sheet, Path(output))
     return {"rows": len(sheet), "output": str(output), "model": folder.name,
             "max_margin": float(sheet["margin"].max()) if len(sheet) else None}

@@ -474,6 +474,8 @@ class Tagger(BaseEstimator):
         if not texts:
             return np.zeros((0, len(self.label_ids)))
         E = np.asarray(embeddings)
+        if E.ndim != 2 or len(E) != len(texts):  # checked whole: a chunk would not see extra rows
+            raise ValueError(f"embeddings have shape {E.shape}, expected ({len(texts)}, d)")
         # in chunks: the design matrix holds a dense keyword block (2,000+ columns), 1 GB with its copy at 50k
         # texts if built at once; each row's scores are the same either way
         proba = np.vstack([self.estimator_.predict_proba(self.features_.transform_texts(

@@ -134,6 +134,8 @@ class RealAnswerHead(BaseEstimator):
         if not len(M):
             return np.zeros_like(M)
         V = np.asarray(vectors)
+        if V.ndim != 2 or len(V) != len(M):
+            raise ValueError(f"vectors have shape {V.shape}, expected ({len(M)}, d) for {len(M)} answers")
         return np.vstack([self._predict_chunk(M[i:i + PREDICT_CHUNK], V[i:i + PREDICT_CHUNK])
                           for i in range(0, len(M), PREDICT_CHUNK)])
 

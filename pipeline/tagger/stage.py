@@ -56,6 +56,7 @@ class TagResult:
     proba: np.ndarray
     pred: np.ndarray
     mentions: list[tuple[list[str], list[str]]]
+    basis: np.ndarray | None = None  # per text, what decided its tags (`decision_basis`); None: legacy rule
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ def effective_thresholds(tagger: Tagger, rules: DecisionRules | None,
     return sigmoid(logit(thr) + kind_margins(tagger, rules))
 
 
+def passage_counts(seg_owner: np.ndarray, n: int) -> np.ndarray:
+    """Passages per text (`seg_owner[k]`: the text passage k belongs to)."""
+    owner = np.asarray(seg_owner, dtype=np.int64)
+    return np.bincount(owner, minlength=n)[:n] if owner.size else np.zeros(n, dtype=np.int64)
+
+
 def blended_margins(
     tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, rules: DecisionRules,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,7 +139,7 @@ def blended_margins(
     thr = logit(np.asarray(tagger.thresholds_, dtype=np.float64))
     z_whole = logit(whole)
     owner = np.asarray(seg_owner, dtype=np.int64)
-    n_pass = np.bincount(owner, minlength=n)[:n] if owner.size else np.zeros(n, dtype=np.int64)
+    n_pass = passage_counts(owner, n)
     best = np.full((n, n_labels), -np.inf)
     if owner.size:
         np.maximum.at(best, owner, logit(seg_proba))
@@ -180,6 +187,17 @@ def head_margins(head: RealAnswerHead, margin: np.ndarray, vectors: np.ndarray) 
     return p, logit(p) - logit(np.asarray(head.thresholds_, dtype=np.float64))
 
 
+def decision_basis(n_pass: np.ndarray, n_words: np.ndarray, rules: DecisionRules, head_on: bool) -> np.ndarray:
+    """Per text, what its tags are decided by in `decide_calibrated`: "head" (the real-answer head's score
+    above its threshold), "passages" (a document: passage support) or "rules" (the blended score above its
+    kind's margin). Written to tags.parquet (`decided_by`): the label sheet measures uncertainty by it."""
+    n_pass, n_words = np.asarray(n_pass), np.asarray(n_words)
+    answer = ((n_pass < int(rules.head_max_passages)) & (n_words >= int(rules.head_min_words)) if head_on
+              else np.zeros(len(n_pass), dtype=bool))
+    doc = (n_pass >= max(int(rules.document_passages), 1)) & ~answer
+    return np.where(answer, "head", np.where(doc, "passages", "rules"))
+
+
 def decide_calibrated(
     tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, n_words: np.ndarray,
     rules: DecisionRules, seg_words: np.ndarray | None = None, head: RealAnswerHead | None = None,
@@ -204,9 +222,8 @@ def decide_calibrated(
     z, margin, n_pass = blended_margins(tagger, whole, seg_proba, owner, rules)
     score = sigmoid(z)
     pred = margin >= need
-    answer = ((n_pass < int(rules.head_max_passages)) & (np.asarray(n_words) >= int(rules.head_min_words))
-              if head is not None and vectors is not None else np.zeros(n, dtype=bool))
-    doc = (n_pass >= max(int(rules.document_passages), 1)) & ~answer
+    basis = decision_basis(n_pass, n_words, rules, head is not None and vectors is not None)
+    answer, doc = basis == "head", basis == "passages"
     rank = margin.copy()
     if head is not None and vectors is not None and answer.any():
         p, m = head_margins(head, margin[answer], np.asarray(vectors)[answer])
@@ -297,7 +314,9 @@ def decide_texts(
     n = len(texts)
     owners = np.asarray(seg_owner, dtype=np.int64)
     n_words = np.array([len(str(t).split()) for t in texts])
+    basis = None
     if rules is not None and rules.rule == "calibrated":
+        basis = decision_basis(passage_counts(owners, n), n_words, rules, head is not None and vectors is not None)
         # a short text that is all boilerplate ("We thank the organisers ...") is never tagged by the model
         boiler = np.array([w <= 30 and features.is_boilerplate(t) for w, t in zip(n_words, texts, strict=True)],
                           dtype=bool)
@@ -320,7 +339,7 @@ def decide_texts(
         for lab in [*als, *sdgs]:
             if lab in index:
                 pred[i, index[lab]] = 1
-    return TagResult(proba=proba, pred=pred, mentions=[(list(a), list(s)) for a, s in mentions])
+    return TagResult(proba=proba, pred=pred, mentions=[(list(a), list(s)) for a, s in mentions], basis=basis)
 
 
 def label_strings(tagger: Tagger, pred: np.ndarray) -> tuple[list[str], list[str]]:
@@ -493,6 +512,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
         "action_lines": als, "sdgs": sdgs,
         "mentioned_action_lines": [";".join(m[0]) for m in mentions],
         "mentioned_sdgs": [";".join(output_code(s) for s in m[1]) for m in mentions],
+        "decided_by": result.basis if result.basis is not None else np.full(len(ids), "legacy"),
     })
     tags = pd.concat([tags, score_frame(tagger, result.proba)], axis=1)
     taxonomy = load_taxonomy()
@@ -550,7 +570,8 @@ def tag_adhoc_frame(
                        float(section.get("substantive_floor", 0.05)), DecisionRules.from_params(section),
                        head)
     als, sdgs = label_strings(tagger, result.pred)
-    out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs})
+    out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs,
+                        "decided_by": result.basis if result.basis is not None else np.full(len(frame), "legacy")})
     out = pd.concat([out, score_frame(tagger, result.proba)], axis=1)
     explanations: list[dict[str, Any]] = []
     if explain:
