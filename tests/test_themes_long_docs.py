@@ -83,6 +83,7 @@ def test_issue14_long_docs_document_holds_theme_only_beyond_passing_mention() ->
 
 
 @pytest.mark.skipif(not NETMUNDIAL.exists(), reason="shared corpora not available")
+@pytest.mark.filterwarnings("ignore:spaCy model 'none' is not installed")  # a blank pipeline on purpose (fast)
 def test_issue14_long_docs_netmundial_corpus_header_is_boilerplate() -> None:
     from pipeline.clean.core import clean_answers
 
