@@ -277,8 +277,7 @@ def test_label_sheet_measures_uncertainty_against_the_thresholds_tags_are_decide
     agree_base = float(((scores >= np.array([base[lab] for lab in labels])) == tagged).mean())
     assert agree_rows >= 0.98 and agree_rows > agree_base + 0.01, (agree_rows, agree_base)
     tags = out.rename(columns={"id": "answer_id"}).assign(response_id="r", question_id="q20")
-    sheet = labelsheet.build_sheet(tags, frame.rename(columns={"id": "answer_id", "text": "answer"}),
-                                   by_basis["head"], 10, by_basis)
+    sheet = labelsheet.build_sheet(tags, frame.rename(columns={"id": "answer_id", "text": "answer"}), by_basis, 10)
     rows = sheet.merge(out.rename(columns={"id": "answer_id"})[["answer_id", "decided_by"]], on="answer_id")
     for r in rows.itertuples():  # the thresholds shown are the row's own
         lab, thr = r.uncertain_labels.split(";")[0].split()[0], float(r.uncertain_labels.split("thr ")[1][:4])

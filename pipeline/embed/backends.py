@@ -88,6 +88,14 @@ def backend_name(section: dict[str, Any]) -> str:
     return name
 
 
+def english_backend(section: dict[str, Any]) -> str:
+    """The English encoder these params name: `embed.backend` when it is torch or onnx, else (`auto`,
+    `multilingual`) `embed.auto_english_backend`. What stages trained in the English space encode with when
+    the batch is in the multilingual one."""
+    name = str(section.get("backend", DEFAULT_BACKEND))
+    return name if name in {"torch", "onnx"} else str(section.get("auto_english_backend", DEFAULT_BACKEND))
+
+
 def resolve_backend(section: dict[str, Any], non_english_share: float) -> tuple[str, str]:
     """(backend, why) for a batch: `auto` becomes multilingual when the share of non-English real answers is above
     `embed.auto_multilingual_share`, else `embed.auto_english_backend` (default: the English default)."""

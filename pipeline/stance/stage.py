@@ -147,12 +147,11 @@ def _answer_vectors(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
 def model_in_space(space: str, params: dict[str, Any] | None = None) -> Any:
     """The shipped stance model, encoding its sentences with the int8 export of its own encoder (measured:
     benchmarks/results/embed_quality_stance.json) when the batch was embedded with that export, or when the batch
-    is multilingual and the English encoder the params name (`embed.backend` when torch or onnx, else
-    `embed.auto_english_backend`) is onnx: a multilingual batch then does not load the torch model,
-    5-8x slower. None (the model as trained, torch) otherwise."""
+    is multilingual and the English encoder the params name (`embed.backends.english_backend`) is onnx: a
+    multilingual batch then does not load the torch model, 5-8x slower. None (the model as trained) otherwise."""
     import copy
 
-    from pipeline.embed.backends import DEFAULT_BACKEND
+    from pipeline.embed.backends import english_backend
     from pipeline.stance.api import get_model
     from pipeline.stance.model import DEFAULT_EMBED
 
@@ -163,10 +162,8 @@ def model_in_space(space: str, params: dict[str, Any] | None = None) -> Any:
     if embed.get("backend") != "torch":
         return None
     in_own_export = backend == "onnx" and model_id == f"{own}-int8"
-    section = dict((params or {}).get("embed", {}) or {})
-    english = section.get("backend") if section.get("backend") in ("torch", "onnx") else \
-        section.get("auto_english_backend", DEFAULT_BACKEND)
-    elsewhere = backend == "multilingual" and params is not None and english == "onnx"
+    elsewhere = backend == "multilingual" and params is not None \
+        and english_backend(dict(params.get("embed", {}) or {})) == "onnx"
     if not (in_own_export or elsewhere):
         return None
     out = copy.copy(model)

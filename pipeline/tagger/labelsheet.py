@@ -37,22 +37,22 @@ INSTRUCTIONS = [
 
 
 def select_uncertain(
-    tags: pd.DataFrame, thresholds: dict[str, float], n: int, exclude: np.ndarray | None = None,
-    by_basis: dict[str, dict[str, float]] | None = None,
+    tags: pd.DataFrame, thresholds: dict[str, dict[str, float]], n: int, exclude: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The `n` rows whose closest score is nearest its label's threshold (ties: by answer_id). With `by_basis`
-    (decision basis -> label thresholds) and a `decided_by` column, each row is measured against the thresholds
-    its tags were decided by; `thresholds` for the others."""
-    cols = [f"score_{lab}" for lab in thresholds if f"score_{lab}" in tags]
+    """The `n` rows whose closest score is nearest its label's threshold (ties: by answer_id). `thresholds`:
+    decision basis -> label -> threshold (`decision_thresholds`); each row is measured against those of its
+    `decided_by`, a tags file without that column against the "head" ones."""
+    default = thresholds["head"]
+    cols = [f"score_{lab}" for lab in default if f"score_{lab}" in tags]
     if not cols:
         raise ValueError("tags have no score columns")
     scores = tags[cols].to_numpy(dtype=float)
     labels = [c[len("score_"):] for c in cols]
-    thr = np.tile(np.array([thresholds[lab] for lab in labels]), (len(tags), 1))
-    if by_basis and "decided_by" in tags:
-        basis = tags["decided_by"].astype(str).to_numpy()
-        for name, table in by_basis.items():
-            thr[basis == name] = [table[lab] for lab in labels]
+    basis = tags["decided_by"].astype(str).to_numpy() if "decided_by" in tags else np.full(len(tags), "head")
+    thr = np.empty((len(tags), len(labels)))
+    for name in set(basis.tolist()):
+        table = thresholds.get(str(name), default)
+        thr[basis == name] = [table[lab] for lab in labels]
     dist = np.abs(scores - thr)
     nearest = np.argsort(dist, axis=1)[:, :3]
     out = tags.assign(
@@ -67,8 +67,8 @@ def select_uncertain(
     return out.sort_values(["margin", "answer_id"], kind="stable").head(n)
 
 
-def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str, float], n: int,
-                by_basis: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str, dict[str, float]],
+                n: int) -> pd.DataFrame:
     text_col = "text_redacted" if "text_redacted" in answers else (
         "text_clean" if "text_clean" in answers else "answer")
     merged = tags.merge(answers[["answer_id", text_col]], on="answer_id", how="left")
@@ -76,7 +76,7 @@ def build_sheet(tags: pd.DataFrame, answers: pd.DataFrame, thresholds: dict[str,
     if "is_nonanswer" in answers:
         non = set(answers.loc[answers["is_nonanswer"].astype(bool), "answer_id"].astype(str))
         exclude = exclude | merged["answer_id"].astype(str).isin(non).to_numpy()
-    pick = select_uncertain(merged, thresholds, n, exclude, by_basis)
+    pick = select_uncertain(merged, thresholds, n, exclude)
     sheet = pd.DataFrame({
         "answer_id": pick["answer_id"].astype(str), "response_id": pick["response_id"].astype(str),
         "question_id": pick["question_id"].astype(str), "text": pick[text_col].fillna("").astype(str),
@@ -120,11 +120,9 @@ def decision_thresholds(params: dict[str, Any]) -> dict[str, dict[str, float]]:
     def table(thr: np.ndarray) -> dict[str, float]:
         return {lab: float(t) for lab, t in zip(tagger.label_ids, thr, strict=True)}
 
-    out = {"rules": table(effective_thresholds(tagger, rules, None)),
-           "legacy": table(np.asarray(tagger.thresholds_, dtype=np.float64))}
-    out["passages"] = out["rules"]
-    out["head"] = table(effective_thresholds(tagger, rules, head)) if head is not None else out["rules"]
-    return out
+    by_rules = table(effective_thresholds(tagger, rules, None))
+    return {"head": table(effective_thresholds(tagger, rules, head)), "rules": by_rules, "passages": by_rules,
+            "legacy": table(effective_thresholds(tagger, None))}
 
 
 def run(batch_dir: Path, output: Path, params: dict[str, Any], n: int) -> dict[str, Any]:
@@ -133,11 +131,8 @@ def run(batch_dir: Path, output: Path, params: dict[str, Any], n: int) -> dict[s
     for f in (tags_file, ans_file):
         if not f.exists():
             raise InputError(str(f), None, "missing: run `wsis tag` first")
-    by_basis = decision_thresholds(params)
+    sheet = build_sheet(pd.read_parquet(tags_file), pd.read_parquet(ans_file), decision_thresholds(params), int(n))
     folder = resolve_model_dir(params, None)
-    tags = pd.read_parquet(tags_file)
-    # a tags file without `decided_by` (written before it existed): the head's thresholds when there is one
-    sheet = build_sheet(tags, pd.read_parquet(ans_file), by_basis["head"], int(n), by_basis)
     write_sheet(sheet, Path(output))
     return {"rows": len(sheet), "output": str(output), "model": folder.name,
             "max_margin": float(sheet["margin"].max()) if len(sheet) else None}

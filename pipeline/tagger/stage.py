@@ -56,7 +56,7 @@ class TagResult:
     proba: np.ndarray
     pred: np.ndarray
     mentions: list[tuple[list[str], list[str]]]
-    basis: np.ndarray | None = None  # per text, what decided its tags (`decision_basis`); None: legacy rule
+    basis: np.ndarray  # per text, what decided its tags (`decision_basis`; "legacy" under the legacy rule)
 
 
 @dataclass(frozen=True)
@@ -201,9 +201,10 @@ def decision_basis(n_pass: np.ndarray, n_words: np.ndarray, rules: DecisionRules
 def decide_calibrated(
     tagger: Tagger, whole: np.ndarray, seg_proba: np.ndarray, seg_owner: np.ndarray, n_words: np.ndarray,
     rules: DecisionRules, seg_words: np.ndarray | None = None, head: RealAnswerHead | None = None,
-    vectors: np.ndarray | None = None,
+    vectors: np.ndarray | None = None, basis: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, 0/1 decisions) of `n` texts from their whole-text scores and their passages' scores.
+    """(scores, 0/1 decisions) of `n` texts from their whole-text scores and their passages' scores
+    (`basis`: `decision_basis` of the texts when the caller has it, else computed here).
 
     Answers: the blended score (`blended_margins`) at least its kind's margin above the label's threshold; with
     a real-answer `head` (and the texts' `vectors`), the head's score above its threshold instead for texts of
@@ -222,7 +223,8 @@ def decide_calibrated(
     z, margin, n_pass = blended_margins(tagger, whole, seg_proba, owner, rules)
     score = sigmoid(z)
     pred = margin >= need
-    basis = decision_basis(n_pass, n_words, rules, head is not None and vectors is not None)
+    if basis is None:
+        basis = decision_basis(n_pass, n_words, rules, head is not None and vectors is not None)
     answer, doc = basis == "head", basis == "passages"
     rank = margin.copy()
     if head is not None and vectors is not None and answer.any():
@@ -314,14 +316,15 @@ def decide_texts(
     n = len(texts)
     owners = np.asarray(seg_owner, dtype=np.int64)
     n_words = np.array([len(str(t).split()) for t in texts])
-    basis = None
+    basis = np.full(n, "legacy")
     if rules is not None and rules.rule == "calibrated":
         basis = decision_basis(passage_counts(owners, n), n_words, rules, head is not None and vectors is not None)
         # a short text that is all boilerplate ("We thank the organisers ...") is never tagged by the model
         boiler = np.array([w <= 30 and features.is_boilerplate(t) for w, t in zip(n_words, texts, strict=True)],
                           dtype=bool)
         skip = boiler if skip is None else (np.asarray(skip, dtype=bool) | boiler)
-        proba, pred = decide_calibrated(tagger, proba, seg_proba, owners, n_words, rules, seg_words, head, vectors)
+        proba, pred = decide_calibrated(tagger, proba, seg_proba, owners, n_words, rules, seg_words, head, vectors,
+                                        basis)
         proba[skip] = 0.0
         pred[skip] = 0
     else:
@@ -512,7 +515,7 @@ def run(batch_dir: Path, params: dict[str, Any], model_dir: Path | None = None) 
         "action_lines": als, "sdgs": sdgs,
         "mentioned_action_lines": [";".join(m[0]) for m in mentions],
         "mentioned_sdgs": [";".join(output_code(s) for s in m[1]) for m in mentions],
-        "decided_by": result.basis if result.basis is not None else np.full(len(ids), "legacy"),
+        "decided_by": result.basis,
     })
     tags = pd.concat([tags, score_frame(tagger, result.proba)], axis=1)
     taxonomy = load_taxonomy()
@@ -571,7 +574,7 @@ def tag_adhoc_frame(
                        head)
     als, sdgs = label_strings(tagger, result.pred)
     out = pd.DataFrame({"id": frame["id"].astype(str).to_numpy(), "action_lines": als, "sdgs": sdgs,
-                        "decided_by": result.basis if result.basis is not None else np.full(len(frame), "legacy")})
+                        "decided_by": result.basis})
     out = pd.concat([out, score_frame(tagger, result.proba)], axis=1)
     explanations: list[dict[str, Any]] = []
     if explain:

@@ -132,8 +132,8 @@ def document_holds(n: Any, total: Any, cfg: dict[str, Any]) -> Any:
     doc_n = int(cfg.get("document_segments", DEFAULTS["document_segments"]))
     min_p = int(cfg.get("document_min_passages", DEFAULTS["document_min_passages"]))
     share = float(cfg.get("document_min_share", DEFAULTS["document_min_share"]))
-    return (np.asarray(n) > 0) & ((np.asarray(total) < doc_n) | ((np.asarray(n) >= min_p)
-                                                                  & (np.asarray(n) >= share * np.asarray(total))))
+    n, total = np.asarray(n), np.asarray(total)
+    return (n > 0) & ((total < doc_n) | ((n >= min_p) & (n >= share * total)))
 
 
 def _holder_counter(answer_ids: np.ndarray, respondents: np.ndarray, cfg: dict[str, Any]) -> Any:
