@@ -94,7 +94,8 @@ ARTEFACTS: tuple[Artefact, ...] = (
              "answers + normalised/redacted text, non-answers, language, duplicates, keyphrases, mentions"),
     Artefact("segments", "segments.parquet", "parquet", _cols(
         "segment_id answer_id response_id question_id seg_index:int64 start:int64 end:int64 text text_redacted "
-        "n_words:int64 is_nonanswer:bool is_boilerplate:bool"), "passages of bounded length within an answer"),
+        "n_words:int64 is_nonanswer:bool is_boilerplate:bool boilerplate_kind"),
+        "passages of bounded length within an answer"),
     Artefact("embeddings", "embeddings.npz", "npz", _cols(
         "answer_ids answer_vectors:float32 segment_ids segment_vectors:float32 model_id"),
         "unit-norm vectors of answers, segments and the tag stage's sentence passages (sentence_owner, "

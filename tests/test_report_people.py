@@ -121,7 +121,7 @@ def test_boilerplate_passages_are_counted_in_data_quality(tmp_path: Path) -> Non
     dq = pd.read_csv(batch / "report" / "tables" / "data_quality.csv", dtype=str, keep_default_na=False)
     dq = dq.set_index("measure")["value"]
     assert dq["passages set aside as repeated boilerplate"] == "2"
-    assert dq["answers with boilerplate passages"] == "2"
+    assert dq["answers with passages set aside"] == "2"
 
 
 def test_framework_runs_say_how_answers_were_coded(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pipeline.clean.language import LanguageDetector
 from pipeline.clean.mentions import find_mentions
 from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
+from pipeline.clean.nonprose import nonprose_kinds
 from pipeline.clean.normalise import normalise_text, word_count
 from pipeline.clean.pii import looks_like_name, name_spans, redact
 from pipeline.clean.segments import passages
@@ -42,7 +43,7 @@ CLEAN_COLUMNS = (
 )
 SEGMENT_COLUMNS = (
     "segment_id", "answer_id", "response_id", "question_id", "seg_index", "start", "end", "text",
-    "text_redacted", "n_words", "is_nonanswer", "is_boilerplate",
+    "text_redacted", "n_words", "is_nonanswer", "is_boilerplate", "boilerplate_kind",
 )
 # the clean parameters' defaults: one definition (pipeline.params; it was 60 words here vs 30 in params.yaml)
 DEFAULTS: dict[str, Any] = {**CleanParams().model_dump(), "seed": 0}
@@ -142,7 +143,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
                 "response_id": response_ids[i], "question_id": question_ids[i], "seg_index": k,
                 "start": start, "end": end, "text": seg_text,
                 "text_redacted": redact(seg_text, seg_names), "n_words": word_count(seg_text),
-                "is_nonanswer": False, "is_boilerplate": False,
+                "is_nonanswer": False, "is_boilerplate": False, "boilerplate_kind": "",
             })
     timings["segments+redaction"] = clock.lap()
 
@@ -156,8 +157,12 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         min_share=float(cfg["boilerplate_min_share"]), min_documents=int(cfg["boilerplate_min_documents"]),
         min_coverage=float(cfg["boilerplate_min_coverage"]),
     )
-    for r, b in zip(seg_rows, boiler, strict=True):
-        r["is_boilerplate"] = bool(b)
+    # Non-prose passages of documents (references, tables, name lists): set aside like boilerplate, by kind.
+    kinds = nonprose_kinds([r["text"] for r in seg_rows], [languages[i] for i in seg_answer],
+                           [bool(cfg["set_aside_nonprose"]) and n_segments[i] >= min_seg for i in seg_answer])
+    for r, b, kind in zip(seg_rows, boiler, kinds, strict=True):
+        r["boilerplate_kind"] = "repeated" if b else kind
+        r["is_boilerplate"] = bool(r["boilerplate_kind"])
     timings["boilerplate"] = clock.lap()
 
     clean = answers.copy()
@@ -188,6 +193,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         "segment_id": "str", "answer_id": "str", "response_id": "str", "question_id": "str",
         "seg_index": "int64", "start": "int64", "end": "int64", "text": "str",
         "text_redacted": "str", "n_words": "int64", "is_nonanswer": "bool", "is_boilerplate": "bool",
+        "boilerplate_kind": "str",
     })
     logger.info(
         "clean: %d answers, %d non-answers, %d segments; timings %s", len(clean), sum(is_non),

@@ -7,12 +7,14 @@ which is more honest than a guess.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_LANGUAGES", "LanguageDetector"]
+__all__ = ["DEFAULT_LANGUAGES", "LanguageDetector", "language_stop_words"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +100,24 @@ class LanguageDetector:
             if post[best] / total >= self.min_confidence:
                 out[i] = best
         return out
+
+
+@cache
+def language_stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop-word list of one language (shipped without any model download); empty when it has none."""
+    if not re.fullmatch(r"[a-z]{2,3}", lang or ""):
+        return frozenset()
+    # the file alone, not `spacy.lang.<lang>`: the package's __init__ compiles the language's tokenizer
+    # exceptions (French: seconds), which a stop-word list does not need. The files import nothing.
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    path = Path(next(iter(spec.submodule_search_locations))) / "lang" / lang / "stop_words.py"
+    if not path.is_file():
+        return frozenset()
+    file_spec = importlib.util.spec_from_file_location(f"_wsis_stop_words_{lang}", path)
+    if file_spec is None or file_spec.loader is None:
+        return frozenset()
+    mod = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(mod)
+    return frozenset(str(w).lower().replace("’", "'") for w in getattr(mod, "STOP_WORDS", ()))

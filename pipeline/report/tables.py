@@ -640,6 +640,15 @@ def duplicates_table(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+# segments.boilerplate_kind -> (data-quality measure, note): passages not themed, tagged or quoted
+SET_ASIDE_KINDS: dict[str, tuple[str, str]] = {
+    "repeated": ("passages set aside as repeated boilerplate",
+                 "headers, letterheads, disclaimers, signatures repeated across documents: not themed, tagged or "
+                 "quoted"),
+    "reference": ("passages set aside as references", "citations, footnotes, source lists in documents"),
+    "table": ("passages set aside as tables", "tables of figures, tables of contents, address lines"),
+    "list": ("passages set aside as lists of names", "signatories, members, address blocks, file headers"),
+}
 FLAG_NOTES = {
     "mixed_encoding": "the file mixes UTF-8 and Windows-1252 lines (decoded line by line); check accents",
     "not_consultation_text": "reads like a manual or other non-answer document; check it belongs to the batch",
@@ -761,10 +770,12 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
                      "review the low-confidence ones first (wsis themes --review-sheet)" if "low" in kind else ""))
     if segments is not None and "is_boilerplate" in segments.columns:
         bp = segments[segments["is_boilerplate"].fillna(False).astype(bool)]
-        rows.append(("passages", "passages set aside as repeated boilerplate", len(bp),
-                     "headers, letterheads, disclaimers, signatures repeated across documents: not themed, tagged "
-                     "or quoted"))
-        rows.append(("passages", "answers with boilerplate passages", int(bp["answer_id"].nunique()), ""))
+        kinds = (bp["boilerplate_kind"].replace("", "repeated") if "boilerplate_kind" in bp.columns
+                 else pd.Series("repeated", index=bp.index))
+        for kind, (measure, note) in SET_ASIDE_KINDS.items():
+            if kind == "repeated" or (kinds == kind).any():
+                rows.append(("passages", measure, int((kinds == kind).sum()), note))
+        rows.append(("passages", "answers with passages set aside", int(bp["answer_id"].nunique()), ""))
     rows.append(("quarantine", "quarantined records", len(quarantine), "records that could not be read"))
     for reason, n in quarantine["reason"].astype(str).value_counts().sort_index().items() if len(quarantine) else []:
         rows.append(("quarantine", f"quarantined: {reason}", int(n), ""))

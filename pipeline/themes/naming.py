@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from pipeline.clean.language import language_stop_words
 from pipeline.clean.pii import PLACEHOLDER_RE, redact_contacts
 from pipeline.errors import InputError
 
@@ -62,27 +60,6 @@ def tokens(text: str, lang: str | None = None) -> list[str]:
         out = [t.split("'", 1)[1] if "'" in t and t.split("'", 1)[0] in elided and t.split("'", 1)[1] else t
                for t in out]
     return out
-
-
-@functools.cache
-def language_stop_words(lang: str) -> frozenset[str]:
-    """spaCy's stop-word list of one language (shipped without any model download); empty when it has none."""
-    if not re.fullmatch(r"[a-z]{2,3}", lang or ""):
-        return frozenset()
-    # the file alone, not `spacy.lang.<lang>`: the package's __init__ compiles the language's tokenizer
-    # exceptions (French: seconds), which a stop-word list does not need. The files import nothing.
-    spec = importlib.util.find_spec("spacy")
-    if spec is None or not spec.submodule_search_locations:
-        return frozenset()
-    path = Path(next(iter(spec.submodule_search_locations))) / "lang" / lang / "stop_words.py"
-    if not path.is_file():
-        return frozenset()
-    file_spec = importlib.util.spec_from_file_location(f"_wsis_stop_words_{lang}", path)
-    if file_spec is None or file_spec.loader is None:
-        return frozenset()
-    mod = importlib.util.module_from_spec(file_spec)
-    file_spec.loader.exec_module(mod)
-    return frozenset(str(w).lower().replace("’", "'") for w in getattr(mod, "STOP_WORDS", ()))
 
 
 @functools.cache
