@@ -181,6 +181,7 @@ class TagParams(Section):
     max_sdgs_document: int = Field(3, ge=0)
     head_max_passages: int = Field(16, ge=0)
     head_keep_base_margin: float = 1.0
+    head_keep_base_margin_sdgs: float = 1.0
     head_min_words: int = Field(8, ge=0)
     substantive_words: int = 15
     substantive_floor: float = 0.05

@@ -84,6 +84,7 @@ class DecisionRules:
     max_sdgs_document: int = 3
     head_max_passages: int = 16  # a version's real-answer head decides texts with fewer passages (documents: support)
     head_keep_base_margin: float = 1.0  # ... and a label the base model is this sure of (log-odds) stays
+    head_keep_base_margin_sdgs: float = 1.0  # ... the same for SDGs (inf: an SDG needs the head's own score)
     head_min_words: int = 8  # shorter texts ("Not applicable to us.") keep the base rules (no dev answer is shorter)
 
     @classmethod
@@ -229,7 +230,8 @@ def decide_calibrated(
     rank = margin.copy()
     if head is not None and vectors is not None and answer.any():
         p, m = head_margins(head, margin[answer], np.asarray(vectors)[answer])
-        keep = margin[answer] >= float(rules.head_keep_base_margin)  # confident written-style evidence
+        keep_at = np.where(is_sdg, float(rules.head_keep_base_margin_sdgs), float(rules.head_keep_base_margin))
+        keep = margin[answer] >= keep_at[None, :]  # confident written-style evidence
         score[answer], pred[answer], rank[answer] = p, (m >= 0) | keep, m + rules.action_line_margin
     if owner.size and doc.any():
         passing = (logit(seg_proba) - thr) >= need
