@@ -353,7 +353,8 @@ def variants(pre: Pre, half: np.ndarray) -> dict[str, Callable[[np.ndarray, np.n
         k_best = max(grid, key=lambda k: (score[k], -grid.index(k)))
         head = fit_head(pre, tr)
         head.thresholds_ = per_label_sdg_thresholds(pre, head, tr, k_best)
-        return tag(pre, te, head), {"shrink": k_best, "inner_sdg_f1": {str(k): round(v, 4) for k, v in score.items()}}
+        return tag(pre, te, head), {"shrink": str(k_best),
+                                    "inner_sdg_f1": {str(k): round(v, 4) for k, v in score.items()}}
 
     def rank(tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         head = fit_head(pre, tr)
