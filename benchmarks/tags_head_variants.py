@@ -13,7 +13,7 @@ the other half.
 
     PYTHONPATH=. .venv/bin/python benchmarks/tags_head_variants.py [--n-boot 2000] [--check] [--only NAME ...]
 
-(`--only`: those variants and shipped, printed, nothing written; about 5 min in all on 2 cores.)
+(`--only`: those variants and shipped, printed, nothing written; the full run took 16 min on 2 busy shared cores.)
 
 Writes benchmarks/results/tags_head_variants.json.
 """
