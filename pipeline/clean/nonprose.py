@@ -9,8 +9,8 @@ function words (a third to a half of its words); references, tables and lists ha
 
 - ``reference``: at least 2 citation markers (supra, ibid, id., et al., "available at", URLs, docket or volume
   numbers, a year in brackets, a dated source, "Surname, I."; a passage's links count once) and function words
-  under 25% of the words, or one marker and under 15%, or a footnote form (supra, ibid, op. cit., et al., id. at)
-  and under 35%;
+  under 25% of the words, or one marker and under 15%, or a footnote form (supra, ibid, op. cit., id. at: nearly
+  only in footnotes and citation sentences) and under 60%;
 - ``table``: numbers make at least 40% of the tokens and function words under 20% of the words;
 - ``list``: at least 6 words, function words under 10%, at least 60% of the words capitalised.
 
@@ -37,19 +37,19 @@ KINDS = ("reference", "table", "list")
 _MARKERS = re.compile(
     r"\bet al\b|\bibid\b|\bop\.? cit\b|\bdoi\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bno\.\s*\d|"
     r"\bavailable (?:at|from|online)\b|\bretrieved\b|\baccessed\b|\b[A-Z][a-z]+,\s+[A-Z]\.|"
-    r"\bjournal\b|\bworking paper\b|\bdocket\b|\bsupra\b|\bid\.|\bv\.\s+[A-Z]|\(\d{4}\)|"
+    r"\bjournal\b|\bworking paper\b|\bdocket\b|\bsupra(?= note\b|,| at\b)|\bid\.|\bv\.\s+[A-Z]|\(\d{4}\)|"
     r"\b(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.? \d{1,2},? (?:19|20)\d\d\b",
     re.IGNORECASE,
 )
 # legal and scholarly footnote forms: one is enough in a short footnote ("12 Open Internet Order, supra note 1, at 4.")
-_STRONG = re.compile(r"\bsupra\b|\bibid\b|\bop\.? cit\b|\bet al\b|\bid\. at\b", re.IGNORECASE)
+_STRONG = re.compile(r"\bsupra(?= note\b|,| at\b| n\.)|\bibid\b|\bop\.? cit\b|\bid\. at\b", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)  # all of a passage's links count as one marker
 _WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 
 REFERENCE_MAX_FUNCTION = 0.25 # with >= 2 markers
 REFERENCE_ONE_MARKER_MAX_FUNCTION = 0.15
-REFERENCE_STRONG_MAX_FUNCTION = 0.35  # with a footnote form (supra, ibid, op. cit., et al., id. at)
+REFERENCE_STRONG_MAX_FUNCTION = 0.6  # with a footnote form (supra, ibid, op. cit., id. at)
 TABLE_MIN_NUMBERS = 0.4
 TABLE_MAX_FUNCTION = 0.2
 LIST_MIN_WORDS = 6
