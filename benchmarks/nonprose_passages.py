@@ -6,8 +6,8 @@ to the themes.
    `pipeline.clean.nonprose` kind, with a seeded sample of each kind's ids for reading by hand (ids only: the text
    stays in ../shared).
 2. Themes, before/after: given a batch folder themed with the old rule (`--before`) and one themed with the new
-   (`--after`; same answers), the themes whose passages are mostly (>= 50%) non-prose by the new rule, their
-   labels, and the number of themes per question.
+   (`--after`; same answers), the themes whose passages are mostly (>= 50%) non-prose by the new rule (their
+   labels), the number of themes, and the quotes that are non-prose passages.
 
     .venv/bin/python benchmarks/nonprose_passages.py --batch trai=/tmp/prof/trai --batch netmundial=/tmp/prof/nm \
         --batch au=/tmp/prof/au --before /tmp/prof/trai --after /tmp/prof/trai_after \
@@ -72,7 +72,13 @@ def theme_makeup(batch: Path, kinds: pd.DataFrame) -> dict[str, Any]:
     made = [{"theme_id": str(r.theme_id), "label": str(r.label),
              "nonprose_share": round(float(share.get(r.theme_id, 0)), 3)}
             for r in t.itertuples() if share.get(r.theme_id, 0) >= 0.5]
-    return {"themes": len(t), "mostly_nonprose": len(made), "mostly_nonprose_themes": made}
+    quotes = [q for qs in t["quotes"].fillna("[]") for q in json.loads(qs or "[]")]
+    quote_kinds = pd.Series([str(kind.get(q.get("segment_id"), "")) for q in quotes], dtype="str")
+    return {"themes": len(t), "mostly_nonprose": len(made), "mostly_nonprose_themes": made,
+            "quotes": len(quotes),
+            "nonprose_quotes": int(quote_kinds.isin(["reference", "table", "list"]).sum()),
+            "nonprose_quotes_by_kind": {str(k): int(v) for k, v in quote_kinds[quote_kinds.isin(
+                ["reference", "table", "list"])].value_counts().items()}}
 
 
 def main() -> None:
@@ -94,7 +100,8 @@ def main() -> None:
         for side in ("themes_before", "themes_after"):
             r = out[side]
             print(side, r["themes"], "themes,", r["mostly_nonprose"], "mostly non-prose:",
-                  [t["label"] for t in r["mostly_nonprose_themes"]])
+                  [t["label"] for t in r["mostly_nonprose_themes"]], "; quotes", r["quotes"], "non-prose",
+                  r["nonprose_quotes_by_kind"])
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
