@@ -249,3 +249,16 @@ def test_keyphrase_forms(params: dict) -> None:
     assert "data privacy" in kp  # not "datum privacy"
     assert "social media" in kp and "sme" in kp and "5g network" in kp
     assert not any(p.startswith(("the ", "a ")) for p in kp)
+
+
+def test_keyphrases_keep_zero_where_it_names_a_thing_and_drop_counts(params: dict) -> None:
+    """ "zero rating" written as two words was "rating" (spaCy: like_num), so TRAI themes were named
+    "Rating programs"; counts ("three countries") are still dropped."""
+    from pipeline.clean.keyphrases import keyphrases
+
+    nlp = load_nlp(params["clean"]["spacy_model"])
+    lemma = lemmatizer_of(nlp)
+    kp = keyphrases(nlp("Zero rating programs harm new entrants, three countries said, and zero trust security "
+                        "helps."), lemmatize=lemma)
+    assert "zero rating program" in kp and "zero trust security" in kp
+    assert "country" in kp and not any(p.startswith("three") for p in kp)

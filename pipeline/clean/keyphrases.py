@@ -24,14 +24,17 @@ _SPACES = re.compile(r"\s+")
 _KEEP_AS_WRITTEN = {"data": "data", "media": "media", "news": "news", "icts": "ict", "sdgs": "sdg",
                     "ais": "ai", "ngos": "ngo", "smes": "sme", "msmes": "msme", "llms": "llm"}
 _LETTER = re.compile(r"[^\W\d_]")
+# number words that name a thing rather than count one ("zero rating", "zero trust", "net zero"): spaCy calls
+# them like_num, and dropping them turned "zero rating programs" into "rating programs"
+_NAMING_NUMBERS = frozenset({"zero"})
 _LEADING_THE = re.compile(r"^the\s+", re.I)
 
 
 def _keep(tok: Any) -> bool:
     return not (
         tok.is_stop or tok.is_punct or tok.is_space or tok.like_url or tok.like_email
-        or tok.like_num or (tok.pos_ in _DROP_POS and not (tok.pos_ in {"NUM", "X"} and
-                                                          _HAS_LETTERS.search(tok.text)))
+        or (tok.like_num and tok.lower_ not in _NAMING_NUMBERS)
+        or (tok.pos_ in _DROP_POS and not (tok.pos_ in {"NUM", "X"} and _HAS_LETTERS.search(tok.text)))
     )
 
 
