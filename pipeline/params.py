@@ -64,6 +64,7 @@ class CleanParams(Section):
     boilerplate_min_coverage: float = Field(0.5, ge=0, le=1)
     boilerplate_min_segments: int = 3
     set_aside_nonprose: bool = True
+    entities: bool = False
     languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     keyphrase_languages: list[str] = Field(default_factory=lambda: ["en", "und"])
 

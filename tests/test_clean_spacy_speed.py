@@ -81,17 +81,42 @@ def test_fast_ruler_matches_and_annotates_like_spacy(real_answers: pd.DataFrame,
 
 def test_optimised_pass_equals_the_full_pipeline(real_answers: pd.DataFrame, params: dict, full_pipeline,  # type: ignore[no-untyped-def]
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """answers_clean and segments (keyphrases, entities, redacted names, passages) are identical."""
+    """answers_clean and segments (keyphrases, entities, redacted names, passages) are identical; by default NER
+    runs only on individuals' answers (PERSON names) and only the unused entities column differs (empty)."""
     fast_nlp = nlp.load_nlp(params["clean"]["spacy_model"])
     assert "lemmatizer" not in fast_nlp.pipe_names and nlp.lemmatizer_of(fast_nlp) is not None
     assert isinstance(fast_nlp.get_pipe("attribute_ruler").matcher, FastRulerMatcher)
-    clean_fast, seg_fast = clean_answers(real_answers, params)
+    assert params["clean"]["entities"] is False
+    with_entities = {**params, "clean": {**params["clean"], "entities": True}}
+    clean_fast, seg_fast = clean_answers(real_answers, with_entities)
+    clean_lean, seg_lean = clean_answers(real_answers, params)
     monkeypatch.setattr(nlp, "load_nlp", lambda model, allow_blank=False: full_pipeline)
-    clean_full, seg_full = clean_answers(real_answers, params)
+    clean_full, seg_full = clean_answers(real_answers, with_entities)
     pd.testing.assert_frame_equal(clean_fast, clean_full)
     pd.testing.assert_frame_equal(seg_fast, seg_full)
     assert clean_full["keyphrases"].map(len).sum() > 500 and clean_full["entities"].map(len).sum() > 50
     assert clean_full["text_redacted"].str.contains(r"\[name\]").any()  # PERSON spans took part
+    pd.testing.assert_frame_equal(clean_lean.drop(columns="entities"), clean_full.drop(columns="entities"))
+    pd.testing.assert_frame_equal(seg_lean, seg_full)
+    assert not clean_lean["entities"].map(len).any()
+
+
+def test_ner_runs_only_on_the_texts_that_want_it(real_answers: pd.DataFrame, params: dict) -> None:
+    """`analyse_texts(ner_mask=...)`: texts left out get no entities or PERSON spans, the others exactly what NER
+    over every text gives them, and sentences and keyphrases are the same for all."""
+    texts = [normalise_text(t) for t in real_answers["answer"]]
+    skip = [False] * len(texts)
+    model = params["clean"]["spacy_model"]
+    mask = [i % 3 == 0 for i in range(len(texts))]
+    every = nlp.analyse_texts(texts, skip, model)
+    some = nlp.analyse_texts(texts, skip, model, ner_mask=mask)
+    assert sum(bool(a.person_spans) for a, m in zip(every, mask, strict=True) if not m) > 3
+    for a, b, m in zip(every, some, mask, strict=True):
+        assert (a.sentences, a.keyphrases) == (b.sentences, b.keyphrases)
+        if m:
+            assert (a.entities, a.person_spans) == (b.entities, b.person_spans)
+        else:
+            assert b.entities == [] and b.person_spans == []
 
 
 def test_two_worker_processes_give_the_same_outputs(real_answers: pd.DataFrame, params: dict) -> None:

@@ -104,18 +104,24 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     timings["duplicates"] = clock.lap()
 
     kp_langs = set(cfg["keyphrase_languages"])
+    groups_sg = _str_col(answers, "stakeholder_group")
+    redact_names = bool(cfg["redact_individual_names"])
+    with_entities = bool(cfg["entities"])
+    # NER (half of the spaCy time) only where its output is used: PERSON names of individual respondents in the
+    # languages the English model reads (below), or every text when the entities column is asked for.
+    redact_persons = [redact_names and g.strip().lower() == "individual" and lang in kp_langs
+                      for g, lang in zip(groups_sg, languages, strict=True)]
     analyses = analyse_texts(
         texts, skip=is_non, model=str(cfg["spacy_model"]),
         keyphrase_mask=[lang in kp_langs for lang in languages],
+        ner_mask=[with_entities or r for r in redact_persons],
         batch_size=int(cfg["batch_size"]), n_process=int(cfg["n_process"]),
         allow_blank=bool(cfg.get("allow_blank_spacy", False)),
         batch_chars=int(cfg.get("batch_chars", 100_000)),
     )
     timings["spacy"] = clock.lap()
 
-    groups_sg = _str_col(answers, "stakeholder_group")
     org_names = _str_col(answers, "org_name")
-    redact_names = bool(cfg["redact_individual_names"])
     # The English model's PERSON entities are trusted only in the languages it reads (as for keyphrases):
     # on French or German text it tags ordinary words ("doivent [être auditables]"). The respondent's own
     # name from the form is looked for in every language.
@@ -127,7 +133,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         names: list[tuple[int, int]] = []
         if redact_names and groups_sg[i].strip().lower() == "individual":
             names = name_spans(text, org_names[i])
-            if languages[i] in kp_langs:
+            if redact_persons[i]:
                 names += [(s, e) for s, e in analyses[i].person_spans if looks_like_name(text[s:e])]
         text_redacted.append(redact(text, names))
         if is_non[i]:
@@ -177,7 +183,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         "dup_group_size": dups.size,
         "dup_kind": dups.kind,
         "keyphrases": [a.keyphrases for a in analyses],
-        "entities": [a.entities for a in analyses],
+        "entities": [a.entities if with_entities else [] for a in analyses],
         "mentions_action_lines": [m.action_lines for m in mentions],
         "mentions_sdgs": [m.sdgs for m in mentions],
         "n_words": [word_count(x) for x in texts],

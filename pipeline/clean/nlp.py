@@ -175,20 +175,32 @@ def _sentences(doc: Any, offset: int, para_start: bool = True) -> list[Sentence]
 
 # One block's findings, small enough to send back from a worker process (a spaCy Doc is not).
 _BlockResult = tuple[list[Sentence], list[str], list[str], list[tuple[int, int]]]
+# (text index, offset, starts a paragraph, wants keyphrases, wants NER)
+_BlockKey = tuple[int, int, bool, bool, bool]
 _WORKER: dict[str, Any] = {}
 
 
-def _analyse_batch(nlp: Any, items: list[tuple[str, tuple[int, int, bool, bool]]]) -> list[_BlockResult]:
-    """Sentences, keyphrases, entities and PERSON spans of each block of one batch (offsets into its text)."""
+def _analyse_batch(nlp: Any, items: list[tuple[str, _BlockKey]]) -> list[_BlockResult]:
+    """Sentences, keyphrases, entities and PERSON spans of each block of one batch (offsets into its text).
+
+    NER (half of the spaCy time) runs only on the blocks that want it: its own tok2vec reads nothing the other
+    components write, so it runs after them on those Docs alone, with the same result as in the full pipeline."""
     lemma = lemmatizer_of(nlp)
     has_parse, has_ner = nlp.has_pipe("parser"), nlp.has_pipe("ner")
+    size = max(1, len(items))
+    docs = list(nlp.pipe([text for text, _ in items], batch_size=size, disable=["ner"] if has_ner else []))
+    want = [key[4] for _, key in items]
+    if has_ner and any(want):
+        ner = nlp.get_pipe("ner")
+        tagged = iter(ner.pipe([d for d, w in zip(docs, want, strict=True) if w], batch_size=size))
+        docs = [next(tagged) if w else d for d, w in zip(docs, want, strict=True)]
     out: list[_BlockResult] = []
-    docs = nlp.pipe([text for text, _ in items], batch_size=max(1, len(items)))
-    for doc, (_, (_, offset, para, want_kp)) in zip(docs, items, strict=True):
+    for doc, (_, (_, offset, para, want_kp, want_ner)) in zip(docs, items, strict=True):
         kps = keyphrases(doc, lemmatize=lemma) if has_parse and want_kp else []
-        ents = entities(doc) if has_ner and want_kp else []
+        ner_ran = has_ner and want_ner
+        ents = entities(doc) if ner_ran and want_kp else []
         persons = [(offset + e.start_char, offset + e.end_char) for e in doc.ents if e.label_ == "PERSON"] \
-            if has_ner else []
+            if ner_ran else []
         out.append((_sentences(doc, offset, para), kps, ents, persons))
     return out
 
@@ -197,7 +209,7 @@ def _worker_init(model: str, allow_blank: bool) -> None:
     _WORKER["nlp"] = load_nlp(model, allow_blank)  # forked: already loaded in the parent, so no cost
 
 
-def _worker_batch(items: list[tuple[str, tuple[int, int, bool, bool]]]) -> list[_BlockResult]:
+def _worker_batch(items: list[tuple[str, _BlockKey]]) -> list[_BlockResult]:
     return _analyse_batch(_WORKER["nlp"], items)
 
 
@@ -223,6 +235,7 @@ def analyse_texts(
     skip: list[bool],
     model: str,
     keyphrase_mask: list[bool] | None = None,
+    ner_mask: list[bool] | None = None,
     batch_size: int = 256,
     n_process: int = 1,
     allow_blank: bool = False,
@@ -231,19 +244,20 @@ def analyse_texts(
     """Run spaCy over all non-skipped texts; one `Analysis` per input text (empty when skipped).
 
     `keyphrase_mask[i]` False keeps sentences and PERSON spans but drops keyphrases/entities
-    (used for languages the English model cannot lemmatise). With `n_process` > 1 batches are analysed
+    (used for languages the English model cannot lemmatise); `ner_mask[i]` False skips NER on text i (no
+    entities, no PERSON spans). With `n_process` > 1 batches are analysed
     in worker processes (forked: each holds the model loaded here) that send back only the findings,
     in order; the results are identical to one process.
     """
     load_nlp(model, allow_blank)  # loaded (or refused) here, before any worker forks
     results = [Analysis() for _ in texts]
     # Identical texts (campaigns, copy-paste) are analysed once.
-    first: dict[tuple[str, bool], int] = {}
+    first: dict[tuple[str, bool, bool], int] = {}
     repeat = [False] * len(texts)
     for i, text in enumerate(texts):
         if skip[i]:
             continue
-        key = (text, keyphrase_mask is None or keyphrase_mask[i])
+        key = _want(text, i, keyphrase_mask, ner_mask)
         if key in first:
             repeat[i] = True
         else:
@@ -251,7 +265,7 @@ def analyse_texts(
     todo = [s or r for s, r in zip(skip, repeat, strict=True)]
     junk: list[tuple[int, Sentence]] = []
     items = [
-        (block, (i, offset, para, keyphrase_mask is None or keyphrase_mask[i]))
+        (block, (i, offset, para, *_want(texts[i], i, keyphrase_mask, ner_mask)[1:]))
         for block, (i, offset, para) in _blocks(texts, todo, junk)
     ]
     batches = list(_batches(items, batch_size, batch_chars))
@@ -260,7 +274,7 @@ def analyse_texts(
     ent_seen: list[dict[str, None]] = [{} for _ in texts]
     with _mapper(n_proc if len(batches) >= 2 * n_proc else 1, model, allow_blank) as run_batch:
         for batch, found in zip(batches, run_batch(batches), strict=True):
-            for (_, (i, _, _, _)), (sents, kps, ents, persons) in zip(batch, found, strict=True):
+            for (_, (i, *_)), (sents, kps, ents, persons) in zip(batch, found, strict=True):
                 results[i].sentences.extend(sents)
                 kp_seen[i].update(dict.fromkeys(kps))
                 ent_seen[i].update(dict.fromkeys(ents))
@@ -274,12 +288,18 @@ def analyse_texts(
         res.entities = list(ent_seen[i])
     for i, text in enumerate(texts):
         if repeat[i]:
-            src = results[first[(text, keyphrase_mask is None or keyphrase_mask[i])]]
+            src = results[first[_want(text, i, keyphrase_mask, ner_mask)]]
             results[i] = Analysis(
                 sentences=list(src.sentences), keyphrases=list(src.keyphrases),
                 entities=list(src.entities), person_spans=list(src.person_spans),
             )
     return results
+
+
+def _want(text: str, i: int, keyphrase_mask: list[bool] | None, ner_mask: list[bool] | None
+          ) -> tuple[str, bool, bool]:
+    """(text, wants keyphrases, wants NER): texts analysed once per distinct key."""
+    return (text, keyphrase_mask is None or keyphrase_mask[i], ner_mask is None or ner_mask[i])
 
 
 @contextmanager
