@@ -111,6 +111,11 @@ def test_keyphrases_and_entities(cleaned) -> None:
     kp = _row(clean, "r7::doc")["keyphrases"]
     assert "community network" in kp and "local content" in kp
     assert all(p == p.lower() and 1 <= len(p.split()) <= 4 for p in kp)
+    assert not clean["entities"].map(len).any()  # default: NER only for individuals' PERSON names, no column
+
+
+def test_entities_column_when_asked_for(params: dict) -> None:
+    clean, _ = clean_answers(_answers(), {**params, "clean": {**params["clean"], "entities": True}})
     assert "Nairobi" in _row(clean, "r4::q1")["entities"]
 
 
