@@ -72,6 +72,7 @@ class CleanParams(Section):
 class EmbedParams(Section):
     backend: Literal["torch", "onnx", "multilingual", "auto"] = "auto"
     auto_multilingual_share: float = Field(0.05, ge=0, le=1)
+    auto_multilingual_min_answers: int = Field(3, ge=0)
     auto_english_backend: Literal["torch", "onnx"] = "onnx"
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(64, ge=1)

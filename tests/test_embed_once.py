@@ -140,6 +140,21 @@ def test_auto_backend_picks_by_share_of_non_english_answers(params, isolated_cac
     assert embed_stage.batch_params(batch, params) is params
 
 
+def test_auto_backend_needs_a_few_non_english_answers_not_one_in_a_small_file(params):
+    """10 English answers and one detected as French: 9% (> 5%) but one answer: English; three: multilingual."""
+    def batch(n_en: int, n_other: int) -> pd.DataFrame:
+        return pd.DataFrame({"language": ["en"] * n_en + ["fr"] * n_other, "is_nonanswer": False})
+
+    section = {**params["embed"], "backend": "auto"}
+    one = embed_stage.resolved_section(batch(10, 1), {**params, "embed": section})
+    assert one[0]["backend"] == "onnx" and "only 1" in one[2] and "auto_multilingual_min_answers" in one[2]
+    three = embed_stage.resolved_section(batch(27, 3), {**params, "embed": section})
+    assert three[0]["backend"] == "multilingual"
+    assert embed_stage.non_english_count(batch(27, 3)) == 3
+    zero = {**params, "embed": {**section, "auto_multilingual_min_answers": 0}}
+    assert embed_stage.resolved_section(batch(10, 1), zero)[0]["backend"] == "multilingual"
+
+
 class _FakeOnnx:
     """Stands in for the int8 export (no export in a unit test): what matters is the cache key."""
 

@@ -307,14 +307,14 @@ def batch_params(params: dict[str, Any], clean: pd.DataFrame) -> tuple[dict[str,
     from pipeline.embed.backends import AUTO, resolve_backend
     from pipeline.embed.core import embed_section
     from pipeline.embed.passages import sentence_scoring
-    from pipeline.embed.stage import non_english_share
+    from pipeline.embed.stage import non_english_count, non_english_share
 
     n_real = int((~clean["is_nonanswer"].astype(bool)).sum())
     out = tag_params_for_batch(params, n_real)
     switches: list[str] = []
     section = embed_section(params)
     if str(section.get("backend")) == AUTO:
-        chosen, reason = resolve_backend(section, non_english_share(clean))
+        chosen, reason = resolve_backend(section, non_english_share(clean), non_english_count(clean))
         out = config.deep_merge(out, {"embed": {"backend": chosen}})
         switches.append(reason)
     switch = sentence_scoring(dict(params.get("tag") or {}), n_real)[1]

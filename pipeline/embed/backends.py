@@ -38,6 +38,7 @@ DEFAULT_BACKEND: str = EmbedParams().auto_english_backend
 AUTO = "auto"
 #: `auto`: a batch whose share of non-English real answers is above this gets the multilingual encoder.
 AUTO_MULTILINGUAL_SHARE: float = EmbedParams().auto_multilingual_share
+AUTO_MULTILINGUAL_MIN_ANSWERS: int = EmbedParams().auto_multilingual_min_answers
 
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[Any, ...], Backend] = {}
@@ -96,17 +97,24 @@ def english_backend(section: dict[str, Any]) -> str:
     return name if name in {"torch", "onnx"} else str(section.get("auto_english_backend", DEFAULT_BACKEND))
 
 
-def resolve_backend(section: dict[str, Any], non_english_share: float) -> tuple[str, str]:
+def resolve_backend(section: dict[str, Any], non_english_share: float,
+                    non_english_answers: int | None = None) -> tuple[str, str]:
     """(backend, why) for a batch: `auto` becomes multilingual when the share of non-English real answers is above
-    `embed.auto_multilingual_share`, else `embed.auto_english_backend` (default: the English default)."""
+    `embed.auto_multilingual_share` and they are at least `embed.auto_multilingual_min_answers` (so that one
+    misdetected answer in a small English file does not switch it), else `embed.auto_english_backend`."""
     name = str(section.get("backend", DEFAULT_BACKEND))
     share = float(non_english_share)
     if name != AUTO:
         return backend_name(section), f"embed.backend={name}"
     limit = float(section.get("auto_multilingual_share", AUTO_MULTILINGUAL_SHARE))
+    least = int(section.get("auto_multilingual_min_answers", AUTO_MULTILINGUAL_MIN_ANSWERS))
     english = str(section.get("auto_english_backend", DEFAULT_BACKEND))
     if english not in {"torch", "onnx"}:
         raise InputError("params.yaml", "embed.auto_english_backend", f"{english!r}: expected torch or onnx")
+    if share > limit and non_english_answers is not None and non_english_answers < least:
+        return english, (f"embed.backend=auto: {share:.0%} of real answers are not in English (> {limit:.0%}) but "
+                         f"only {non_english_answers} (< embed.auto_multilingual_min_answers {least}): English "
+                         f"encoder ({english})")
     if share > limit:
         return "multilingual", (f"embed.backend=auto: {share:.0%} of real answers are not in English "
                                 f"(> {limit:.0%}): multilingual encoder")

@@ -39,17 +39,25 @@ def _texts(df: pd.DataFrame, text_col: str, file: str) -> list[str]:
 NON_ENGLISH_WARN_SHARE = 0.2
 
 
-def non_english_share(answers: pd.DataFrame) -> float:
-    """Share of real answers whose detected language is neither English nor undetermined."""
+def _non_english(answers: pd.DataFrame) -> pd.Series:
+    """Per real answer (non-answers left out): its detected language is neither English nor undetermined."""
     if "language" not in answers.columns or answers.empty:
-        return 0.0
+        return pd.Series([], dtype=bool)
     real = answers
     if "is_nonanswer" in answers.columns:
         real = answers[~answers["is_nonanswer"].fillna(False).astype(bool)]
-    if real.empty:
-        return 0.0
-    lang = real["language"].fillna("und").astype(str)
-    return float((~lang.isin(["en", "und", ""])).mean())
+    return ~real["language"].fillna("und").astype(str).isin(["en", "und", ""])
+
+
+def non_english_share(answers: pd.DataFrame) -> float:
+    """Share of real answers whose detected language is neither English nor undetermined."""
+    flags = _non_english(answers)
+    return float(flags.mean()) if len(flags) else 0.0
+
+
+def non_english_count(answers: pd.DataFrame) -> int:
+    """Number of real answers whose detected language is neither English nor undetermined."""
+    return int(_non_english(answers).sum())
 
 
 def tag_section(params: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +84,7 @@ def resolved_section(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[dic
     one place a batch's encoder is chosen, used by the embed stage and by `wsis themes --input FILE`."""
     section = embed_section(params)
     share = non_english_share(answers)
-    chosen, reason = resolve_backend(section, share)
+    chosen, reason = resolve_backend(section, share, non_english_count(answers))
     switches = [reason] if str(section.get("backend")) == AUTO else []
     section["backend"] = chosen
     return section, share, reason, switches
