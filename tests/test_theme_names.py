@@ -110,6 +110,18 @@ def test_issue14_names_words_are_never_cut_at_accents() -> None:
     assert surface_forms(["ermöglichung"], ["Die Ermöglichung ist gut."]) == {"ermöglichung": "Ermöglichung"}
 
 
+def test_acronym_with_a_possessive_keeps_its_capitals() -> None:
+    """The sample batch named a theme "Itu's work": "ITU's" at a sentence's start was lowered like "The"."""
+    texts = ["ITU's work on standards helped us.", "We value ITU's work with regulators.",
+             "ITU's work reached rural schools.", "The ITU secretariat answered quickly."]
+    case = naming.acronyms(texts)
+    assert case.get("itu") == "ITU"
+    assert naming._cased("itu's work", surface_forms(["itu's work"], texts), case) == "ITU's work"
+    # an ordinary first word is still lowered, an acronym alone stays
+    assert surface_forms(["work"], ["Work matters.", "Good work is rare."]) == {"work": "work"}
+    assert naming._case_word("itu's", case) == "ITU's" and naming._case_word("work", case) == "work"
+
+
 def test_issue14_names_function_words_of_other_languages_never_name_a_theme() -> None:
     de = ["Die Nutzung der Gesichtserkennung ist gefährlich.", "Wir lehnen die Gesichtserkennung im Raum ab.",
           "Keine Gesichtserkennung im öffentlichen Raum.", "Die Gesichtserkennung im öffentlichen Raum verbieten."]

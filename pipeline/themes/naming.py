@@ -262,6 +262,15 @@ def pick_quotes(
     return quotes
 
 
+_POSSESSIVE = re.compile(r"(?i)^(.+?)(['’]s?)$")
+
+
+def _all_caps(word: str) -> bool:
+    """An acronym, also with a possessive ("ITU's"): kept in capitals at a sentence's start."""
+    m = _POSSESSIVE.match(word)
+    return (m.group(1) if m else word).isupper()
+
+
 _SURFACE_RE = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
 _SENTENCE_END = frozenset(".!?:;\n\"“(")
 
@@ -285,8 +294,8 @@ def surface_forms(phrases: Sequence[str], texts: Sequence[str]) -> dict[str, str
                 start = toks[i][0]
                 before = text[:start].rstrip()
                 words = [w for _, w in toks[i:i + n]]
-                if not before or before[-1] in _SENTENCE_END:
-                    words[0] = words[0].lower() if not words[0].isupper() else words[0]
+                if not before or before[-1] in _SENTENCE_END:  # a sentence's first word: capital by position
+                    words[0] = words[0] if _all_caps(words[0]) else words[0].lower()
                 votes.setdefault(key, Counter())[" ".join(words)] += 1
     out = {}
     for ph in phrases:
@@ -323,9 +332,17 @@ def nameable(keywords: Sequence[str], languages: Sequence[str] = ()) -> list[str
     return [k for k in keywords if k.strip() and not all(w in stop for w in k.split())]
 
 
+def _case_word(word: str, case: dict[str, str]) -> str:
+    """`word` in its batch casing (acronyms), also with a possessive: "itu's" -> "ITU's"."""
+    if word.lower() in case:
+        return case[word.lower()]
+    m = _POSSESSIVE.match(word)
+    return case[m.group(1).lower()] + m.group(2) if m and m.group(1).lower() in case else word
+
+
 def _cased(phrase: str, surface: dict[str, str], case: dict[str, str]) -> str:
     form = surface.get(phrase, phrase)
-    return " ".join(case.get(w.lower(), w) for w in form.split())
+    return " ".join(_case_word(w, case) for w in form.split())
 
 
 # Function words that may stand inside a heading ("freedom of expression", "accès aux données", "Schutz der
@@ -435,7 +452,7 @@ def label_candidates(
                     if len(set(cstems)) < len(cstems) or n_content > 4:
                         continue
                     words = [w for w, _ in run[a:b + 1]]
-                    if run[a][1] and not words[0].isupper():
+                    if run[a][1] and not _all_caps(words[0]):
                         words[0] = words[0].lower()
                     entry = out.setdefault(key, (set(), Counter()))
                     entry[0].add(i)
