@@ -103,3 +103,12 @@ def test_trai_footnotes_and_citations_are_references() -> None:
     argued = [b for b in blocks if " should " in b and "http" not in b and "supra" not in b][:300]
     assert len(argued) >= 50
     assert sum(nonprose_kind(b) != "" for b in argued) <= 0.05 * len(argued)
+
+
+def test_abbreviations_in_prose_are_no_citation_markers() -> None:
+    """Found on EU answers: "conditions, e.g" read as "Surname, I." (the pattern must keep its capitals) and
+    German "v." (von) read as "v." of a case name; both argued passages were set aside."""
+    assert nonprose_kind("Health apps need clarity in output aimed at users; validation with input data on "
+                         "population characteristics,systemic diseases,different settings/conditions, e.g") == ""
+    assert nonprose_kind("dass d. Gefahr v. Falschidentifikationen - etwa v. Frauen bestimmter Gruppen - "
+                         "maximal minimiert wird.", "de") == ""
