@@ -106,9 +106,9 @@ def test_trai_footnotes_and_citations_are_references() -> None:
 
 
 def test_abbreviations_in_prose_are_no_citation_markers() -> None:
-    """Found on EU answers: "conditions, e.g" read as "Surname, I." (the pattern must keep its capitals) and
-    German "v." (von) read as "v." of a case name; both argued passages were set aside."""
-    assert nonprose_kind("Health apps need clarity in output aimed at users; validation with input data on "
-                         "population characteristics,systemic diseases,different settings/conditions, e.g") == ""
-    assert nonprose_kind("dass d. Gefahr v. Falschidentifikationen - etwa v. Frauen bestimmter Gruppen - "
-                         "maximal minimiert wird.", "de") == ""
+    """Patterns found on EU answers (sentences written for this test): "rules, e.g" read as "Surname, I." (the
+    pattern must keep its capitals) and German "v." (von) read as the "v." of a case name."""
+    assert nonprose_kind("Clinics want clear outputs for patients; testing on local data,rare cases,older "
+                         "machines,small wards, night shifts, e.g") == ""
+    assert nonprose_kind("Die Behörde muss d. Risiko v. Fehlern bei Kameras v. Bahnhöfen deutlich senken.",
+                         "de") == ""
