@@ -36,7 +36,7 @@ KINDS = ("reference", "table", "list")
 
 _MARKERS = re.compile(
     r"\bet al\b|\bibid\b|\bop\.? cit\b|\bdoi\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bno\.\s*\d|"
-    r"\bavailable (?:at|from|online)\b|\bretrieved\b|\baccessed\b|(?-i:\b[A-Z][a-z]+,\s+[A-Z]\.)|"
+    r"\bavailable (?:at|from|online)\b|\bretrieved\b|\baccessed\b|(?-i:\b[A-Z][A-Za-z]+,\s+[A-Z]\.)|"
     r"\bjournal\b|\bworking paper\b|\bdocket\b|\bsupra(?= note\b|,| at\b)|\bid\.|\(\d{4}\)|"
     r"\b(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.? \d{1,2},? (?:19|20)\d\d\b",
     re.IGNORECASE,
