@@ -23,7 +23,7 @@ from pipeline.clean.language import LanguageDetector
 from pipeline.clean.mentions import find_mentions
 from pipeline.clean.nlp import analyse_texts
 from pipeline.clean.nonanswers import nonanswer_reason
-from pipeline.clean.nonprose import nonprose_kinds
+from pipeline.clean.nonprose import segment_nonprose_kinds, with_set_aside
 from pipeline.clean.normalise import normalise_text, word_count
 from pipeline.clean.pii import looks_like_name, name_spans, redact
 from pipeline.clean.segments import passages
@@ -104,13 +104,13 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     timings["duplicates"] = clock.lap()
 
     kp_langs = set(cfg["keyphrase_languages"])
-    groups_sg = _str_col(answers, "stakeholder_group")
     redact_names = bool(cfg["redact_individual_names"])
+    individual = [redact_names and g.strip().lower() == "individual"
+                  for g in _str_col(answers, "stakeholder_group")]
     with_entities = bool(cfg["entities"])
     # NER (half of the spaCy time) only where its output is used: PERSON names of individual respondents in the
     # languages the English model reads (below), or every text when the entities column is asked for.
-    redact_persons = [redact_names and g.strip().lower() == "individual" and lang in kp_langs
-                      for g, lang in zip(groups_sg, languages, strict=True)]
+    redact_persons = [ind and lang in kp_langs for ind, lang in zip(individual, languages, strict=True)]
     analyses = analyse_texts(
         texts, skip=is_non, model=str(cfg["spacy_model"]),
         keyphrase_mask=[lang in kp_langs for lang in languages],
@@ -131,7 +131,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     seg_rows: list[dict[str, Any]] = []
     for i, text in enumerate(texts):
         names: list[tuple[int, int]] = []
-        if redact_names and groups_sg[i].strip().lower() == "individual":
+        if individual[i]:
             names = name_spans(text, org_names[i])
             if redact_persons[i]:
                 names += [(s, e) for s, e in analyses[i].person_spans if looks_like_name(text[s:e])]
@@ -163,12 +163,6 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         min_share=float(cfg["boilerplate_min_share"]), min_documents=int(cfg["boilerplate_min_documents"]),
         min_coverage=float(cfg["boilerplate_min_coverage"]),
     )
-    # Non-prose passages of documents (references, tables, name lists): set aside like boilerplate, by kind.
-    kinds = nonprose_kinds([r["text"] for r in seg_rows], [languages[i] for i in seg_answer],
-                           [bool(cfg["set_aside_nonprose"]) and n_segments[i] >= min_seg for i in seg_answer])
-    for r, b, kind in zip(seg_rows, boiler, kinds, strict=True):
-        r["boilerplate_kind"] = "repeated" if b else kind
-        r["is_boilerplate"] = bool(r["boilerplate_kind"])
     timings["boilerplate"] = clock.lap()
 
     clean = answers.copy()
@@ -201,6 +195,10 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
         "text_redacted": "str", "n_words": "int64", "is_nonanswer": "bool", "is_boilerplate": "bool",
         "boilerplate_kind": "str",
     })
+    # Non-prose passages of documents (references, tables, name lists): set aside like boilerplate, by kind.
+    kinds = segment_nonprose_kinds(clean, segments, min_seg, bool(cfg["set_aside_nonprose"]))
+    segments = with_set_aside(segments, boiler, kinds)
+    timings["nonprose"] = clock.lap()
     logger.info(
         "clean: %d answers, %d non-answers, %d segments; timings %s", len(clean), sum(is_non),
         len(segments), timings,

@@ -257,7 +257,7 @@ def analyse_texts(
     for i, text in enumerate(texts):
         if skip[i]:
             continue
-        key = _want(text, i, keyphrase_mask, ner_mask)
+        key = (text, *_wants(i, keyphrase_mask, ner_mask))
         if key in first:
             repeat[i] = True
         else:
@@ -265,7 +265,7 @@ def analyse_texts(
     todo = [s or r for s, r in zip(skip, repeat, strict=True)]
     junk: list[tuple[int, Sentence]] = []
     items = [
-        (block, (i, offset, para, *_want(texts[i], i, keyphrase_mask, ner_mask)[1:]))
+        (block, (i, offset, para, *_wants(i, keyphrase_mask, ner_mask)))
         for block, (i, offset, para) in _blocks(texts, todo, junk)
     ]
     batches = list(_batches(items, batch_size, batch_chars))
@@ -288,7 +288,7 @@ def analyse_texts(
         res.entities = list(ent_seen[i])
     for i, text in enumerate(texts):
         if repeat[i]:
-            src = results[first[_want(text, i, keyphrase_mask, ner_mask)]]
+            src = results[first[(text, *_wants(i, keyphrase_mask, ner_mask))]]
             results[i] = Analysis(
                 sentences=list(src.sentences), keyphrases=list(src.keyphrases),
                 entities=list(src.entities), person_spans=list(src.person_spans),
@@ -296,10 +296,9 @@ def analyse_texts(
     return results
 
 
-def _want(text: str, i: int, keyphrase_mask: list[bool] | None, ner_mask: list[bool] | None
-          ) -> tuple[str, bool, bool]:
-    """(text, wants keyphrases, wants NER): texts analysed once per distinct key."""
-    return (text, keyphrase_mask is None or keyphrase_mask[i], ner_mask is None or ner_mask[i])
+def _wants(i: int, keyphrase_mask: list[bool] | None, ner_mask: list[bool] | None) -> tuple[bool, bool]:
+    """(wants keyphrases, wants NER) of text i; a text is analysed once per distinct (text, wants)."""
+    return keyphrase_mask is None or keyphrase_mask[i], ner_mask is None or ner_mask[i]
 
 
 @contextmanager

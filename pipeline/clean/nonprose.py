@@ -26,11 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from pipeline.clean.language import language_stop_words
 
-__all__ = ["KINDS", "nonprose_kind", "nonprose_kinds", "segment_nonprose_kinds"]
+__all__ = ["KINDS", "nonprose_kind", "nonprose_kinds", "segment_nonprose_kinds", "with_set_aside"]
 
 KINDS = ("reference", "table", "list")
 
@@ -90,11 +91,26 @@ def nonprose_kinds(texts: Sequence[str], languages: Sequence[str], eligible: Seq
             for t, lang, ok in zip(texts, languages, eligible, strict=True)]
 
 
-def segment_nonprose_kinds(clean: pd.DataFrame, segments: pd.DataFrame, min_segments: int) -> list[str]:
+def segment_nonprose_kinds(clean: pd.DataFrame, segments: pd.DataFrame, min_segments: int,
+                           enabled: bool = True) -> list[str]:
     """`nonprose_kinds` of a segments table: eligible are the passages of documents (answers of `clean` with
-    >= `min_segments` passages), in the answer's language (used where the tables exist: the cluster run)."""
+    >= `min_segments` passages), in the answer's language; all '' when not `enabled` (`clean.set_aside_nonprose`).
+    The one rule of the clean stage and of a cluster partition."""
+    if not enabled:
+        return [""] * len(segments)
     by_answer = clean.set_index("answer_id")
     ids = segments["answer_id"].astype(str)
     languages = ids.map(by_answer["language"]).fillna("en").astype(str).tolist()
     eligible = (ids.map(by_answer["n_segments"]).fillna(0) >= int(min_segments)).tolist()
     return nonprose_kinds(segments["text"].astype(str).tolist(), languages, eligible)
+
+
+def with_set_aside(segments: pd.DataFrame, repeated: Sequence[bool] | np.ndarray, kinds: Sequence[str]
+                   ) -> pd.DataFrame:
+    """`segments` with `boilerplate_kind` ('repeated' wins over a passage's own non-prose kind) and
+    `is_boilerplate` (any kind) set from them."""
+    kind = ["repeated" if r else str(k) for r, k in zip(repeated, kinds, strict=True)]
+    out = segments.copy()
+    out["boilerplate_kind"] = pd.Series(kind, index=segments.index, dtype="str")
+    out["is_boilerplate"] = out["boilerplate_kind"] != ""
+    return out

@@ -127,7 +127,7 @@ def _set_threads(n: int) -> None:
 def _clean_task(i: int, answers_part: Path, params: dict[str, Any], root: Path) -> int:
     """Clean one partition; duplicate columns from the batch-wide groups; boilerplate left for phase 4."""
     from pipeline.clean.core import clean_answers, clean_params
-    from pipeline.clean.nonprose import segment_nonprose_kinds
+    from pipeline.clean.nonprose import segment_nonprose_kinds, with_set_aside
 
     dups = pd.read_parquet(root / DUPLICATES_FILE)
     answers = pd.read_parquet(answers_part)
@@ -139,10 +139,9 @@ def _clean_task(i: int, answers_part: Path, params: dict[str, Any], root: Path) 
     clean["dup_kind"] = ids.map(grouped["dup_kind"]).fillna("").astype("str")
     # repeated boilerplate needs the whole batch (phase 4); a passage's non-prose kind is its own
     cfg = clean_params(params)
-    kinds = segment_nonprose_kinds(clean, segments, int(cfg["boilerplate_min_segments"])) \
-        if cfg["set_aside_nonprose"] else [""] * len(segments)
-    segments["boilerplate_kind"] = pd.Series(kinds, index=segments.index, dtype="str")
-    segments["is_boilerplate"] = segments["boilerplate_kind"] != ""
+    kinds = segment_nonprose_kinds(clean, segments, int(cfg["boilerplate_min_segments"]),
+                                   bool(cfg["set_aside_nonprose"]))
+    segments = with_set_aside(segments, [False] * len(segments), kinds)
     out = root / "batches" / part_name(i, "")
     out.mkdir(parents=True, exist_ok=True)
     io.write_parquet(segments, out / "segments.parquet")
@@ -153,14 +152,14 @@ def _clean_task(i: int, answers_part: Path, params: dict[str, Any], root: Path) 
 
 
 def _flag_task(i: int, params: dict[str, Any], root: Path) -> int:
+    from pipeline.clean.nonprose import with_set_aside
+
     common = {int(x) for x in np.load(root / SHINGLES_FILE)}
     folder = root / "batches" / part_name(i, "")
     clean = pd.read_parquet(folder / "answers_clean.parquet")
     segments = pd.read_parquet(folder / "segments.parquet")
     repeated = batchwide.boilerplate_flags(clean, segments, common, params)
-    segments["boilerplate_kind"] = np.where(repeated, "repeated", segments["boilerplate_kind"].astype(str))
-    segments["boilerplate_kind"] = segments["boilerplate_kind"].astype("str")
-    segments["is_boilerplate"] = segments["boilerplate_kind"] != ""
+    segments = with_set_aside(segments, repeated, segments["boilerplate_kind"].tolist())
     io.write_parquet(segments, folder / "segments.parquet")
     return int(segments["is_boilerplate"].sum())
 
