@@ -267,3 +267,27 @@ def test_keyphrases_keep_zero_where_it_names_a_thing_and_drop_counts(params: dic
                         "helps."), lemmatize=lemma)
     assert "zero rating program" in kp and "zero trust security" in kp
     assert "country" in kp and not any(p.startswith("three") for p in kp)
+
+
+def test_keyphrases_leave_out_words_that_lost_a_letter(params: dict) -> None:
+    """ "Sk?odowska" (an export wrote a letter outside its code page as "?") is no word, and the words before it
+    do not join the ones after it ("marie action")."""
+    from pipeline.clean.keyphrases import keyphrases
+
+    nlp = load_nlp(params["clean"]["spacy_model"])
+    lemma = lemmatizer_of(nlp)
+    kp = keyphrases(nlp("The Marie Sk?odowska-Curie actions fund young researchers in man?to?machine research."),
+                    lemmatize=lemma)
+    assert not any("?" in p or "odowska" in p or "marie" in p for p in kp), kp
+    assert "young researcher" in kp and "action" in kp
+
+
+def test_damaged_words_are_counted_outside_links() -> None:
+    from pipeline.clean.normalise import damaged_words, mask_damaged_words
+
+    assert damaged_words("Ra?punsurile esen?iale sunt importante pentru cet??eni.") == 3
+    assert damaged_words("a \ufffd b caf\ufffd") == 2
+    # a question mark, a question without its space and a link
+    assert damaged_words("Is it? Yes. Why?Because. See https://x.org/p.cfm?abstract_id=3") == 0
+    masked = mask_damaged_words("see https://x.org/p.cfm?id=3 and esen?iale", " | ")
+    assert masked == "see https://x.org/p.cfm?id=3 and  | "

@@ -124,6 +124,26 @@ def test_boilerplate_passages_are_counted_in_data_quality(tmp_path: Path) -> Non
     assert dq["answers with passages set aside"] == "2"
 
 
+def test_answers_that_lost_letters_are_counted_in_data_quality(tmp_path: Path) -> None:
+    """An export that wrote letters outside its code page as "?" ("esen?iale"): the report says how many answers
+    and words, by language (the words are kept out of names and keywords)."""
+    batch = F.build_batch(tmp_path / "lost-batch")
+    ans = pd.read_parquet(batch / "answers_clean.parquet")
+    first = ans.index[~ans["is_nonanswer"]][:2]
+    ans.loc[first, "text_clean"] = ["Datele esen?iale sunt protejate de cet??eni.", "Marie Sk?odowska-Curie grants."]
+    ans.loc[first, "language"] = ["ro", "en"]
+    ans.to_parquet(batch / "answers_clean.parquet", index=False)
+    report_stage.run(batch, PARAMS)
+    dq = pd.read_csv(batch / "report" / "tables" / "data_quality.csv", dtype=str, keep_default_na=False)
+    row = dq.set_index("measure").loc["answered, with letters lost before reading"]
+    assert row["value"] == "2"
+    assert "3 words" in row["note"] and "'en' 1, 'ro' 1" in row["note"]
+    clean = F.build_batch(tmp_path / "clean-batch")
+    report_stage.run(clean, PARAMS)
+    dq = pd.read_csv(clean / "report" / "tables" / "data_quality.csv", dtype=str, keep_default_na=False)
+    assert "answered, with letters lost before reading" not in set(dq["measure"])
+
+
 def test_framework_runs_say_how_answers_were_coded(tmp_path: Path) -> None:
     batch = F.build_batch(tmp_path / "coded-batch")
     assign = pd.read_parquet(batch / "theme_assignments.parquet")

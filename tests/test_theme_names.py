@@ -159,6 +159,61 @@ def test_issue14_names_real_multilingual_answers_tokens_are_whole_words() -> Non
             assert re.search(rf"(?<![^\W\d_]){re.escape(tok)}(?![^\W\d_])", low), tok
 
 
+def test_a_phrase_that_cuts_off_its_of_complement_is_no_heading() -> None:
+    """EU q57 had a theme named "Limits on the misuse": in its passages the phrase always went on with "of ...".
+    A phrase with an article that mostly goes on with "of" names a thing without saying which. Written for
+    the test; headings with an article that are whole ("Rights of the child") stay candidates."""
+    texts = ["We need limits on the misuse of cameras.", "Strict limits on the misuse of data are missing.",
+             "Set limits on the misuse of drones.", "Limits on the misuse of tools must be enforced.",
+             "Clear limits on the misuse of scoring."]
+    label = heading_label(["limits", "misuse"], texts)
+    assert label != "Limits on the misuse" and label.lower() in " ".join(texts).lower(), label
+    cands = naming.label_candidates(texts, naming.name_stop_words())
+    assert cands[("limit", "on", "the", "misuse")].cut_off()
+    whole = naming.label_candidates(["Rights of the child are ignored.", "Rights of the child come first."],
+                                    naming.name_stop_words())
+    assert not whole[("right", "of", "the", "child")].cut_off()
+    # without an article the phrase stays: "High risk" of this or that is still a heading
+    risk = naming.label_candidates(["High risk of harm.", "High risk of bias."], naming.name_stop_words())
+    assert not risk[("high", "risk")].cut_off()
+
+
+def test_words_that_lost_a_letter_never_make_names_or_keywords() -> None:
+    """An export that wrote letters outside its code page as "?" left "esen?iale": the pieces ("esen", "iale")
+    are no words; they named an EU theme "Rile esen". Written for the test."""
+    texts = ["Ra?punsurile esen?iale sunt importante pentru cet??eni.", "Protec?ia datelor esen?iale conteaz?.",
+             "Marie Sk?odowska-Curie actions fund data protection research.", "Data protection matters why?Because."]
+    fragments = {"esen", "iale", "ra", "punsurile", "protec", "ia", "sk", "odowska", "curie", "cet", "eni"}
+    for text in texts:
+        assert not fragments & set(tokens(text)), tokens(text)
+        assert not fragments & {w for t in naming.ngram_terms(text) for w in t.split()}
+        words = {w.lower() for run in naming._clause_words(text) for w, _ in run}
+        assert not fragments & words, words
+    # a question written without its space is not a lost letter, nor a "?" at a word's end (it cannot be told
+    # from a question mark); links are not text
+    assert {"why", "because"} <= set(tokens(texts[3]))
+    assert tokens("See https://x.org/p.cfm?abstract_id=3 now") == ["see", "now"]
+    label = heading_label(["data protection", "esen", "iale"], texts, languages=["ro"])
+    assert not fragments & set(label.lower().split()), label
+
+
+@pytest.mark.skipif(not EU.exists(), reason="shared corpora not available")
+def test_real_answers_that_lost_letters_give_no_fragment_terms() -> None:
+    """Real EU answers (Polish, Romanian, Croatian, Latvian ...) whose export replaced letters by "?": no term or
+    heading word of them is a piece of a damaged word, unless the text also writes it as a whole word."""
+    from pipeline.clean.normalise import DAMAGED_WORD_RE, damaged_words, normalise_text
+
+    df = pd.read_csv(EU / "open_ended_long.csv", usecols=["answer"])
+    texts = [normalise_text(t) for t in df["answer"].dropna().astype(str)]
+    damaged = [t for t in texts if damaged_words(t)]
+    assert len(damaged) >= 25  # 31 answers, 189 words (measured)
+    for text in damaged:
+        pieces = {p.lower() for w in DAMAGED_WORD_RE.findall(text) for p in re.split(r"[?\ufffd'’-]", w) if p}
+        whole = set(naming.tokens(DAMAGED_WORD_RE.sub(" ", text)))
+        bad = (pieces - whole) & ({w for t in naming.ngram_terms(text) for w in t.split()} | set(tokens(text)))
+        assert not bad, bad
+
+
 # --- real text: themes made by TF-IDF k-means on real answers (no encoder needed), named by `name_theme` ---
 
 def _real_texts(corpus: str) -> list[str]:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.clean.normalise import DAMAGED_WORD_RE
 from pipeline.clean.pii import PLACEHOLDER_RE, PLACEHOLDERS
 
 __all__ = ["ENTITY_LABELS", "entities", "keyphrases"]
@@ -91,11 +92,23 @@ def _word_form(word: list[Any], lemmatize: Callable[[Any], str] | None = None) -
     return form if _LETTER.search(form) and not all(t.is_stop or t.is_punct for t in word) else None
 
 
+def _damaged(word: list[Any]) -> bool:
+    written = "".join(t.text for t in word)
+    return ("?" in written or "\ufffd" in written) and DAMAGED_WORD_RE.search(written) is not None
+
+
 def keyphrases(doc: Any, max_tokens: int = 4, lemmatize: Callable[[Any], str] | None = None) -> list[str]:
     """Lemmatised lower-case noun chunks of `doc` (order of first occurrence, unique); see `_form` for `lemmatize`."""
     seen: dict[str, None] = {}
     for chunk in doc.noun_chunks:
-        forms = [f for f in (_word_form(w, lemmatize) for w in _words(chunk)) if f]
+        forms: list[str] = []
+        for word in _words(chunk):
+            if _damaged(word):  # a letter lost before the text reached us: "Sk?odowska" is no word, and the
+                forms = []      # words before it do not join the ones after it
+                continue
+            form = _word_form(word, lemmatize)
+            if form:
+                forms.append(form)
         if not forms:
             continue
         phrase = " ".join(forms[-max_tokens:])  # the head noun is at the end of an English chunk

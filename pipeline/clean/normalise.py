@@ -40,6 +40,15 @@ _MOJIBAKE = {
 _MOJIBAKE_RE = re.compile("|".join(map(re.escape, _MOJIBAKE)))
 # An apostrophe lost in a code-page conversion: "world?s", "don?t" (a real "?" is followed by a space).
 _LOST_APOSTROPHE = re.compile(r"(?<=[^\W\d_])\?(?=(?:s|t|re|ll|ve|d|m)\b)")
+# Any other letter lost before the text reached us: an export that wrote characters outside its code page as
+# "?" ("esen?iale", "Sk?odowska", "Tako?e") or a U+FFFD replacement character. It cannot be restored; the words
+# holding one are counted (data quality) and kept out of theme names and keywords, whose fragments
+# ("esen", "iale") are not words. Links are not text ("papers.cfm?abstract_id=...").
+# A "?" between a lower-case and an upper-case letter is a question without its space ("why?Because").
+# A "?" at a word's end cannot be told from a question mark ("conteaz?." stays as it is).
+_LOST_CHARACTER = r"(?:(?<=[^\W\d_])(?<![a-z])\?+(?=[^\W\d_])|(?<=[a-z])\?+(?=[^\W\dA-Z_])|\ufffd)"
+DAMAGED_WORD_RE = re.compile(r"[\w'’\-?\ufffd]*" + _LOST_CHARACTER + r"[\w'’\-?\ufffd]*")
+_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 # Page furniture lines: "Page 3 of 12", "- 3 -", "3/12", "p. 4", a bare page number.
 _PAGE_LINE = re.compile(
@@ -141,3 +150,24 @@ def normalise_text(text: object) -> str:
     s = _unwrap(s.split("\n"))
     s = _MANY_NEWLINES.sub("\n\n", s)
     return s.strip()
+
+
+def mask_damaged_words(text: str, mask: str = " | ") -> str:
+    """`text` with every word that lost a character (`DAMAGED_WORD_RE`) replaced by `mask`, links left as
+    they are: the words a theme name or keyword may be built from."""
+    if "?" not in text and "\ufffd" not in text:
+        return text
+    out, pos = [], 0
+    for link in _LINK.finditer(text):
+        out.append(DAMAGED_WORD_RE.sub(mask, text[pos:link.start()]))
+        out.append(link.group(0))
+        pos = link.end()
+    out.append(DAMAGED_WORD_RE.sub(mask, text[pos:]))
+    return "".join(out)
+
+
+def damaged_words(text: str) -> int:
+    """How many words of `text` lost a character before it reached the tool (links not counted)."""
+    if "?" not in text and "\ufffd" not in text:
+        return 0
+    return len(DAMAGED_WORD_RE.findall(_LINK.sub(" ", text)))

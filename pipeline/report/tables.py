@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.clean.normalise import damaged_words
 from pipeline.errors import InputError
 from pipeline.ingest.normalise import NOT_GIVEN
 from pipeline.report.batch import Batch, Taxonomy, quotes_of
@@ -726,6 +727,20 @@ def languages_by_question(answers: pd.DataFrame) -> pd.DataFrame:
     return counts[cols].reset_index(drop=True)
 
 
+def lost_letters_rows(answered: pd.DataFrame) -> list[tuple[str, str, int | str, str]]:
+    """The answers whose text lost letters before it reached the tool ("esen?iale": an export that wrote
+    characters outside its code page as "?"), by language; no row when there are none."""
+    damaged = answered["text_clean"].fillna("").astype(str).map(damaged_words)
+    if not damaged.any():
+        return []
+    langs = (answered.loc[damaged > 0, "language"].fillna("").astype(str).replace("", "und").value_counts()
+             if "language" in answered.columns else pd.Series(dtype=int))
+    by_lang = ", ".join(f"'{lang}' {n}" for lang, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0])))
+    return [("answers", "answered, with letters lost before reading", int((damaged > 0).sum()),
+             f"{int(damaged.sum())} words hold a '?' where the source lost a letter; they cannot be restored and "
+             f"are not used in theme names or keywords" + (f" (by language: {by_lang})" if by_lang else ""))]
+
+
 def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: pd.DataFrame | None,
                  tags: pd.DataFrame | None, tag_consistency: pd.DataFrame | None = None,
                  missing: Iterable[str] = (), segments: pd.DataFrame | None = None,
@@ -748,6 +763,8 @@ def data_quality(answers: pd.DataFrame, quarantine: pd.DataFrame, assignments: p
         ("answers", "answered (substantive)", int((~cur["is_nonanswer"]).sum()), "current answers that say something"),
         ("answers", "non-answers", int(cur["is_nonanswer"].sum()), "empty, N/A, 'see above', ... (below by reason)"),
     ]
+    if "text_clean" in cur.columns:
+        rows += lost_letters_rows(cur[~cur["is_nonanswer"]])
     reasons = cur.loc[cur["is_nonanswer"], "nonanswer_reason"].replace("", "unspecified").value_counts()
     for reason in sorted(reasons.index):
         rows.append(("non-answers by reason", str(reason), int(reasons[reason]), ""))

@@ -6,6 +6,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.clean.language import language_stop_words
+from pipeline.clean.normalise import mask_damaged_words
 from pipeline.clean.pii import PLACEHOLDER_RE, redact_contacts
 from pipeline.errors import InputError
 
@@ -48,12 +50,13 @@ _ELISIONS = {
 
 
 def tokens(text: str, lang: str | None = None) -> list[str]:
-    """Lower-case word tokens; redaction placeholders ("[phone]") are not words of the text.
+    """Lower-case word tokens; redaction placeholders ("[phone]") and words that lost a letter before the text
+    reached us ("esen?iale": `mask_damaged_words`) are not words of the text.
 
     Words are never cut at accents; in French, Italian and Catalan an elided article is split off its word
     ("l'intelligence" -> "intelligence"), so that the word is counted with its other forms.
     """
-    text = _URL_RE.sub(" ", PLACEHOLDER_RE.sub(" ", text.lower())).replace("’", "'")
+    text = _URL_RE.sub(" ", PLACEHOLDER_RE.sub(" ", mask_damaged_words(text, " ").lower())).replace("’", "'")
     out = [t[:-2] if t.endswith("'s") else t for t in _TOKEN_RE.findall(text)]
     elided = _ELISIONS.get(lang or "")
     if elided:
@@ -82,14 +85,16 @@ def _stem(word: str) -> str:
 
 
 def ngram_terms(text: str, lang: str | None = None) -> list[str]:
-    """Fallback terms: content unigrams and bigrams of two content words (never across a placeholder).
+    """Fallback terms: content unigrams and bigrams of two content words (never across a placeholder or a word
+    that lost a letter).
 
     Function words are those of the text's language (`lang`, the clean stage's code) as well as English.
     """
     stop = stop_words(lang)
     unigrams: list[str] = []
     bigrams: list[str] = []
-    for part in PLACEHOLDER_RE.split(text.lower()):
+    parts = (p for chunk in mask_damaged_words(text, "\0").split("\0") for p in PLACEHOLDER_RE.split(chunk))
+    for part in parts:
         raw = tokens(part, lang)
         toks = [_stem(t) for t in raw]
         keep = [t if (r not in stop and len(t) > 2) else None for r, t in zip(raw, toks, strict=True)]
@@ -382,9 +387,10 @@ def _word_stem(word: str, elided: frozenset[str]) -> str:
 
 
 def _clause_words(text: str) -> list[list[tuple[str, bool]]]:
-    """Runs of words (surface form, starts a sentence) between punctuation, placeholders, URLs and numbers."""
+    """Runs of words (surface form, starts a sentence) between punctuation, placeholders, URLs, numbers and words
+    that lost a letter."""
     runs: list[list[tuple[str, bool]]] = []
-    text = _URL_RE.sub(" | ", PLACEHOLDER_RE.sub(" | ", text))
+    text = _URL_RE.sub(" | ", PLACEHOLDER_RE.sub(" | ", mask_damaged_words(text)))
     pos = 0
     for m in _CLAUSE_RE.finditer(text + "\n"):
         chunk = text[pos:m.start()]
@@ -406,6 +412,25 @@ def _clause_words(text: str) -> list[list[tuple[str, bool]]]:
     return runs
 
 
+@dataclass
+class LabelCandidate:
+    """A phrase written in a theme's passages: which passages hold it, its written forms, and how many of its
+    occurrences go on with "of" (the phrase then cuts off what it is about: "the misuse" [of ...])."""
+
+    held: set[int] = field(default_factory=set)
+    forms: Counter[str] = field(default_factory=Counter)
+    cut_before_of: int = 0
+
+    def cut_off(self) -> bool:
+        """An English phrase with an article whose occurrences mostly go on with "of" ("Limits on the misuse"
+        [of facial recognition]) names a thing without saying which: no heading."""
+        return 2 * self.cut_before_of > sum(self.forms.values()) and bool(
+            _ARTICLES & {w.lower() for w in next(iter(self.forms)).split()})
+
+
+_ARTICLES = frozenset(("the", "a", "an"))
+
+
 def label_candidates(
     member_texts: Sequence[str],
     stop: frozenset[str],
@@ -413,15 +438,15 @@ def label_candidates(
     elided: frozenset[str] = frozenset(),
     max_words: int = 6,
     german: bool = False,
-) -> dict[tuple[str, ...], tuple[set[int], Counter[str]]]:
-    """Heading-like phrases written in the theme's passages: stems -> (passages holding it, written forms).
+) -> dict[tuple[str, ...], LabelCandidate]:
+    """Heading-like phrases written in the theme's passages: stems -> `LabelCandidate`.
 
     A candidate is 2-`max_words` consecutive words within one clause, starting and ending with a content word,
     with only connecting function words inside ("access to information"), no word twice, and at least two
     content words. When `nouny` is given, every content word must be one of those (the words of the noun-chunk
     keyphrases found in the theme: a POS-free way to keep verbs and fillers out of headings).
     """
-    out: dict[tuple[str, ...], tuple[set[int], Counter[str]]] = {}
+    out: dict[tuple[str, ...], LabelCandidate] = {}
     for i, text in enumerate(member_texts):
         for run in _clause_words(str(text)):
             lows = [w.lower().replace("’", "'") for w, _ in run]
@@ -454,9 +479,10 @@ def label_candidates(
                     words = [w for w, _ in run[a:b + 1]]
                     if run[a][1] and not _all_caps(words[0]):
                         words[0] = words[0].lower()
-                    entry = out.setdefault(key, (set(), Counter()))
-                    entry[0].add(i)
-                    entry[1][" ".join(words)] += 1
+                    entry = out.setdefault(key, LabelCandidate())
+                    entry.held.add(i)
+                    entry.forms[" ".join(words)] += 1
+                    entry.cut_before_of += b + 1 < len(run) and lows[b + 1] == "of"
     return out
 
 
@@ -565,8 +591,9 @@ def heading_label(
     for vocabulary, floor in ((nouny, min_passages), (nouny, 1), (None, 1)):
         cands = label_candidates(texts, stop, vocabulary, _languages_elided(langs), max_words, german)
         scored: list[tuple[float, int, str]] = []
-        for key, (held, forms) in cands.items():
-            if len(held) < floor:
+        for key, cand in cands.items():
+            held, forms = cand.held, cand.forms
+            if len(held) < floor or cand.cut_off():
                 continue
             words = set(key)
             anchors = [k for k, kw in kw_words if kw <= words]
