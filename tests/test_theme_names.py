@@ -159,25 +159,6 @@ def test_issue14_names_real_multilingual_answers_tokens_are_whole_words() -> Non
             assert re.search(rf"(?<![^\W\d_]){re.escape(tok)}(?![^\W\d_])", low), tok
 
 
-def test_a_phrase_that_cuts_off_its_of_complement_is_no_heading() -> None:
-    """EU q57 had a theme named "Limits on the misuse": in its passages the phrase always went on with "of ...".
-    A phrase with an article that mostly goes on with "of" names a thing without saying which. Written for
-    the test; headings with an article that are whole ("Rights of the child") stay candidates."""
-    texts = ["We need limits on the misuse of cameras.", "Strict limits on the misuse of data are missing.",
-             "Set limits on the misuse of drones.", "Limits on the misuse of tools must be enforced.",
-             "Clear limits on the misuse of scoring."]
-    label = heading_label(["limits", "misuse"], texts)
-    assert label != "Limits on the misuse" and label.lower() in " ".join(texts).lower(), label
-    cands = naming.label_candidates(texts, naming.name_stop_words())
-    assert cands[("limit", "on", "the", "misuse")].cut_off()
-    whole = naming.label_candidates(["Rights of the child are ignored.", "Rights of the child come first."],
-                                    naming.name_stop_words())
-    assert not whole[("right", "of", "the", "child")].cut_off()
-    # without an article the phrase stays: "High risk" of this or that is still a heading
-    risk = naming.label_candidates(["High risk of harm.", "High risk of bias."], naming.name_stop_words())
-    assert not risk[("high", "risk")].cut_off()
-
-
 def test_words_that_lost_a_letter_never_make_names_or_keywords() -> None:
     """An export that wrote letters outside its code page as "?" left "esen?iale": the pieces ("esen", "iale")
     are no words; they named an EU theme "Rile esen". Written for the test."""

@@ -414,21 +414,10 @@ def _clause_words(text: str) -> list[list[tuple[str, bool]]]:
 
 @dataclass
 class LabelCandidate:
-    """A phrase written in a theme's passages: which passages hold it, its written forms, and how many of its
-    occurrences go on with "of" (the phrase then cuts off what it is about: "the misuse" [of ...])."""
+    """A phrase written in a theme's passages: which passages hold it and its written forms."""
 
     held: set[int] = field(default_factory=set)
     forms: Counter[str] = field(default_factory=Counter)
-    cut_before_of: int = 0
-
-    def cut_off(self) -> bool:
-        """An English phrase with an article whose occurrences mostly go on with "of" ("Limits on the misuse"
-        [of facial recognition]) names a thing without saying which: no heading."""
-        return 2 * self.cut_before_of > sum(self.forms.values()) and bool(
-            _ARTICLES & {w.lower() for w in next(iter(self.forms)).split()})
-
-
-_ARTICLES = frozenset(("the", "a", "an"))
 
 
 def label_candidates(
@@ -482,7 +471,6 @@ def label_candidates(
                     entry = out.setdefault(key, LabelCandidate())
                     entry.held.add(i)
                     entry.forms[" ".join(words)] += 1
-                    entry.cut_before_of += b + 1 < len(run) and lows[b + 1] == "of"
     return out
 
 
@@ -593,7 +581,7 @@ def heading_label(
         scored: list[tuple[float, int, str]] = []
         for key, cand in cands.items():
             held, forms = cand.held, cand.forms
-            if len(held) < floor or cand.cut_off():
+            if len(held) < floor:
                 continue
             words = set(key)
             anchors = [k for k, kw in kw_words if kw <= words]
