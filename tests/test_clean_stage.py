@@ -291,3 +291,7 @@ def test_damaged_words_are_counted_outside_links() -> None:
     assert damaged_words("Is it? Yes. Why?Because. See https://x.org/p.cfm?abstract_id=3") == 0
     masked = mask_damaged_words("see https://x.org/p.cfm?id=3 and esen?iale", " | ")
     assert masked == "see https://x.org/p.cfm?id=3 and  | "
+    assert mask_damaged_words("Sk?odowska-Curie, esen?iale and cet??eni.", "#") == "#, # and #."
+    # linear: a long run of letters with lost characters is widened once, not re-scanned per character
+    long = ("a?b" * 50_000) + " ok " + ("x" * 100_000) + "?y"
+    assert damaged_words(long) == 2

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.clean.normalise import DAMAGED_WORD_RE
+from pipeline.clean.normalise import damaged_words
 from pipeline.clean.pii import PLACEHOLDER_RE, PLACEHOLDERS
 
 __all__ = ["ENTITY_LABELS", "entities", "keyphrases"]
@@ -93,8 +93,7 @@ def _word_form(word: list[Any], lemmatize: Callable[[Any], str] | None = None) -
 
 
 def _damaged(word: list[Any]) -> bool:
-    written = "".join(t.text for t in word)
-    return ("?" in written or "\ufffd" in written) and DAMAGED_WORD_RE.search(written) is not None
+    return damaged_words("".join(t.text for t in word)) > 0
 
 
 def keyphrases(doc: Any, max_tokens: int = 4, lemmatize: Callable[[Any], str] | None = None) -> list[str]:

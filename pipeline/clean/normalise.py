@@ -47,7 +47,9 @@ _LOST_APOSTROPHE = re.compile(r"(?<=[^\W\d_])\?(?=(?:s|t|re|ll|ve|d|m)\b)")
 # A "?" between a lower-case and an upper-case letter is a question without its space ("why?Because").
 # A "?" at a word's end cannot be told from a question mark ("conteaz?." stays as it is).
 _LOST_CHARACTER = r"(?:(?<=[^\W\d_])(?<![a-z])\?+(?=[^\W\d_])|(?<=[a-z])\?+(?=[^\W\dA-Z_])|\ufffd)"
-DAMAGED_WORD_RE = re.compile(r"[\w'’\-?\ufffd]*" + _LOST_CHARACTER + r"[\w'’\-?\ufffd]*")
+_LOST_CHARACTER_RE = re.compile(_LOST_CHARACTER)
+_WORD_TAIL = re.compile(r"[\w'’\-?\ufffd]*+")
+_WORD_CHARS = frozenset("'’-?\ufffd")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 # Page furniture lines: "Page 3 of 12", "- 3 -", "3/12", "p. 4", a bare page number.
@@ -152,22 +154,40 @@ def normalise_text(text: object) -> str:
     return s.strip()
 
 
-def mask_damaged_words(text: str, mask: str = " | ") -> str:
-    """`text` with every word that lost a character (`DAMAGED_WORD_RE`) replaced by `mask`, links left as
-    they are: the words a theme name or keyword may be built from."""
+def damaged_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every word of `text` that lost a character before it reached the tool, outside links.
+    Linear: each lost character is found once and its word widened to both sides once."""
     if "?" not in text and "\ufffd" not in text:
+        return []
+    links = [m.span() for m in _LINK.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    for m in _LOST_CHARACTER_RE.finditer(text):
+        if (spans and m.start() < spans[-1][1]) or any(a <= m.start() < b for a, b in links):
+            continue
+        start = m.start()
+        floor = spans[-1][1] if spans else 0
+        while start > floor and (text[start - 1].isalnum() or text[start - 1] in _WORD_CHARS or
+                                 text[start - 1] == "_"):
+            start -= 1
+        tail = _WORD_TAIL.match(text, m.end())
+        spans.append((start, tail.end() if tail else m.end()))
+    return spans
+
+
+def mask_damaged_words(text: str, mask: str = " | ") -> str:
+    """`text` with every word that lost a character (`damaged_spans`) replaced by `mask`: the words a theme
+    name or keyword may be built from."""
+    spans = damaged_spans(text)
+    if not spans:
         return text
     out, pos = [], 0
-    for link in _LINK.finditer(text):
-        out.append(DAMAGED_WORD_RE.sub(mask, text[pos:link.start()]))
-        out.append(link.group(0))
-        pos = link.end()
-    out.append(DAMAGED_WORD_RE.sub(mask, text[pos:]))
+    for start, end in spans:
+        out += [text[pos:start], mask]
+        pos = end
+    out.append(text[pos:])
     return "".join(out)
 
 
 def damaged_words(text: str) -> int:
     """How many words of `text` lost a character before it reached the tool (links not counted)."""
-    if "?" not in text and "\ufffd" not in text:
-        return 0
-    return len(DAMAGED_WORD_RE.findall(_LINK.sub(" ", text)))
+    return len(damaged_spans(text))
