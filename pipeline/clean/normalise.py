@@ -49,7 +49,7 @@ _LOST_APOSTROPHE = re.compile(r"(?<=[^\W\d_])\?(?=(?:s|t|re|ll|ve|d|m)\b)")
 _LOST_CHARACTER = r"(?:(?<=[^\W\d_])(?<![a-z])\?+(?=[^\W\d_])|(?<=[a-z])\?+(?=[^\W\dA-Z_])|\ufffd)"
 _LOST_CHARACTER_RE = re.compile(_LOST_CHARACTER)
 _WORD_TAIL = re.compile(r"[\w'’\-?\ufffd]*+")
-_WORD_CHARS = frozenset("'’-?\ufffd")
+_WORD_CHARS = frozenset("'’-?_\ufffd")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 # Page furniture lines: "Page 3 of 12", "- 3 -", "3/12", "p. 4", a bare page number.
@@ -166,8 +166,7 @@ def damaged_spans(text: str) -> list[tuple[int, int]]:
             continue
         start = m.start()
         floor = spans[-1][1] if spans else 0
-        while start > floor and (text[start - 1].isalnum() or text[start - 1] in _WORD_CHARS or
-                                 text[start - 1] == "_"):
+        while start > floor and (text[start - 1].isalnum() or text[start - 1] in _WORD_CHARS):
             start -= 1
         tail = _WORD_TAIL.match(text, m.end())
         spans.append((start, tail.end() if tail else m.end()))
