@@ -206,8 +206,10 @@ def _jsonable(obj: Any) -> Any:
 # Process-level model caches and the stages that fill them: once none of the remaining stages needs a cache it
 # is dropped, so a 50k-answer run does not carry spaCy and the embedding model (with the allocator arenas of a
 # 50k encode) into the later stages. themes/tag only encode a few label texts and reload the model if they must.
+# spaCy stays loaded until themes: its parent-process copy holds the model only (workers parse), far below the
+# clean stage's own peak, and naming would otherwise load it a second time.
 CACHE_USERS: dict[str, frozenset[str]] = {
-    "spacy": frozenset({"clean"}),
+    "spacy": frozenset({"clean", "themes"}),  # themes: naming reads part-of-speech tags of English headings
     "langid": frozenset({"clean"}),
     "embedder": frozenset({"embed"}),
 }
@@ -360,7 +362,7 @@ def run_all(
                 outcome = run_stage(spec, batch_dir, params, force=force)
         else:
             outcome = run_stage(spec, batch_dir, params, force=force)
-        if outcome.status == "ran":
+        if outcome.status == "ran" and i + 1 < len(specs):  # after the last stage nothing is left to make room for
             release_memory({s.name for s in specs[i + 1:]})
         outcomes.append(outcome)
         if spec.name == "ingest":

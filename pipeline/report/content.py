@@ -81,6 +81,14 @@ def is_share(column: str) -> bool:
     return "share" in column or column == "answer_rate_share"
 
 
+def flagged_cells(df: pd.DataFrame, flags: pd.DataFrame | None, skip_first: str | None = None) -> dict[str, np.ndarray]:
+    """Column -> boolean array of the cells of `df` that `flags` (same rows) marks; columns it lacks are left out,
+    and `skip_first` too (a table's first column is its row name, never marked)."""
+    if flags is None:
+        return {}
+    return {c: flags[c].to_numpy(dtype=bool) for c in df.columns if c in flags.columns and c != skip_first}
+
+
 def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str, Any] | None = None,
                  fallbacks: dict[str, list[str]] | None = None) -> Report:
     """Every table of the report; raises ReconciliationError when the counts do not add up with ingest.

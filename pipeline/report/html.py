@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.report import charts
-from pipeline.report.content import Report, display_name, is_share
+from pipeline.report.content import Report, display_name, flagged_cells, is_share
 from pipeline.report.safety import esc
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -68,15 +68,16 @@ def html_table(df: pd.DataFrame, skip: set[str] | None = None, marks: pd.DataFra
     out = [f'<div class="scroll"><table id="{esc(table_id)}"><thead><tr>']
     out += [f"<th>{esc(display_name(str(c)))}</th>" for c in cols]
     out.append("</tr></thead><tbody>")
+    marked, greyed = flagged_cells(df[cols], marks, cols[0] if cols else None), flagged_cells(df[cols], small)
     for i, row in enumerate(df[cols].itertuples(index=False)):
         out.append("<tr>")
         for c, v in zip(cols, row, strict=True):
             text, numeric = fmt(str(c), v)
             classes = ["num"] if numeric else []
-            if marks is not None and c in marks.columns and c != cols[0] and bool(marks[c].iloc[i]):
+            if c in marked and marked[c][i]:
                 classes.append("linked")
             tip = ""
-            if small is not None and c in small.columns and bool(small[c].iloc[i]):
+            if c in greyed and greyed[c][i]:
                 classes.append("small")
                 tip = ' title="group too small for a meaningful share"'
             cls = f' class="{" ".join(classes)}"' if classes else ""

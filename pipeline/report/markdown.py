@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.report.content import Report, display_name, is_share
+from pipeline.report.content import Report, display_name, flagged_cells, is_share
 from pipeline.report.safety import md_cell, md_text
 
 # tables shown in the Markdown report, in order (the widest ones stay in the workbook/CSV)
@@ -40,13 +40,14 @@ def md_table(df: pd.DataFrame, skip: set[str] | None = None, marks: pd.DataFrame
     numeric = {c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
     lines = ["| " + " | ".join(md_cell(display_name(str(c))) for c in cols) + " |",
              "|" + "|".join("---:" if c in numeric else "---" for c in cols) + "|"]
+    marked, greyed = flagged_cells(df[cols], marks, cols[0]), flagged_cells(df[cols], small)
     for i, row in enumerate(df[cols].itertuples(index=False)):
         cells = []
         for c, v in zip(cols, row, strict=True):
             text = fmt(str(c), v)
-            if marks is not None and c in marks.columns and c != cols[0] and bool(marks[c].iloc[i]):
+            if c in marked and marked[c][i]:
                 text += " \\*"
-            if small is not None and c in small.columns and bool(small[c].iloc[i]):
+            if c in greyed and greyed[c][i]:
                 text += " †"
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")

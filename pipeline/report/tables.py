@@ -78,10 +78,10 @@ def base_answers(batch: Batch) -> pd.DataFrame:
 def questions(answers: pd.DataFrame) -> pd.DataFrame:
     """Questions in questionnaire order: question_id, question_number, question_text."""
     cols = ["question_id", "question_number", "question_text"]
-    df = answers.copy()
-    if "question_number" not in df.columns:
-        df["question_number"] = pd.NA
-    q = df[cols].drop_duplicates("question_id").copy()
+    q = answers[[c for c in cols if c in answers.columns]].drop_duplicates("question_id").copy()
+    if "question_number" not in q.columns:
+        q["question_number"] = pd.NA
+    q = q[cols]
     q["_num"] = pd.to_numeric(q["question_number"], errors="coerce").astype("float64").fillna(np.inf)
     q["_nat"] = q["question_id"].map(_natural_key)
     q = q.sort_values(["_num", "_nat"], kind="stable")
@@ -206,9 +206,9 @@ def _themes_by_dimension(answers: pd.DataFrame, assignments: pd.DataFrame | None
     meta = answers[["answer_id", dim]]
     at = at.merge(meta, on="answer_id", how="left")
     labels = theme_labels(themes)
-    denom = current_answering(answers).groupby(["question_id", dim])["response_id"].nunique()
+    denom = current_answering(answers).groupby(["question_id", dim])["response_id"].nunique().to_dict()
     present = [v for v in values if v in set(answers[dim])] + sorted(set(answers[dim]) - set(values))
-    counts = at.groupby(["question_id", "theme_id", dim])["response_id"].nunique()
+    counts = at.groupby(["question_id", "theme_id", dim])["response_id"].nunique().to_dict()
     rows = []
     for (qid, tid), grp in at.groupby(["question_id", "theme_id"], sort=False):
         info = _label_of(labels, str(qid), str(tid))
@@ -245,19 +245,26 @@ def answering_by_question(answers: pd.DataFrame) -> pd.DataFrame:
     groups = [g for g in STAKEHOLDER_GROUPS if g in set(answers["stakeholder_group"])]
     groups += sorted(set(answers["stakeholder_group"]) - set(groups))
     regions = [r for r in [*REGIONS, UNKNOWN] if r in set(answers["region"])]
+    answered = cur[~cur["is_nonanswer"]]
+    n_answers = cur.groupby("question_id")["answer_id"].size().to_dict()
+    n_non = cur.groupby("question_id")["is_nonanswer"].sum().to_dict()
+    n_answered = answered.groupby("question_id")["answer_id"].size().to_dict()
+    respondents = answered.groupby("question_id")["response_id"].nunique().to_dict()
+    by_group = answered.groupby(["question_id", "stakeholder_group"])["response_id"].nunique().to_dict()
+    by_region = answered.groupby(["question_id", "region"])["response_id"].nunique().to_dict()
     rows = []
     for q in questions(answers).itertuples(index=False):
-        sub = cur[cur["question_id"] == q.question_id]
-        ans = sub[~sub["is_nonanswer"]]
+        n_sub, n_ans = int(n_answers.get(q.question_id, 0)), int(n_answered.get(q.question_id, 0))
         row: dict[str, Any] = {
-            "question_id": q.question_id, "question_text": q.question_text, "answers": len(sub),
-            "answering_respondents": int(ans["response_id"].nunique()), "non_answers": int(sub["is_nonanswer"].sum()),
-            "answer_rate_share": round(len(ans) / len(sub), 4) if len(sub) else 0.0,
+            "question_id": q.question_id, "question_text": q.question_text, "answers": n_sub,
+            "answering_respondents": int(respondents.get(q.question_id, 0)),
+            "non_answers": int(n_non.get(q.question_id, 0)),
+            "answer_rate_share": round(n_ans / n_sub, 4) if n_sub else 0.0,
         }
         for g in groups:
-            row[g] = int(ans.loc[ans["stakeholder_group"] == g, "response_id"].nunique())
+            row[g] = int(by_group.get((q.question_id, g), 0))
         for r in regions:
-            row[r] = int(ans.loc[ans["region"] == r, "response_id"].nunique())
+            row[r] = int(by_region.get((q.question_id, r), 0))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -285,17 +292,18 @@ def theme_x_question(answers: pd.DataFrame, assignments: pd.DataFrame | None, th
     cross = cross_theme_map(theme_by_question)
     labels = theme_labels(themes)
     at = at.assign(key=[cross.get((q, t), t) for q, t in zip(at["question_id"], at["theme_id"], strict=True)])
+    per_key_q = at.groupby(["key", "question_id"], sort=False)["response_id"].nunique().to_dict()
+    per_key = at.groupby("key", sort=False)["response_id"].nunique().to_dict()
+    first = at.drop_duplicates("key")
     rows = []
-    for key, grp in at.groupby("key", sort=False):
-        first = grp.iloc[0]
+    for key, qid, tid in zip(first["key"], first["question_id"], first["theme_id"], strict=True):
         info = _label_of(labels, "all", str(key)) if ("all", str(key)) in labels or key == OTHER else _label_of(
-            labels, str(first["question_id"]), str(first["theme_id"]))
+            labels, str(qid), str(tid))
         row: dict[str, Any] = {"theme_id": key, "theme": info["label"], "origin": info["origin"]}
-        per_q = grp.groupby("question_id")["response_id"].nunique()
         for q in order:
-            row[q] = int(per_q.get(q, 0))
-        row["questions"] = int((per_q > 0).sum())
-        row["respondents"] = int(grp["response_id"].nunique())
+            row[q] = int(per_key_q.get((key, q), 0))
+        row["questions"] = sum(row[q] > 0 for q in order)
+        row["respondents"] = int(per_key[key])
         rows.append(row)
     df = pd.DataFrame(rows, columns=["theme_id", "theme", "origin", *order, "questions", "respondents"])
     if df.empty:
@@ -315,13 +323,14 @@ def theme_x_stakeholder(answers: pd.DataFrame, assignments: pd.DataFrame | None,
     denom = current_answering(answers).groupby("stakeholder_group")["response_id"].nunique()
     groups = [g for g in STAKEHOLDER_GROUPS if g in denom.index] + sorted(set(denom.index) - set(STAKEHOLDER_GROUPS))
     txq = theme_x_question(answers, assignments, themes, theme_by_question)
-    by_key: dict[str, pd.DataFrame] = {str(k): g for k, g in at.groupby("key", sort=False)}
+    by_key_group = at.groupby(["key", "stakeholder_group"], sort=False)["response_id"].nunique()
+    counts: dict[tuple[str, Any], int] = {(str(key[0]), key[1]): int(n) for key, n in by_key_group.items()
+                                          if isinstance(key, tuple)}
     rows = []
     for r in txq.itertuples(index=False):
-        grp = by_key.get(str(r.theme_id), at.iloc[0:0])
         row: dict[str, Any] = {"theme_id": r.theme_id, "theme": r.theme, "respondents": int(str(r.respondents))}
         for g in groups:
-            n = int(grp.loc[grp["stakeholder_group"] == g, "response_id"].nunique())
+            n = int(counts.get((str(r.theme_id), g), 0))
             row[f"{g} (n)"] = n
             row[f"{g} {GROUP_SIZE}"] = int(denom[g])
             row[f"{g} (share)"] = round(n / int(denom[g]), 4) if int(denom[g]) else 0.0

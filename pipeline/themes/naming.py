@@ -512,7 +512,7 @@ def _english_tagger() -> Any:
     from pipeline.params import CleanParams
 
     try:
-        nlp = load_nlp(CleanParams().spacy_model)
+        nlp = load_nlp(CleanParams().spacy_model, False)  # the clean stage's cache key: (model, allow_blank)
     except (InputError, ImportError):
         return None
     return nlp if "tagger" in nlp.pipe_names else None
