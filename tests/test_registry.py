@@ -69,3 +69,40 @@ def test_one_skops_loader_for_both_models() -> None:
     for mod in (stance_model, tagger_model):
         src = inspect.getsource(mod)
         assert "load_verified_skops(" in src and "get_untrusted_types" not in src
+
+
+def test_skops_trusts_no_sklearn_estimator_by_default_and_skips_the_estimator_walk(tmp_path: Path) -> None:
+    """`pipeline.imports.skops_io` keeps skops from trusting every scikit-learn estimator by default (building that
+    list imports all of sklearn): the shipped models still load, and a file holding a sklearn estimator is refused
+    as untrusted. In a fresh process, because a test that imports skops directly first would build the full list."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "from pipeline.errors import ModelFileError\n"
+        "from pipeline.imports import skops_io\n"
+        "from pipeline.registry import STANCE, TAGGER, load_verified_skops\n"
+        "from pipeline.stance.model import StanceModel, load_model\n"
+        "from pipeline.tagger.model import Tagger, load_tagger\n"
+        "assert isinstance(load_tagger(TAGGER.model_file()), Tagger)\n"
+        "assert isinstance(load_model(STANCE.model_file()), StanceModel)\n"
+        "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES\n"
+        "assert SKLEARN_ESTIMATOR_TYPE_NAMES == [], len(SKLEARN_ESTIMATOR_TYPE_NAMES)\n"
+        "assert 'sklearn.gaussian_process' not in sys.modules and 'torch' not in sys.modules, 'walked'\n"
+        f"bad = Path({str(tmp_path / 'lr.skops')!r})\n"
+        "skops_io().dump(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), bad)\n"
+        "try:\n"
+        "    load_verified_skops(bad, ['pipeline.tagger.model.Tagger'], Tagger, require_hash=False)\n"
+        "except ModelFileError as exc:\n"
+        "    assert 'untrusted types' in str(exc) and 'LinearRegression' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('a sklearn estimator loaded without being trusted')\n"
+        "import sklearn.utils\n"
+        "assert len(sklearn.utils.all_estimators(type_filter='regressor')) > 10, 'the walk is restored'\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
