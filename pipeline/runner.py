@@ -222,7 +222,7 @@ def _clear_cache(name: str) -> None:
     if name == "spacy" and "pipeline.clean.nlp" in sys.modules:
         sys.modules["pipeline.clean.nlp"].load_nlp.cache_clear()
     elif name == "langid" and "pipeline.clean.language" in sys.modules:
-        sys.modules["pipeline.clean.language"]._identifier.cache_clear()
+        sys.modules["pipeline.clean.language"].clear_identifier_cache()
     elif name == "embedder" and "pipeline.embed.backends" in sys.modules:
         backends = sys.modules["pipeline.embed.backends"]
         with backends._LOCK:

@@ -334,3 +334,27 @@ def test_spacy_loads_without_importing_torch_and_torch_still_imports_after() -> 
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_langid_loads_as_the_library_reads_it_and_a_prefetch_loads_it_once() -> None:
+    """The clean stage loads langid's model on a thread while spaCy loads (`prefetch_identifier`): the detector
+    waits for that load instead of loading a second copy, and the model is the one py3langid itself reads."""
+    from py3langid.langid import LanguageIdentifier
+
+    from pipeline.clean import language
+
+    texts = ["Access to broadband in rural areas is still far too expensive for most households.",
+             "L'accès au haut débit reste trop cher pour les ménages des zones rurales.",
+             "Der Breitbandzugang bleibt für Haushalte auf dem Land viel zu teuer.",
+             "El acceso a la banda ancha sigue siendo demasiado caro en las zonas rurales.", "ok"]
+    language.clear_identifier_cache()
+    thread = language.prefetch_identifier(language.DEFAULT_LANGUAGES)
+    found = LanguageDetector().detect_many(texts)
+    thread.join()
+    assert found == ["en", "fr", "de", "es", "und"]
+    assert language._load_identifier.cache_info().misses == 1
+    ours = language._identifier(language.DEFAULT_LANGUAGES)
+    ref = LanguageIdentifier.from_model_file("data/model.npz.xz", norm_probs=True)
+    ref.set_languages(list(language.DEFAULT_LANGUAGES))
+    assert ours.nb_classes == ref.nb_classes and ours.tk_output == ref.tk_output
+    assert all(ours.rank(t) == ref.rank(t) for t in texts)

@@ -19,9 +19,9 @@ import pandas as pd
 
 from pipeline.clean.boilerplate import boilerplate_mask
 from pipeline.clean.duplicates import find_duplicates
-from pipeline.clean.language import LanguageDetector
+from pipeline.clean.language import LanguageDetector, prefetch_identifier
 from pipeline.clean.mentions import find_mentions
-from pipeline.clean.nlp import analyse_texts
+from pipeline.clean.nlp import analyse_texts, load_nlp
 from pipeline.clean.nonanswers import nonanswer_reason
 from pipeline.clean.nonprose import segment_nonprose_kinds, with_set_aside
 from pipeline.clean.normalise import normalise_text, word_count
@@ -81,6 +81,11 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
     if dupes:
         raise InputError("answers.parquet", dupes[0], f"{len(dupes)} duplicate answer_id(s)")
 
+    # langid's model loads on a thread (mostly GIL-free decompression) while spaCy loads here; neither changes
+    # what the other computes. The thread is done before any worker process forks (detection waits for it).
+    langid_load = prefetch_identifier(tuple(cfg["languages"]))
+    load_nlp(str(cfg["spacy_model"]), bool(cfg.get("allow_blank_spacy", False)))
+    timings["spacy+langid load"] = clock.lap()
     texts = [normalise_text(a) for a in answers["answer"].tolist()]
     questions = _str_col(answers, "question_text")
     reasons = [nonanswer_reason(t, q) for t, q in zip(texts, questions, strict=True)]
@@ -89,6 +94,7 @@ def clean_answers(answers: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Dat
 
     detect = LanguageDetector(languages=tuple(cfg["languages"]))
     languages = detect.detect_many(["" if non else txt for txt, non in zip(texts, is_non, strict=True)])
+    langid_load.join()
     mentions = [find_mentions(txt) for txt in texts]
     timings["language+mentions"] = clock.lap()
 
