@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipeline.errors import InputError
+from pipeline.io import load_yaml
 from pipeline.params import Params, Section, defaults, section_model, section_type
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -60,7 +61,7 @@ def read_params_file(file: Path) -> dict[str, Any]:
     """The raw mapping of a parameters file (no defaults); a YAML error names the line."""
     try:
         with open(file, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw = load_yaml(fh)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None

@@ -74,6 +74,14 @@ def write_npz(path: Path | str, **arrays: np.ndarray) -> Path:
     return Path(path)
 
 
+def load_yaml(stream: Any) -> Any:
+    """`yaml.safe_load` with libyaml's C parser where PyYAML has it (the same documents, 10x faster: the
+    taxonomy's label files take 0.09 s in the pure-Python parser)."""
+    import yaml
+
+    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def read_npz(path: Path | str) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

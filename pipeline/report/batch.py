@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import yaml
 
 from pipeline import catalog, config
 from pipeline.errors import InputError
+from pipeline.io import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,10 @@ class Batch:
 @lru_cache(maxsize=4)
 def load_taxonomy(directory: Path = TAXONOMY_DIR) -> Taxonomy:
     """Read action_lines.yaml, sdgs.yaml and wsis_sdg_matrix.csv (codes as written in outputs); cached."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(directory / "action_lines.yaml", encoding="utf-8") as fh:
-        als = yaml.load(fh, Loader=loader) or []  # noqa: S506 (a safe loader)
+        als = load_yaml(fh) or []
     with open(directory / "sdgs.yaml", encoding="utf-8") as fh:
-        sdgs = yaml.load(fh, Loader=loader) or []  # noqa: S506
+        sdgs = load_yaml(fh) or []
     matrix = pd.read_csv(directory / "wsis_sdg_matrix.csv", dtype=str, keep_default_na=False)
     pairs = frozenset(
         (str(a).strip(), _sdg_code(b)) for a, b in zip(matrix["action_line"], matrix["sdg"], strict=True)

@@ -14,9 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline import config
+from pipeline.io import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ def split_codes(value: Any, kind: str) -> list[str]:
 
 def _load_yaml_list(path: Path, key: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        data = load_yaml(fh)
     if isinstance(data, dict):
         data = data.get(key) or data.get("labels") or next(iter(data.values()))
     if not isinstance(data, list):

@@ -48,14 +48,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
-from pipeline.io import read_table
+from pipeline.io import load_yaml, read_table
 from pipeline.numeric import sigmoid
 from pipeline.params import ExamplesParams, FrameworkParams
 from pipeline.themes.naming import ngram_terms
@@ -76,7 +75,7 @@ def load_framework(path: Path | str) -> SeedThemes:
         raise InputError(str(path), None, "framework file not found")
     if path.suffix.lower() in {".yaml", ".yml"}:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or []
+            data = load_yaml(fh) or []
         records = data.get("themes", []) if isinstance(data, dict) else data
     else:
         df = read_table(path)

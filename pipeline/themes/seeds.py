@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from pipeline import config
 from pipeline.errors import InputError
+from pipeline.io import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def load_seed_themes(path: Path | str | None = None) -> SeedThemes:
     if not file.exists():
         raise InputError(str(file), None, "seed theme file not found")
     with open(file, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        data = load_yaml(fh) or {}
     records = data.get("themes", data) if isinstance(data, dict) else data
     if not isinstance(records, list):
         raise InputError(str(file), None, "expected a list of themes under 'themes:'")
