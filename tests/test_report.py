@@ -368,3 +368,27 @@ def test_answer_map_is_the_principal_plane_of_real_answers_in_any_chunking(au_qu
     monkeypatch.setattr(T, "MAP_CHUNK", 7)
     pd.testing.assert_frame_equal(T.answer_map(answers, emb, None), at_once)
     assert at_once["x"].std() > 0.05 and len(at_once) == len(answers)
+
+
+def test_long_tables_are_shared_within_one_report_build_only(tmp_path: Path) -> None:
+    """Inside `shared_intermediates` the answers x themes table is computed once per pair of frames and each caller
+    gets its own copy; other frames, and calls outside it, compute afresh (same results either way)."""
+    from unittest import mock
+
+    b = load_batch(F.build_batch(tmp_path / "b"))
+    answers, assign = T.base_answers(b), b.theme_assignments
+    fresh = T.answer_themes(answers, assign)
+    with mock.patch.object(T, "_answer_themes", wraps=T._answer_themes) as computed:
+        with T.shared_intermediates():
+            first = T.answer_themes(answers, assign)
+            first["theme_id"] = "changed by a caller"
+            second = T.answer_themes(answers, assign)
+            fewer = assign.iloc[:-1]
+            third = T.answer_themes(answers, fewer)
+        assert computed.call_count == 2  # once per pair of frames
+        T.answer_themes(answers, assign)
+        assert computed.call_count == 3  # outside a build nothing is kept
+    pd.testing.assert_frame_equal(second, fresh)
+    pd.testing.assert_frame_equal(third, T._answer_themes(answers, fewer))
+    report = build_report(b, PARAMS)
+    assert report.headline["other_bucket"] == int(fresh.loc[fresh["theme_id"] == T.OTHER, "answer_id"].nunique())

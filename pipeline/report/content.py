@@ -93,6 +93,12 @@ def build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str,
                  fallbacks: dict[str, list[str]] | None = None) -> Report:
     """Every table of the report; raises ReconciliationError when the counts do not add up with ingest.
     `fallbacks` ({stage: [one line, ...]}, from the run manifest) fills 'Fallbacks and scale switches'."""
+    with T.shared_intermediates():
+        return _build_report(batch, params, ingest_summary, fallbacks)
+
+
+def _build_report(batch: Batch, params: dict[str, Any], ingest_summary: dict[str, Any] | None,
+                  fallbacks: dict[str, list[str]] | None) -> Report:
     cfg = params.get("report", {}) or {}
     top = max(3, min(5, int(cfg.get("top_quotes", 5))))
     min_group = max(1, int(cfg.get("min_group_size", 5)))

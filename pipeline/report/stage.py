@@ -19,7 +19,7 @@ from pipeline.report.batch import OPTIONAL, load_batch
 from pipeline.report.content import Report, build_report
 from pipeline.report.html import render_html
 from pipeline.report.markdown import render_markdown
-from pipeline.report.safety import neutralise_frame, safe_obj
+from pipeline.report.safety import safe_obj
 from pipeline.report.xlsx import write_workbook
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
             if stale.name not in wanted:
                 stale.unlink()
     for table in report.tables:
-        files.append(write_csv(neutralise_frame(table.df), tables_dir / f"{table.name}.csv"))
+        files.append(write_csv(table.df, tables_dir / f"{table.name}.csv"))  # write_csv neutralises every cell
     files.append(write_workbook(report, out_dir / "report.xlsx"))
     files.append(write_text(render_markdown(report), out_dir / "report.md"))
     files.append(write_text(render_html(report), out_dir / "report.html"))

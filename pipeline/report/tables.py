@@ -10,7 +10,9 @@ Counting rules (the same in every table, so figures reconcile):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -125,8 +127,40 @@ def _label_of(labels: dict[tuple[str, str], dict[str, str]], qid: str, tid: str)
     return labels.get((qid, tid)) or labels.get(("all", tid)) or {"label": tid, "origin": "", "keywords": ""}
 
 
+_SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar("report_shared", default=None)
+
+
+@contextmanager
+def shared_intermediates() -> Iterator[None]:
+    """While one report is built, the long tables several tables derive from the same frames (answers x themes,
+    answers x tags) are computed once (`_shared`); outside it every call computes afresh."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(name: str, frames: tuple[Any, ...], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """`compute()` once per (name, frames) inside `shared_intermediates` (frames compared by identity, kept
+    referenced so an id is never reused); each caller gets its own copy to change."""
+    memo = _SHARED.get()
+    if memo is None:
+        return compute()
+    key = (name, *map(id, frames))
+    hit = memo.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[:-1], frames, strict=True)):
+        hit = (*frames, compute())
+        memo[key] = hit
+    return hit[-1].copy()
+
+
 def answer_themes(answers: pd.DataFrame, assignments: pd.DataFrame | None) -> pd.DataFrame:
     """Long table of current answering answers x theme (rank from 1); answers without a theme get `other`."""
+    return _shared("answer_themes", (answers, assignments), lambda: _answer_themes(answers, assignments))
+
+
+def _answer_themes(answers: pd.DataFrame, assignments: pd.DataFrame | None) -> pd.DataFrame:
     cols = ["answer_id", "response_id", "question_id", "theme_id", "rank"]
     base = current_answering(answers)[["answer_id", "response_id", "question_id"]]
     if assignments is None or assignments.empty or base.empty:
@@ -416,6 +450,11 @@ def findings(themes_by_q: pd.DataFrame, by_group: pd.DataFrame, catalogue: pd.Da
 
 # ---------------------------------------------------------------------------------------------- tags
 def _tag_long(answers: pd.DataFrame, tags: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Long table of current answering answers x code of one tags column (`_shared` in one report build)."""
+    return _shared(f"tags:{column}", (answers, tags), lambda: _tag_long_of(answers, tags, column))
+
+
+def _tag_long_of(answers: pd.DataFrame, tags: pd.DataFrame, column: str) -> pd.DataFrame:
     cur = current_answering(answers)[["answer_id", "response_id", "question_id"]]
     t = tags[["answer_id", column]].copy()
     t["answer_id"] = t["answer_id"].astype(str)
@@ -599,7 +638,10 @@ def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: p
         dict(zip(segments["segment_id"].astype(str), segments["text_redacted"].astype(str), strict=True))
         if segments is not None and "text_redacted" in segments.columns else {}
     )
-    current = answers[answers["is_current"]].drop_duplicates("response_id").set_index("response_id")
+    current = answers[answers["is_current"]].drop_duplicates("response_id")
+    meta_cols = ["org_name", "org_type", "stakeholder_group", "country"]
+    meta_of = dict(zip(current["response_id"].astype(str),
+                       zip(*(current[c].tolist() for c in meta_cols), strict=True), strict=True))
     labels = theme_labels(themes)
     rows = []
     for (scope, tid), grp in q.groupby(["scope", "theme_id"], sort=False):
@@ -608,15 +650,14 @@ def quotes_table(answers: pd.DataFrame, themes: pd.DataFrame | None, segments: p
         side_of = {i: sides[(str(c.segment_id).split("#")[0], str(tid))] for i, c in enumerate(cands)
                    if (str(c.segment_id).split("#")[0], str(tid)) in sides}
         for r in _cover_sides(cands, side_of):  # quotes from each side first, when stance is known
-            if r.response_id not in current.index or n >= top:
+            meta = meta_of.get(str(r.response_id))
+            if meta is None or n >= top:
                 continue
-            meta = current.loc[str(r.response_id)]
             n += 1
             text = seg_text.get(str(r.segment_id), str(r.text))
             rows.append({
                 "question_id": scope, "theme_id": tid, "theme": _label_of(labels, str(scope), str(tid))["label"],
-                "rank": n, "response_id": r.response_id, "org_name": meta["org_name"], "org_type": meta["org_type"],
-                "stakeholder_group": meta["stakeholder_group"], "country": meta["country"],
+                "rank": n, "response_id": r.response_id, **dict(zip(meta_cols, meta, strict=True)),
                 "stance": sides.get((str(r.segment_id).split("#")[0], str(tid)), ""),
                 "quote": redact(" ".join(str(text).split())),
             })
