@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline import catalog, config
+from pipeline import catalog
 from pipeline.errors import InputError
-from pipeline.io import load_yaml
+from pipeline.tagger.taxonomy import TAXONOMY_DIR, output_code
+from pipeline.tagger.taxonomy import load_taxonomy as taxonomy_of
 
 log = logging.getLogger(__name__)
-
-TAXONOMY_DIR = config.RESOURCES_DIR / "taxonomy"
 
 # what the report stage reads, from the catalog (the runner hashes the same files into its cache key)
 _REPORT = next(s for s in catalog.STAGES if s.name == "report")
@@ -70,25 +68,15 @@ class Batch:
 
 @lru_cache(maxsize=4)
 def load_taxonomy(directory: Path = TAXONOMY_DIR) -> Taxonomy:
-    """Read action_lines.yaml, sdgs.yaml and wsis_sdg_matrix.csv (codes as written in outputs); cached."""
-    with open(directory / "action_lines.yaml", encoding="utf-8") as fh:
-        als = load_yaml(fh) or []
-    with open(directory / "sdgs.yaml", encoding="utf-8") as fh:
-        sdgs = load_yaml(fh) or []
-    matrix = pd.read_csv(directory / "wsis_sdg_matrix.csv", dtype=str, keep_default_na=False)
-    pairs = frozenset(
-        (str(a).strip(), _sdg_code(b)) for a, b in zip(matrix["action_line"], matrix["sdg"], strict=True)
-    )
+    """The report's view of the one taxonomy (`pipeline.tagger.taxonomy`): titles by code as written in outputs,
+    in the fixed label order, and the WSIS-SDG matrix as output-code pairs; cached."""
+
+    tax = taxonomy_of(directory)
     return Taxonomy(
-        action_lines={str(x["code"]): str(x.get("title", "")) for x in als},
-        sdgs={_sdg_code(x["code"]): str(x.get("title", "")) for x in sdgs},
-        matrix=pairs,
+        action_lines={lab.code: lab.title for lab in tax.labels if lab.kind == "action_line"},
+        sdgs={lab.code: lab.title for lab in tax.labels if lab.kind == "sdg"},
+        matrix=frozenset((output_code(a), output_code(s)) for a, s in tax.matrix),
     )
-
-
-def _sdg_code(value: Any) -> str:
-    """'SDG4', '4', 4 -> '4'."""
-    return re.sub(r"(?i)^sdg\s*", "", str(value).strip())
 
 
 def load_batch(batch_dir: Path | str) -> Batch:
