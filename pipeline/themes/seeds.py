@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import config
+from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
 from pipeline.io import load_yaml
 
@@ -43,13 +44,7 @@ class SeedThemes:
         if not self.ids:
             return replace(self, vectors=np.zeros((0, 0), dtype=np.float32))
         vecs = np.asarray(encoder(self.texts()), dtype=np.float32)
-        return replace(self, vectors=_normalise(vecs))
-
-
-def _normalise(m: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)
+        return replace(self, vectors=normalise(vecs))
 
 
 def from_records(records: Sequence[dict[str, Any]], source: str = "themes") -> SeedThemes:
