@@ -7,6 +7,7 @@ import random
 
 import pandas as pd
 import pytest
+from fresh_process import run_fresh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -317,9 +318,6 @@ def test_text_passages_without_spacy_follow_the_clean_rules() -> None:
 def test_spacy_loads_without_importing_torch_and_torch_still_imports_after() -> None:
     """thinc imports torch (2-3 s) only to offer layers the CNN pipelines never use; `import_spacy` keeps it out
     of the clean stage, and torch (the reference encoder) still imports normally afterwards."""
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from pipeline.clean.nlp import load_nlp\n"
@@ -332,8 +330,7 @@ def test_spacy_loads_without_importing_torch_and_torch_still_imports_after() -> 
         "assert torch.ones(2).sum().item() == 2.0\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    run_fresh(script)
 
 
 def test_langid_loads_as_the_library_reads_it_and_a_prefetch_loads_it_once() -> None:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fresh_process import run_fresh
 
 from pipeline import config
 from pipeline.errors import InputError, ModelFileError
@@ -75,9 +76,6 @@ def test_skops_trusts_no_sklearn_estimator_by_default_and_skips_the_estimator_wa
     """`pipeline.imports.skops_io` keeps skops from trusting every scikit-learn estimator by default (building that
     list imports all of sklearn): the shipped models still load, and a file holding a sklearn estimator is refused
     as untrusted. In a fresh process, because a test that imports skops directly first would build the full list."""
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -104,5 +102,4 @@ def test_skops_trusts_no_sklearn_estimator_by_default_and_skips_the_estimator_wa
         "assert len(sklearn.utils.all_estimators(type_filter='regressor')) > 10, 'the walk is restored'\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    run_fresh(script)

@@ -33,8 +33,8 @@ _URL = re.compile(r"(?:https?://|www\.)\S++|(?<!\S)[^\s@]++@\S++")
 _LOAD_LOCK = threading.Lock()  # one load at a time: a caller waits for a load a prefetch thread has begun
 
 
-@lru_cache(maxsize=8)
 def _identifier(languages: tuple[str, ...]) -> Any:
+    """The loaded identifier (`_load_identifier`), waiting for a load a prefetch thread has begun."""
     with _LOAD_LOCK:
         return _load_identifier(languages)
 
@@ -61,7 +61,6 @@ def _load_identifier(languages: tuple[str, ...]) -> Any:
 
 def clear_identifier_cache() -> None:
     """Drop the loaded models (the runner frees them once no stage left needs them)."""
-    _identifier.cache_clear()
     _load_identifier.cache_clear()
 
 

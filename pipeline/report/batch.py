@@ -70,7 +70,6 @@ class Batch:
 def load_taxonomy(directory: Path = TAXONOMY_DIR) -> Taxonomy:
     """The report's view of the one taxonomy (`pipeline.tagger.taxonomy`): titles by code as written in outputs,
     in the fixed label order, and the WSIS-SDG matrix as output-code pairs; cached."""
-
     tax = taxonomy_of(directory)
     return Taxonomy(
         action_lines={lab.code: lab.title for lab in tax.labels if lab.kind == "action_line"},

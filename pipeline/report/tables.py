@@ -127,7 +127,8 @@ def _label_of(labels: dict[tuple[str, str], dict[str, str]], qid: str, tid: str)
     return labels.get((qid, tid)) or labels.get(("all", tid)) or {"label": tid, "origin": "", "keywords": ""}
 
 
-_SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar("report_shared", default=None)
+_Memo = dict[tuple[Any, ...], tuple[tuple[Any, ...], pd.DataFrame]]
+_SHARED: ContextVar[_Memo | None] = ContextVar("report_shared", default=None)
 
 
 @contextmanager
@@ -142,17 +143,15 @@ def shared_intermediates() -> Iterator[None]:
 
 
 def _shared(name: str, frames: tuple[Any, ...], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """`compute()` once per (name, frames) inside `shared_intermediates` (frames compared by identity, kept
-    referenced so an id is never reused); each caller gets its own copy to change."""
+    """`compute()` once per (name, frames) inside `shared_intermediates` (frames by identity: the memo keeps them
+    referenced, so an id is not reused while it lives); each caller gets its own copy to change."""
     memo = _SHARED.get()
     if memo is None:
         return compute()
     key = (name, *map(id, frames))
-    hit = memo.get(key)
-    if hit is None or any(a is not b for a, b in zip(hit[:-1], frames, strict=True)):
-        hit = (*frames, compute())
-        memo[key] = hit
-    return hit[-1].copy()
+    if key not in memo:
+        memo[key] = (frames, compute())
+    return memo[key][1].copy()
 
 
 def answer_themes(answers: pd.DataFrame, assignments: pd.DataFrame | None) -> pd.DataFrame:
