@@ -173,7 +173,9 @@ def test_defect12_redact_contacts_emails_and_phones_only() -> None:
 
 
 def test_defect12_redact_contacts_is_fast_on_many_cells() -> None:
-    cells = [f"Row {i}: organisation {i} in 2024 spent 1 234 567; contact +44 20 7946 {i:04d}." for i in range(20000)]
+    # 2,000 cells: a quadratic or backtracking pattern would take minutes; a linear one takes ~0.1 s (the bound is
+    # for blow-ups, not a speed target: those live in benchmarks/)
+    cells = [f"Row {i}: organisation {i} in 2024 spent 1 234 567; contact +44 20 7946 {i:04d}." for i in range(2000)]
     t = _elapsed(lambda: [redact_contacts(c) for c in cells])
     assert t < BOUND_S
     assert all(redact_contacts(c).endswith("contact [phone].") for c in cells[:50])

@@ -68,6 +68,17 @@ def test_issue14_names_label_is_a_phrase_of_the_passages_not_glued_keywords() ->
     assert sentence and sentence.group(1) in JOBS
 
 
+def test_issue14_names_a_phrase_mostly_of_function_words_gives_way_to_a_content_phrase() -> None:
+    """'Limits on the misuse' (half function words) is written most often, but a heading of content words from the
+    same passages names the theme; with nothing else written, the glue phrase is still used."""
+    texts = (["We need limits on the misuse of these systems by the police."] * 6
+             + ["The misuse of systems is a risk."] * 2 + ["Limits protect people."] * 2)
+    ins, outs = {"misuse": 0.8, "limits": 0.6}, {"misuse": 0.05, "limits": 0.05}
+    assert heading_label(["misuse", "limits"], texts, ins, outs) == "Misuse of systems"
+    only = ["We need limits on the misuse by the police."] * 4
+    assert heading_label(["misuse", "limits"], only, ins, outs) == "Limits on the misuse"
+
+
 def test_issue14_names_without_any_written_phrase_the_best_keyphrase_names_it() -> None:
     assert heading_label([], ["nothing here"]) == "Unlabelled theme"
     # no phrase of two words in two passages: the best multi-word keyword, in its written form
@@ -259,6 +270,7 @@ def test_issue14_names_real_text_labels_are_written_headings(corpus: str, lang: 
         assert "," not in label and 2 <= len(label.split()) <= 6, label
         words = label.lower().split()
         assert words[0] not in stop and words[-1] not in stop, label
+        assert 2 * sum(w in stop for w in words) < len(words), label  # never mostly function words
         phrase = " " + " ".join(_stems(label)) + " "
         held = sum(phrase in " " + " ".join(_stems(m)) + " " for m in members)
         assert held >= 1, label
@@ -272,3 +284,30 @@ def test_issue14_names_real_text_labels_are_written_headings(corpus: str, lang: 
     if lang == "de":  # labels stay in the passages' language
         assert sum(bool(set(label.lower().split()) & naming.language_stop_words("de")) or
                    label.split()[0][:1].isupper() for label, _, _ in named) == len(named)
+
+
+def test_naming_checks_english_headings_with_the_clean_stage_spacy_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The part-of-speech check of English headings loads `clean.spacy_model` (not the default model): one model
+    per run, the one the analyst configured."""
+    from pipeline import config
+    from pipeline.clean import nlp as clean_nlp
+    from pipeline.themes.discovery import theme_params
+    from pipeline.themes.parts import build_parts
+
+    params = config.load_params()
+    configured = params["clean"]["spacy_model"]
+    real = clean_nlp.load_nlp
+    asked: list[str] = []
+
+    def recording(model: str, allow_blank: bool = False) -> object:
+        asked.append(model)
+        return real(configured, allow_blank)
+
+    monkeypatch.setattr(clean_nlp, "load_nlp", recording)
+    rep = build_parts(theme_params({**params, "clean": {**params["clean"], "spacy_model": "en_analyst_model"}}))
+    assert rep.representation.spacy_model == "en_analyst_model"
+    kws, ins, outs = _shares([JOBS, PRIVACY])
+    label = heading_label(kws[0], JOBS, ins[0], outs[0], spacy_model="en_analyst_model")
+    assert asked and set(asked) == {"en_analyst_model"}
+    assert label == heading_label(kws[0], JOBS, ins[0], outs[0])  # same model underneath: same heading
+    assert naming.english_heading(["Job losses", "Goes away"], "en_analyst_model") == [True, False]

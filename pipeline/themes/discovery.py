@@ -29,11 +29,15 @@ UNKNOWN_LANGUAGES = frozenset({"", "und", "unknown", "none", "nan"})
 
 
 def theme_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The themes section (plus the global seed) with defaults filled in; accepts full params too."""
+    """The themes section (plus the global seed and, from full params, `clean.spacy_model`, which naming uses)
+    with defaults filled in; accepts full params too."""
     section = dict(params.get("themes", params) or {}) if "themes" in params else dict(params)
     out = dict(DEFAULTS)
     out.update({k: v for k, v in section.items() if v is not None})
     out["seed"] = int(section.get("seed", params.get("seed", DEFAULTS["seed"])))
+    clean = params.get("clean") if "themes" in params else None
+    if isinstance(clean, dict) and clean.get("spacy_model"):  # naming checks English headings with clean's model
+        out["spacy_model"] = str(clean["spacy_model"])
     return out
 
 

@@ -505,22 +505,23 @@ _HEADING_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "JJ", "JJR", "JJS", "VBG"
 _HEAD_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS", "CD", "FW"))
 
 
-def _english_tagger() -> Any:
-    """The clean stage's English spaCy pipeline (loaded once per process, shared with clean); None when it is not
-    installed or has no tagger (no check then)."""
+def _english_tagger(spacy_model: str | None = None) -> Any:
+    """The clean stage's spaCy pipeline (`clean.spacy_model`; loaded once per process, shared with clean); None when
+    it is not installed or has no tagger (no check then: clean has then failed or recorded its blank fallback)."""
     from pipeline.clean.nlp import load_nlp
     from pipeline.params import CleanParams
 
     try:
-        nlp = load_nlp(CleanParams().spacy_model, False)  # the clean stage's cache key: (model, allow_blank)
+        nlp = load_nlp(spacy_model or CleanParams().spacy_model, False)  # clean's cache key: (model, allow_blank)
     except (InputError, ImportError):
         return None
     return nlp if "tagger" in nlp.pipe_names else None
 
 
-def english_heading(labels: Sequence[str]) -> list[bool]:
-    """Whether each English label reads as a heading (noun phrase) by its part-of-speech tags."""
-    nlp = _english_tagger()
+def english_heading(labels: Sequence[str], spacy_model: str | None = None) -> list[bool]:
+    """Whether each English label reads as a heading (noun phrase) by its part-of-speech tags (`spacy_model`:
+    the clean stage's model, default `CleanParams().spacy_model`)."""
+    nlp = _english_tagger(spacy_model)
     if nlp is None:
         return [True] * len(labels)
     tagging = [n for n in ("tok2vec", "tagger", "attribute_ruler") if n in nlp.pipe_names]
@@ -546,6 +547,7 @@ def heading_label(
     and_penalty: float = 0.8,
     length_penalty: float = 0.9,
     pos_batch: int = 12,
+    spacy_model: str | None = None,
 ) -> str:
     """A heading an analyst would write: the phrase of the theme's own passages that best says what they share.
 
@@ -553,7 +555,8 @@ def heading_label(
     of the theme's `keywords` (`label_candidates`). Score = distinctiveness of the theme terms it holds (their
     share of the theme's passages above their share in the question's other themes; the best term counts
     fully, the others a third) x coverage (square root of the share of passages holding the phrase) x form
-    (`length_penalty` per word beyond three, `and_penalty` for two things joined by "and"); in English the best
+    (`length_penalty` per word beyond three, `and_penalty` for two things joined by "and"); a phrase half or more of
+    whose words are function words comes after every other candidate (it is mostly glue); in English the best
     one whose part-of-speech tags read as a noun phrase (`english_heading`, among the best 4 x `pos_batch`;
     beyond that the best one). A heading already used in the question (`taken`) gives way to the next one.
     Without any candidate (a tiny theme), the best multi-word keyword, else the best keyword.
@@ -578,7 +581,7 @@ def heading_label(
     loose: list[str] = []
     for vocabulary, floor in ((nouny, min_passages), (nouny, 1), (None, 1)):
         cands = label_candidates(texts, stop, vocabulary, _languages_elided(langs), max_words, german)
-        scored: list[tuple[float, int, str]] = []
+        scored: list[tuple[bool, float, int, str]] = []
         for key, cand in cands.items():
             held, forms = cand.held, cand.forms
             if len(held) < floor:
@@ -596,12 +599,14 @@ def heading_label(
             if any(w in _COORDINATORS for w in key):
                 form *= and_penalty
             label = " ".join(case.get(w.lower(), w) for w in _written(forms).split())
-            scored.append((strength * (len(held) / n) ** 0.5 * form, len(key), label[:1].upper() + label[1:]))
-        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
-        free = [label for _, _, label in scored if label.lower() not in taken_low]
+            low = label.lower().split()
+            glue = 2 * sum(w in stop for w in low) >= len(low)  # half function words: "Limits on the misuse"
+            scored.append((glue, strength * (len(held) / n) ** 0.5 * form, len(key), label[:1].upper() + label[1:]))
+        scored.sort(key=lambda s: (s[0], -s[1], s[2], s[3]))
+        free = [label for _, _, _, label in scored if label.lower() not in taken_low]
         for start in range(0, min(len(free), 4 * pos_batch), pos_batch):  # English: the best that reads as one
             batch = free[start:start + pos_batch]
-            ok = english_heading(batch) if written_in == "en" else [True] * len(batch)
+            ok = english_heading(batch, spacy_model) if written_in == "en" else [True] * len(batch)
             for label, good in zip(batch, ok, strict=True):
                 if good:
                     return label
@@ -741,14 +746,17 @@ def name_theme(
     case: dict[str, str],
     taken: set[str] | frozenset[str] = frozenset(),
     languages: Sequence[str] = (),
+    spacy_model: str | None = None,
 ) -> tuple[str, str]:
     """Label and description of one emergent theme: the one naming entry point discovery calls.
 
     `keywords` are the theme's ranked distinctive terms (class tf-idf), `member_texts` its redacted passages in
     the label language, `in_share`/`out_share` each term's share of its passages and of the question's other
-    themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses.
+    themes' passages, `case` the batch's acronym spellings, `taken` the labels the question already uses,
+    `spacy_model` the clean stage's spaCy model (the part-of-speech check of English headings).
     The label is a phrase written in the passages (`heading_label`), the description a typical sentence of
     them and what sets the theme apart (`describe_theme`).
     """
-    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages)
+    label = heading_label(keywords, member_texts, in_share, out_share, case, taken, languages,
+                          spacy_model=spacy_model)
     return label, describe_theme(keywords, in_share, out_share, member_texts, case, languages)

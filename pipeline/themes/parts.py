@@ -35,13 +35,14 @@ from sklearn.decomposition import PCA
 
 from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
-from pipeline.params import ThemesParams
+from pipeline.params import CleanParams, ThemesParams
 from pipeline.themes import naming
 from pipeline.themes.seeds import SeedThemes
 
 log = logging.getLogger(__name__)
 
 _D = ThemesParams()  # constructor defaults come from the params model (one definition)
+_CLEAN = CleanParams()
 
 
 # ------------------------------------------------------------------------------------------------ protocols
@@ -375,10 +376,11 @@ class KeywordRepresentation:
     their seed's id, label and description."""
 
     def __init__(self, n_keywords: int = _D.n_keywords, n_quotes: int = _D.n_quotes,
-                 label_min_passages: int = _D.label_min_passages) -> None:
+                 label_min_passages: int = _D.label_min_passages, spacy_model: str = _CLEAN.spacy_model) -> None:
         self.n_keywords = n_keywords
         self.n_quotes = n_quotes
         self.label_min_passages = label_min_passages
+        self.spacy_model = spacy_model
 
     def represent(
         self, qid: str, qseg: pd.DataFrame, labels: np.ndarray, closeness: np.ndarray,
@@ -418,7 +420,7 @@ class KeywordRepresentation:
                 cands = naming.nameable(name_kws[c], batch_langs)[:n_kw]
                 label, desc = naming.name_theme(
                     cands, [red[i] for i in np.flatnonzero(name_labels == c)], ins[c], outs[c], case, taken,
-                    batch_langs,
+                    batch_langs, self.spacy_model,
                 )
             taken.add(label)
             rows.append(
@@ -498,7 +500,8 @@ def build_parts(cfg: dict[str, Any], **overrides: Any) -> DiscoveryParts:
         "clusterer": _pick(CLUSTERERS, cfg, "clusterer"),
         "refiner": _pick(REFINERS, cfg, "refinement"),
         "representation": KeywordRepresentation(
-            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"])
+            int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"]),
+            str(cfg.get("spacy_model") or _CLEAN.spacy_model),
         ),
     }
     unknown = set(overrides) - set(parts)
