@@ -24,10 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import theme_names_review as tnr  # noqa: E402
 
 SEED = 20261205
 PASSAGES = 8
@@ -59,28 +64,26 @@ def packet(old_json: str, new_json: str, packet_md: str, key_csv: str) -> None:
              "say), and which name is better (X, Y or same). CSV: item,x_verdict,y_verdict,better,reason\n"]
     key = []
     for batch in sorted(old):
-        sa = pd.read_parquet(Path(batch) / "segment_assignments.parquet")
-        seg = pd.read_parquet(Path(batch) / "segments.parquet")
+        held = tnr.theme_passages(Path(batch))
         for tid in sorted(old[batch]):
             before, after = old[batch][tid], new[batch].get(tid)
             if after is None or before == after:
                 continue
-            m = sa[sa["theme_id"] == tid].merge(seg[["segment_id", "text_redacted", "is_boilerplate"]], on="segment_id")
-            m = m[~m["is_boilerplate"].fillna(False).astype(bool)].sort_values("score", ascending=False)
+            m = held[held["theme_id"] == tid].sort_values("score", ascending=False)
             x_is_old = rng.random() < 0.5
             x, y = (before, after) if x_is_old else (after, before)
             item = len(key) + 1
             key.append({"item": item, "batch": Path(batch).name, "theme_id": tid, "x": x, "y": y,
                         "x_is_old": x_is_old, "old": before, "new": after})
             lines.append(f"## Item {item} (question: {tid.rsplit('.emergent', 1)[0]})\n")
-            lines += [f"- {t[:400]}" for t in m["text_redacted"].drop_duplicates().head(PASSAGES)]
+            lines += [f"- {t[:400]}" for t in m["passage"].drop_duplicates().head(PASSAGES)]
             lines.append(f"\nX: **{x}**\n\nY: **{y}**\n")
     Path(packet_md).write_text("\n".join(lines))
     pd.DataFrame(key).to_csv(key_csv, index=False)
     print(f"{len(key)} changed labels")
 
 
-def score(key_csv: str, verdicts_csv: str, out: str, n_boot: int = 5000) -> None:
+def score(key_csv: str, verdicts_csv: str, out: str) -> None:
     m = pd.read_csv(key_csv).merge(pd.read_csv(verdicts_csv), on="item", how="left")
     if m["better"].isna().any():
         raise SystemExit(f"verdicts missing for items {m.loc[m['better'].isna(), 'item'].tolist()}")
@@ -88,14 +91,8 @@ def score(key_csv: str, verdicts_csv: str, out: str, n_boot: int = 5000) -> None
     v_old = np.where(xo, m["x_verdict"], m["y_verdict"])
     v_new = np.where(xo, m["y_verdict"], m["x_verdict"])
     winner = np.where(m["better"] == "same", "same", np.where((m["better"] == "X") == xo, "old", "new"))
-    rng = np.random.default_rng(0)
-    n = len(m)
-    res: dict[str, object] = {"n_changed": n, "wins": {w: int((winner == w).sum()) for w in ("new", "old", "same")}}
-    for name, ok in (("keep", ("keep",)), ("keep_or_edit", ("keep", "edit"))):
-        o, w = np.isin(v_old, ok).astype(float), np.isin(v_new, ok).astype(float)
-        boots = [w[b].mean() - o[b].mean() for b in (rng.integers(0, n, n) for _ in range(n_boot))]
-        res[name] = {"old": round(o.mean(), 3), "new": round(w.mean(), 3),
-                     "difference_ci": [round(float(v), 3) for v in np.percentile(boots, [2.5, 97.5])]}
+    wins = {w: int((winner == w).sum()) for w in ("new", "old", "same")}
+    res: dict[str, object] = {"n_changed": len(m), "wins": wins, **tnr.paired_rates(v_old, v_new)}
     res["pairs"] = [{"theme_id": t, "old": a, "new": b, "old_verdict": vo, "new_verdict": vn, "better": wi}
                     for t, a, b, vo, vn, wi in zip(m["theme_id"], m["old"], m["new"], v_old, v_new, winner,
                                                    strict=True)]

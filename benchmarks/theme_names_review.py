@@ -52,7 +52,8 @@ def _themes(batch: Path) -> pd.DataFrame:
     return themes.drop_duplicates(["scope", "theme_id"])
 
 
-def _passages(batch: Path) -> pd.DataFrame:
+def theme_passages(batch: Path) -> pd.DataFrame:
+    """Each theme's passages (segment_assignments x segments, redacted text as `passage`), boilerplate left out."""
     seg = pd.read_parquet(batch / "segments.parquet")
     sa = pd.read_parquet(batch / "segment_assignments.parquet")
     col = "text_redacted" if "text_redacted" in seg.columns else "text"
@@ -77,7 +78,7 @@ def packet(batches: dict[str, Path], n: int, packet_file: Path, key_file: Path) 
              "the name needs rewording), reject (the name does not say what these passages say). Write "
              "`item,verdict,reason` lines.", ""]
     key = []
-    passages = {c: _passages(b) for c, b in batches.items()}
+    passages = {c: theme_passages(b) for c, b in batches.items()}
     for i, (corpus, row) in enumerate(chosen, 1):
         ps = passages[corpus]
         members = ps[(ps["theme_id"] == row["theme_id"]) & (ps["question_id"].astype(str) == str(row["scope"]))]
@@ -295,6 +296,26 @@ def pairs(batches: dict[str, Path], per_corpus: int, sheet_file: Path, ids_file:
         print(json.dumps(forms, indent=2))
 
 
+def paired_rates(old: np.ndarray, new: np.ndarray, seed: int = PAIRS_SEED, n_boot: int = 2000) -> dict[str, object]:
+    """Keep and keep-or-edit rates of the old and the new name of the same themes (verdicts, paired by position),
+    with bootstrap CIs over themes and the CI of the paired difference new - old."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, object] = {}
+    for what, ok in (("keep", ("keep",)), ("keep_or_edit", ("keep", "edit"))):
+        n_new = np.isin(new, ok).astype(float)
+        n_old = np.isin(old, ok).astype(float)
+        boots = rng.integers(0, len(n_new), (n_boot, len(n_new))) if len(n_new) else np.zeros((0, 0), int)
+
+        def ci(v: np.ndarray) -> list[float]:
+            return [round(float(np.percentile(v, q)), 3) for q in (2.5, 97.5)] if len(v) else []
+        out[what] = {
+            "new": round(float(n_new.mean()), 3) if len(n_new) else None, "new_ci": ci(n_new[boots].mean(1)),
+            "old": round(float(n_old.mean()), 3) if len(n_new) else None, "old_ci": ci(n_old[boots].mean(1)),
+            "new_minus_old_ci": ci((n_new - n_old)[boots].mean(1)),
+        }
+    return out
+
+
 def score_pairs(key_file: Path, verdicts_file: Path, json_file: Path | None) -> dict[str, object]:
     """Keep-rate of old and new names (a "both" row counts for each), bootstrap CIs over themes, and the paired
     difference new - old."""
@@ -310,20 +331,9 @@ def score_pairs(key_file: Path, verdicts_file: Path, json_file: Path | None) -> 
             rows.append({"theme": r["theme"], "corpus": r["corpus"], "rule": rule, "verdict": r["verdict"]})
     long = pd.DataFrame(rows)
     wide = long.pivot_table(index="theme", columns="rule", values="verdict", aggfunc="first").dropna()
-    rng = np.random.default_rng(PAIRS_SEED)
     out: dict[str, object] = {"n_rows": len(df), "missing_verdicts": missing, "n_themes_paired": len(wide),
                               "identical_names": int((key["rule"] == "both").sum())}
-    for what, ok in (("keep", ("keep",)), ("keep_or_edit", ("keep", "edit"))):
-        new = wide["new"].isin(ok).to_numpy(float)
-        old = wide["old"].isin(ok).to_numpy(float)
-        boots = rng.integers(0, len(wide), (2000, len(wide))) if len(wide) else np.zeros((0, 0), int)
-        def ci(v: np.ndarray) -> list[float]:
-            return [round(float(np.percentile(v, q)), 3) for q in (2.5, 97.5)] if len(v) else []
-        out[what] = {
-            "new": round(float(new.mean()), 3) if len(wide) else None, "new_ci": ci(new[boots].mean(1)),
-            "old": round(float(old.mean()), 3) if len(wide) else None, "old_ci": ci(old[boots].mean(1)),
-            "new_minus_old_ci": ci((new - old)[boots].mean(1)),
-        }
+    out.update(paired_rates(wide["old"].to_numpy(), wide["new"].to_numpy()))
     out["by_corpus"] = {c: {rule: round(float(g[g["rule"] == rule]["verdict"].eq("keep").mean()), 3)
                             for rule in ("old", "new")} for c, g in long.groupby("corpus")}
     if json_file:

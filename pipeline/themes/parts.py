@@ -35,14 +35,13 @@ from sklearn.decomposition import PCA
 
 from pipeline.embed.vectors import normalise
 from pipeline.errors import InputError
-from pipeline.params import CleanParams, ThemesParams
+from pipeline.params import ThemesParams
 from pipeline.themes import naming
 from pipeline.themes.seeds import SeedThemes
 
 log = logging.getLogger(__name__)
 
 _D = ThemesParams()  # constructor defaults come from the params model (one definition)
-_CLEAN = CleanParams()
 
 
 # ------------------------------------------------------------------------------------------------ protocols
@@ -376,7 +375,7 @@ class KeywordRepresentation:
     their seed's id, label and description."""
 
     def __init__(self, n_keywords: int = _D.n_keywords, n_quotes: int = _D.n_quotes,
-                 label_min_passages: int = _D.label_min_passages, spacy_model: str = _CLEAN.spacy_model) -> None:
+                 label_min_passages: int = _D.label_min_passages, spacy_model: str | None = None) -> None:
         self.n_keywords = n_keywords
         self.n_quotes = n_quotes
         self.label_min_passages = label_min_passages
@@ -501,7 +500,7 @@ def build_parts(cfg: dict[str, Any], **overrides: Any) -> DiscoveryParts:
         "refiner": _pick(REFINERS, cfg, "refinement"),
         "representation": KeywordRepresentation(
             int(cfg["n_keywords"]), int(cfg["n_quotes"]), int(cfg["label_min_passages"]),
-            str(cfg.get("spacy_model") or _CLEAN.spacy_model),
+            cfg.get("spacy_model"),  # clean's model (theme_params); None: naming's default, CleanParams
         ),
     }
     unknown = set(overrides) - set(parts)
